@@ -1,0 +1,45 @@
+# Set-up in two commands: `make demo` and `make test`. Both create .venv with a Python >= 3.12 found
+# on PATH first, then among pyenv's installed versions.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: demo test venv clean
+
+$(STAMP): pyproject.toml
+	@set -e; \
+	if [ ! -x "$(PY)" ]; then \
+	  py=""; \
+	  for c in python3.13 python3.12 python3 python; do \
+	    p=$$(command -v $$c 2>/dev/null) || continue; \
+	    if $$p -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' 2>/dev/null; then py=$$p; break; fi; \
+	  done; \
+	  if [ -z "$$py" ]; then \
+	    root=$$(pyenv root 2>/dev/null || echo $$HOME/.pyenv); \
+	    for p in $$(ls -d $$root/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -V -r); do \
+	      if $$p -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' 2>/dev/null; then py=$$p; break; fi; \
+	    done; \
+	  fi; \
+	  if [ -z "$$py" ]; then \
+	    echo "error: jgan needs Python >= 3.12 (jax >= 0.11 dropped 3.11); none found on PATH or in pyenv's versions." >&2; \
+	    echo "       Install one (e.g. 'pyenv install 3.12') and run make again." >&2; exit 1; \
+	  fi; \
+	  echo "Creating $(VENV) with $$py ($$($$py --version))"; \
+	  $$py -m venv $(VENV); \
+	fi; \
+	$(PY) -m pip install -q --upgrade pip; \
+	$(PY) -m pip install -q -e '.[test]'; \
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) launch.py --config configs/dcgan_mnist5k.py --workdir runs/demo
+
+test: $(STAMP)
+	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache
