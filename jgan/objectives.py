@@ -15,6 +15,10 @@ An :class:`Objective` holds pure functions over D's *raw* outputs:
   outputs that D update saw; returns the new state and scalar metrics to log (e.g. BEGAN's M_global).
 * ``g_uses_real``: whether ``g_loss`` depends on ``d_real`` (relativistic losses), so the G update has to
   run D on the real batch as well.
+* ``d_penalty``: ``None`` or a function ``(d_fn, real, fake, rng) -> scalar`` that the train step adds to
+  ``d_loss`` (WGAN-GP's gradient penalty is part of that objective). ``d_fn`` maps a batch of inputs
+  ``[B, ...]`` to D's per-sample raw outputs ``[B]``; ``real`` / ``fake`` are the batches D just scored.
+  Penalties that can go with *any* objective (R1, R2, ...) live in ``jgan.penalties.PENALTIES``.
 
 f-GAN objectives additionally expose their output activation ``g_f`` and conjugate ``f*`` through
 :data:`F_DIVERGENCES` (added with the f-GAN family).
@@ -39,6 +43,7 @@ class Objective(NamedTuple):
   update_state: Callable[[Any, Any, Any], tuple[Any, dict]] = lambda s, r, f: (s, {})
   d_output: str = "logit"
   g_uses_real: bool = False
+  d_penalty: Callable[..., Array] | None = None
 
 
 def minimax() -> Objective:
