@@ -1,0 +1,137 @@
+"""Data: one interface for TFDS image datasets, the embedded mnist5k and generated 2-D mixtures.
+
+``make_iterator(data_cfg, batch_size, seed, ...)`` returns an infinite, checkpointable iterator
+(``get_state`` / ``set_state``) of host batches:
+
+* images: ``{"image": float32 [batch_size, S, S, C] in [-1, 1], "label": int32 [batch_size]}``;
+* 2-D mixtures: ``{"x": float32 [batch_size, 2]}``.
+
+Image datasets are read with ``tfds.data_source`` (random access into prepared array_record files, no
+TensorFlow needed) and ordered by Grain: shuffled with the run's seed, reshuffled every epoch, split by
+process (``shard_index``/``shard_count``), deterministic for a given process count.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import NamedTuple
+
+import numpy as np
+
+from jgan.data import mixtures, mnist5k
+
+
+class ImageSpec(NamedTuple):
+  """A TFDS image dataset: its TFDS name, channels, native size (None if variable) and centre crop."""
+
+  tfds_name: str
+  channels: int
+  native_size: int | None
+  crop: int = 0  # side of the centre crop taken before resizing (0: the largest centred square)
+  train_split: str = "train"
+
+
+IMAGE_DATASETS: dict[str, ImageSpec] = {
+    "mnist5k": ImageSpec("mnist5k", 1, 28),
+    "mnist": ImageSpec("mnist", 1, 28),
+    "fashion_mnist": ImageSpec("fashion_mnist", 1, 28),
+    "cifar10": ImageSpec("cifar10", 3, 32),
+    # DCGAN-style CelebA: centre crop 108x108 of the 218x178 aligned faces, resized to 64.
+    "celeb_a": ImageSpec("celeb_a", 3, None, crop=108),
+    "lsun_bedroom": ImageSpec("lsun/bedroom", 3, None),
+}
+MIXTURES = ("ring8", "grid25")
+DATASETS = tuple(sorted(IMAGE_DATASETS)) + MIXTURES
+
+
+def check_dataset_name(name: str) -> None:
+  if name not in DATASETS:
+    raise ValueError(f"unknown dataset {name!r}; valid choices: {', '.join(DATASETS)}")
+
+
+def sample_shape(data_cfg) -> tuple[int, ...]:
+  """Shape of one sample: ``(S, S, C)`` for images (S = ``data_cfg.image_size``), ``(2,)`` for mixtures."""
+  check_dataset_name(data_cfg.name)
+  if data_cfg.name in MIXTURES:
+    return (2,)
+  return (data_cfg.image_size, data_cfg.image_size, IMAGE_DATASETS[data_cfg.name].channels)
+
+
+def preprocess_image(image: np.ndarray, size: int, crop: int = 0) -> np.ndarray:
+  """uint8 [h, w, c] -> float32 [size, size, c] in [-1, 1].
+
+  28 px digits asked for at 32 px are zero-padded by 2 (the usual DCGAN MNIST set-up); otherwise the
+  image is centre-cropped to a square (side ``crop`` or the shorter side) and resized with Pillow's
+  antialiasing bilinear filter.
+  """
+  h, w, c = image.shape
+  if (h, w) == (28, 28) and size == 32:
+    image = np.pad(image, ((2, 2), (2, 2), (0, 0)))
+  elif (h, w) != (size, size):
+    from PIL import Image
+
+    side = crop or min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    image = image[top:top + side, left:left + side]
+    pil = Image.fromarray(image[..., 0] if c == 1 else image)
+    image = np.asarray(pil.resize((size, size), Image.BILINEAR)).reshape(size, size, c)
+  return image.astype(np.float32) / 127.5 - 1.0
+
+
+def tfds_source(data_cfg, split: str | None = None):
+  """The random-access ``tfds.data_source`` of an image dataset; clear error if it is not prepared."""
+  import tensorflow_datasets as tfds
+
+  spec = IMAGE_DATASETS[data_cfg.name]
+  split = split or data_cfg.split or spec.train_split
+  data_dir = data_cfg.data_dir or None
+  if data_cfg.name == "mnist5k":
+    data_dir = mnist5k.ensure_prepared(data_dir)
+  try:
+    return tfds.data_source(spec.tfds_name, split=split, data_dir=data_dir, download=False)
+  except Exception as e:  # TFDS raises several types (AssertionError, DatasetNotFoundError, ...)
+    where = data_dir or os.environ.get("TFDS_DATA_DIR", "~/tensorflow_datasets")
+    raise FileNotFoundError(
+        f"dataset {data_cfg.name!r} (TFDS name {spec.tfds_name!r}, split {split!r}) is not prepared "
+        f"under data_dir={where!r}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}\n"
+        f"Prepare it once on a machine with network access and TensorFlow: `tfds build {spec.tfds_name} "
+        f"--data_dir DIR --file_format array_record` (CelebA and LSUN need a manual download, see the "
+        f"TFDS catalogue), then pass --config.data.data_dir=DIR."
+    ) from e
+
+
+def make_image_dataset(data_cfg, seed: int, split: str | None = None, shard_index: int = 0,
+                       shard_count: int = 1):
+  """A Grain ``MapDataset`` of preprocessed examples: shuffled per epoch with ``seed``, repeated, sharded."""
+  import grain
+
+  spec = IMAGE_DATASETS[data_cfg.name]
+  size = data_cfg.image_size
+
+  def prep(ex):
+    return {"image": preprocess_image(np.asarray(ex["image"]), size, spec.crop),
+            "label": np.int32(ex.get("label", -1))}
+
+  ds = grain.MapDataset.source(tfds_source(data_cfg, split)).shuffle(seed=seed).repeat()
+  if shard_count > 1:
+    ds = ds[shard_index::shard_count]
+  return ds.map(prep)
+
+
+def make_iterator(data_cfg, batch_size: int, seed: int, shard_index: int = 0, shard_count: int = 1):
+  """Infinite checkpointable iterator of this process's batches (see the module docstring).
+
+  ``batch_size`` is the per-process batch; mixtures draw the global batch and keep this process's part.
+  Grain's ``worker_count`` (``data_cfg.worker_count``) changes the order, so it is part of the
+  reproducibility config; 0 reads in the main process.
+  """
+  check_dataset_name(data_cfg.name)
+  if data_cfg.name in MIXTURES:
+    return mixtures.MixtureIterator(data_cfg.name, batch_size, seed, shard_index, shard_count)
+  import grain
+
+  ds = make_image_dataset(data_cfg, seed, None, shard_index, shard_count).batch(batch_size, drop_remainder=True)
+  it_ds = ds.to_iter_dataset()
+  if data_cfg.worker_count > 0:
+    it_ds = it_ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=data_cfg.worker_count))
+  return iter(it_ds)

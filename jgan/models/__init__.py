@@ -1,0 +1,39 @@
+"""Model registry: ``MODELS[name](model_config, data_shape, rngs) -> (generator, discriminator)``.
+
+``data_shape`` is one sample's shape: ``(H, W, C)`` for images, ``(2,)`` for 2-D points. Generators map
+``z [B, latent_dim]`` to ``[B, *data_shape]``; discriminators map ``[B, *data_shape]`` to raw scores ``[B]``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from flax import nnx
+
+from jgan.models import dcgan, mlp
+
+
+def _dcgan(cfg, data_shape, rngs: nnx.Rngs):
+  if len(data_shape) != 3 or data_shape[0] != data_shape[1]:
+    raise ValueError(f"model 'dcgan' needs square images [S, S, C], got data shape {tuple(data_shape)}")
+  s, _, c = data_shape
+  g = dcgan.Generator(image_size=s, channels=c, latent_dim=cfg.latent_dim, width=cfg.g_width, rngs=rngs)
+  d = dcgan.Discriminator(image_size=s, channels=c, width=cfg.d_width, d_norm=cfg.d_norm, rngs=rngs)
+  return g, d
+
+
+def _mlp(cfg, data_shape, rngs: nnx.Rngs):
+  g = mlp.Generator(data_shape=data_shape, latent_dim=cfg.latent_dim, width=cfg.g_width, depth=cfg.depth,
+                    rngs=rngs)
+  d = mlp.Discriminator(data_shape=data_shape, width=cfg.d_width, depth=cfg.depth, rngs=rngs)
+  return g, d
+
+
+MODELS: dict[str, Callable] = {"dcgan": _dcgan, "mlp": _mlp}
+
+
+def make_models(model_cfg, data_shape: tuple[int, ...], rngs: nnx.Rngs):
+  """Builds ``(G, D)`` for ``model_cfg.name``; unknown names raise ValueError listing the valid ones."""
+  if model_cfg.name not in MODELS:
+    raise ValueError(f"unknown model {model_cfg.name!r}; valid choices: {', '.join(sorted(MODELS))}")
+  return MODELS[model_cfg.name](model_cfg, tuple(data_shape), rngs)

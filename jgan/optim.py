@@ -1,0 +1,48 @@
+"""Optimisers (optax), WGAN weight clipping and the EMA of G's parameters.
+
+``OPTIMIZERS[name](cfg) -> optax.GradientTransformation`` where ``cfg`` has ``lr`` and the optimiser's
+own fields (``b1``, ``b2`` for Adam; ``decay`` for RMSProp; ``momentum`` for SGD). G and D get separate
+optimisers, so two-time-scale updates (TTUR, Heusel et al. 2017) are just two learning rates.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+
+OPTIMIZERS: dict[str, Callable[..., optax.GradientTransformation]] = {
+    "adam": lambda c: optax.adam(c.lr, b1=c.b1, b2=c.b2, eps=c.get("eps", 1e-8)),
+    # WGAN's RMSProp: no momentum, decay 0.9 as in the reference (PyTorch's alpha=0.99 is a variant).
+    "rmsprop": lambda c: optax.rmsprop(c.lr, decay=c.get("decay", 0.9), eps=c.get("eps", 1e-8)),
+    "sgd": lambda c: optax.sgd(c.lr, momentum=c.get("momentum", None) or None),
+}
+
+
+def make_optimizer(cfg) -> optax.GradientTransformation:
+  """Builds the optimiser named ``cfg.name`` (see OPTIMIZERS); ValueError listing valid names otherwise."""
+  if cfg.name not in OPTIMIZERS:
+    raise ValueError(f"unknown optimizer {cfg.name!r}; valid choices: {', '.join(sorted(OPTIMIZERS))}")
+  return OPTIMIZERS[cfg.name](cfg)
+
+
+def clip_weights(params, clip: float):
+  """WGAN weight clipping: every parameter of the pytree projected into ``[-clip, clip]`` (``clip > 0``)."""
+  return optax.projections.projection_box(params, -clip, clip)
+
+
+def ema_decay_at(step: jax.Array, decay: float) -> jax.Array:
+  """Effective EMA decay at ``step`` (int32 scalar): ``min(decay, (1 + step) / (10 + step))``.
+
+  The warm-up (as in ``tf.train.ExponentialMovingAverage`` with ``num_updates``) keeps the early EMA
+  close to the live weights instead of anchored at the random initialisation. Value in ``[0.1, decay]``.
+  """
+  t = step.astype(jnp.float32)
+  return jnp.minimum(decay, (1.0 + t) / (10.0 + t))
+
+
+def ema_update(ema, params, step: jax.Array, decay: float):
+  """New EMA ``decay_t * ema + (1 - decay_t) * params`` (optax's Polyak update), with the warm-up above."""
+  return optax.incremental_update(params, ema, 1.0 - ema_decay_at(step, decay))

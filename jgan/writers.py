@@ -1,0 +1,86 @@
+"""Run outputs: metrics as JSONL and TensorBoard scalars, images as PNG grids and TensorBoard images.
+
+Only the writing process (process 0 in multi-host runs) should create a :class:`RunWriter` with
+``enabled=True``; the others get a no-op writer so call sites need no ``if``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Mapping
+
+import numpy as np
+
+
+def image_grid(images: np.ndarray, ncols: int | None = None, pad: int = 2) -> np.ndarray:
+  """Tiles images float [N, H, W, C] in [-1, 1] into one uint8 [rows*(H+pad)+pad, cols*(W+pad)+pad, C] grid.
+
+  ``ncols`` defaults to ceil(sqrt(N)); padding is white. C is 1 or 3.
+  """
+  images = np.asarray(images, np.float32)
+  n, h, w, c = images.shape
+  ncols = ncols or int(math.ceil(math.sqrt(n)))
+  nrows = int(math.ceil(n / ncols))
+  u8 = np.clip(np.round((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
+  grid = np.full((nrows * (h + pad) + pad, ncols * (w + pad) + pad, c), 255, np.uint8)
+  for i in range(n):
+    r, col = divmod(i, ncols)
+    grid[pad + r * (h + pad):pad + r * (h + pad) + h, pad + col * (w + pad):pad + col * (w + pad) + w] = u8[i]
+  return grid
+
+
+def save_png(path: str, grid: np.ndarray, scale: int = 1) -> str:
+  """Writes a uint8 [H, W, C] image (C in {1, 3}) to ``path``, upscaled by ``scale`` (nearest)."""
+  from PIL import Image
+
+  img = Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid)
+  if scale > 1:
+    img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  img.save(path)
+  return path
+
+
+class RunWriter:
+  """Appends scalars to ``workdir/metrics.jsonl`` and TensorBoard (``workdir/tb``); writes images."""
+
+  def __init__(self, workdir: str, enabled: bool = True):
+    self.workdir, self.enabled = workdir, enabled
+    self._tb = None
+    if enabled:
+      os.makedirs(workdir, exist_ok=True)
+      from tensorboardX import SummaryWriter
+
+      self._tb = SummaryWriter(os.path.join(workdir, "tb"), flush_secs=30)
+
+  def scalars(self, step: int, values: Mapping[str, float]) -> None:
+    """Logs float scalars at ``step`` (one JSON line: ``{"step": step, name: value, ...}``)."""
+    if not self.enabled:
+      return
+    row = {"step": int(step), **{k: float(v) for k, v in values.items()}}
+    with open(os.path.join(self.workdir, "metrics.jsonl"), "a") as f:
+      f.write(json.dumps(row) + "\n")
+    for k, v in values.items():
+      self._tb.add_scalar(k, float(v), int(step))
+
+  def image(self, step: int, name: str, grid: np.ndarray) -> None:
+    """Logs a uint8 [H, W, C] image to TensorBoard."""
+    if self.enabled:
+      self._tb.add_image(name, grid, int(step), dataformats="HWC")
+
+  def flush(self) -> None:
+    if self._tb is not None:
+      self._tb.flush()
+
+  def close(self) -> None:
+    if self._tb is not None:
+      self._tb.close()
+      self._tb = None
+
+
+def read_jsonl(path: str) -> list[dict]:
+  """All rows of a metrics.jsonl file."""
+  with open(path) as f:
+    return [json.loads(line) for line in f if line.strip()]
