@@ -1,0 +1,88 @@
+"""Evaluation metrics: the mathematics on features / probabilities / samples.
+
+Modules (re-exported here):
+
+* :mod:`jgan.metrics.frechet`: Gaussian statistics and the Fréchet distance (FID's formula).
+* :mod:`jgan.metrics.kid`: Kernel Inception Distance (unbiased polynomial-kernel MMD^2 over subsets).
+* :mod:`jgan.metrics.inception_score`: Inception Score from class probabilities.
+* :mod:`jgan.metrics.manifold`: k-NN precision/recall and density/coverage.
+* :mod:`jgan.metrics.modes`: mode coverage for 2-D Gaussian mixtures and classifier-labelled modes,
+  and the mixtures' centres/stds (single source of truth for the data module).
+
+These functions know nothing about generators or feature networks. Protocol-named metrics (``fid10k``,
+``kid50k``, ``is50k``, ``pr10k`` ...: "sample N images from G, extract features with network F, apply
+a distance") belong in the ``METRICS`` registry below, built on :data:`DISTANCES`.
+"""
+
+from __future__ import annotations
+
+from jgan.metrics.frechet import GaussianStatsAccumulator
+from jgan.metrics.frechet import fid_from_features
+from jgan.metrics.frechet import frechet_distance
+from jgan.metrics.frechet import gaussian_stats
+from jgan.metrics.frechet import trace_sqrt_product
+from jgan.metrics.inception_score import inception_score
+from jgan.metrics.kid import kernel_inception_distance
+from jgan.metrics.kid import kid_from_features
+from jgan.metrics.kid import polynomial_mmd2
+from jgan.metrics.manifold import density_coverage
+from jgan.metrics.manifold import knn_radii
+from jgan.metrics.manifold import precision_recall
+from jgan.metrics.modes import GRID25_SIGMA
+from jgan.metrics.modes import MIXTURES
+from jgan.metrics.modes import RING8_SIGMA
+from jgan.metrics.modes import assign_modes
+from jgan.metrics.modes import class_mode_counts
+from jgan.metrics.modes import grid25_centres
+from jgan.metrics.modes import mode_metrics
+from jgan.metrics.modes import ring8_centres
+
+# The math behind feature-based metrics. Inputs: "fid", "kid", "precision_recall" and
+# "density_coverage" take (real_features [N, D], fake_features [M, D]); "inception_score" takes
+# fake class probabilities [M, K]. Each returns a float or a 2-tuple of floats, named by
+# DISTANCE_OUTPUTS so a protocol layer can build its {name: value} dict without special cases.
+DISTANCES = {
+    "fid": fid_from_features,
+    "kid": kid_from_features,
+    "precision_recall": precision_recall,
+    "density_coverage": density_coverage,
+    "inception_score": inception_score,
+}
+DISTANCE_OUTPUTS = {
+    "fid": ("fid",),
+    "kid": ("kid", "kid_std"),
+    "precision_recall": ("precision", "recall"),
+    "density_coverage": ("density", "coverage"),
+    "inception_score": ("is", "is_std"),
+}
+
+# Protocol-named metrics (e.g. "fid10k": sample 10k images, Inception pool3 features, DISTANCES["fid"]
+# against the cached real statistics) are registered here by the evaluation layer, which owns feature
+# extraction and generator sampling.
+METRICS: dict = {}
+
+__all__ = [
+    "DISTANCES",
+    "DISTANCE_OUTPUTS",
+    "GRID25_SIGMA",
+    "GaussianStatsAccumulator",
+    "METRICS",
+    "MIXTURES",
+    "RING8_SIGMA",
+    "assign_modes",
+    "class_mode_counts",
+    "density_coverage",
+    "fid_from_features",
+    "frechet_distance",
+    "gaussian_stats",
+    "grid25_centres",
+    "inception_score",
+    "kernel_inception_distance",
+    "kid_from_features",
+    "knn_radii",
+    "mode_metrics",
+    "polynomial_mmd2",
+    "precision_recall",
+    "ring8_centres",
+    "trace_sqrt_product",
+]
