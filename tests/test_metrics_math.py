@@ -252,6 +252,8 @@ def test_manifold_metrics_match_brute_force(batch_size):
   density, coverage = metrics.density_coverage(real, fake, batch_size=batch_size)
   assert (precision, recall) == pytest.approx((p3, r3), abs=1e-12)
   assert (density, coverage) == pytest.approx((d5, c5), abs=1e-12)
+  both = metrics.manifold_metrics(real, fake, batch_size=batch_size)
+  assert both == pytest.approx({"precision": p3, "recall": r3, "density": d5, "coverage": c5}, abs=1e-12)
   ref_radii = np.sort(cdist(real, real), axis=1)[:, 3]
   np.testing.assert_allclose(metrics.knn_radii(real, 3, batch_size=batch_size), ref_radii, rtol=1e-4)
 
@@ -259,7 +261,7 @@ def test_manifold_metrics_match_brute_force(batch_size):
 def test_manifold_identical_sets():
   x = _rng(21).normal(size=(200, 16))
   assert metrics.precision_recall(x, x) == (1.0, 1.0)
-  density, coverage = metrics.density_coverage(x, x)
+  density, coverage = metrics.density_coverage(x, x, batch_size=64)
   assert coverage == 1.0
   # Each real ball holds its centre and its k nearest neighbours (the k-th on the boundary, counted
   # consistently because distances and radii come from the same row-major pass): density = (k + 1) / k.
@@ -362,6 +364,14 @@ def test_class_mode_counts():
     metrics.class_mode_counts(np.array([0, 10]), 10)
 
 
-def test_distances_registry():
+def test_distances_registry_output_names():
+  rng = _rng(30)
+  real, fake = rng.normal(size=(40, 6)), rng.normal(size=(40, 6))
+  probs = rng.dirichlet(np.ones(4), size=40)
   assert set(metrics.DISTANCES) == set(metrics.DISTANCE_OUTPUTS)
-  assert metrics.DISTANCES["fid"] is metrics.fid_from_features
+  for name, fn in metrics.DISTANCES.items():
+    out = fn(probs) if name == "inception_score" else fn(real, fake)
+    if isinstance(out, dict):
+      assert tuple(out) == metrics.DISTANCE_OUTPUTS[name]
+    else:
+      assert len(np.atleast_1d(out)) == len(metrics.DISTANCE_OUTPUTS[name])

@@ -14,12 +14,12 @@ not counted).
 
 A ball includes its boundary (``<=``), as both reference implementations. Pairwise squared distances
 ``|a|^2 + |b|^2 - 2 a.b`` (clipped at 0, features centred on the real mean first) are computed in
-float32 on the default JAX device, one batch of ball centres (rows) against the whole other set
-(columns) per jitted call, so 10k x 10k x 2048 needs one ``[batch, 10k]`` block at a time (40 MB at
-batch 1024), never the full matrix. Precision, density and coverage share one such pass over the real
-balls, recall is one pass over the fake balls. The last batch is zero-padded to the batch size so every
-call reuses one compilation. Matmuls use ``Precision.HIGHEST`` so GPUs/TPUs do not round the features
-to TF32/bfloat16.
+float32 on the default JAX device, one batch of rows against the whole other set per jitted call, so
+10k x 10k x 2048 needs one ``[batch, 10k]`` block at a time (40 MB at batch 1024), never the full
+matrix. :func:`manifold_metrics` computes all four metrics from one real-vs-fake pass plus one k-NN
+pass per set for the radii. The last batch is zero-padded to the batch size so every call reuses one
+compilation. Matmuls use ``Precision.HIGHEST`` so GPUs/TPUs do not round the features to
+TF32/bfloat16.
 """
 
 from __future__ import annotations
@@ -40,28 +40,33 @@ def _sq_dists(rows: jax.Array, cols: jax.Array, cols_sq: jax.Array) -> jax.Array
   return jnp.maximum(rows_sq[:, None] + cols_sq[None, :] - 2.0 * cross, 0.0)
 
 
-@functools.partial(jax.jit, static_argnames=("k",))
-def _kth_nn_batch(rows, cols, cols_sq, *, k):
+@functools.partial(jax.jit, static_argnames=("ks",))
+def _knn_batch(rows, cols, cols_sq, *, ks):
   # `cols` is the set `rows` come from: each row's own distance (~0) is its smallest, so the k-th
-  # neighbour excluding itself is the (k+1)-th smallest value.
-  neg_smallest, _ = jax.lax.top_k(-_sq_dists(rows, cols, cols_sq), k + 1)
-  return -neg_smallest[:, k]
+  # neighbour excluding itself is the (k+1)-th smallest value. One top_k serves every k in `ks`.
+  neg_smallest, _ = jax.lax.top_k(-_sq_dists(rows, cols, cols_sq), max(ks) + 1)
+  return jnp.stack([-neg_smallest[:, k] for k in ks], axis=1)
 
 
 @jax.jit
-def _ball_batch(centres, centres_r2, points, points_sq):
-  """One block of balls (rows) against all points (columns).
+def _cross_batch(real_rows, real_r2_pr, real_r2_dc, fake, fake_sq, fake_r2):
+  """One block of real samples (rows) against every fake sample (columns).
 
-  Returns ``counts [C]`` (int32: balls of this block containing each point) and ``nearest [B]``
-  (squared distance from each centre to its nearest point). Padded rows carry ``r2 = -1`` and so
-  contain nothing.
+  Args: real rows ``[B, d]`` with their squared precision / density radii ``[B]`` (-1 on padded rows,
+  so their balls contain nothing), fakes ``[M, d]`` with squared norms and squared radii ``[M]``.
+
+  Returns ``(in_pr [M], in_dc [M])``: int32 counts of this block's real balls containing each fake;
+  ``recalled [B]``: whether each real row lies in some fake ball; ``nearest [B]``: squared distance from
+  each real row to its nearest fake.
   """
-  d2 = _sq_dists(centres, points, points_sq)
-  inside = d2 <= centres_r2[:, None]
-  return jnp.sum(inside, axis=0, dtype=jnp.int32), jnp.min(d2, axis=1)
+  d2 = _sq_dists(real_rows, fake, fake_sq)
+  in_pr = jnp.sum(d2 <= real_r2_pr[:, None], axis=0, dtype=jnp.int32)
+  in_dc = jnp.sum(d2 <= real_r2_dc[:, None], axis=0, dtype=jnp.int32)
+  recalled = jnp.any(d2 <= fake_r2[None, :], axis=1)
+  return in_pr, in_dc, recalled, jnp.min(d2, axis=1)
 
 
-def _prepare(real_features, fake_features) -> tuple[jax.Array, jax.Array]:
+def _centred(real_features, fake_features) -> tuple[jax.Array, jax.Array]:
   real = np.asarray(real_features, dtype=np.float64)
   fake = np.asarray(fake_features, dtype=np.float64)
   if real.ndim != 2 or fake.ndim != 2 or real.shape[1] != fake.shape[1]:
@@ -75,7 +80,7 @@ def _prepare(real_features, fake_features) -> tuple[jax.Array, jax.Array]:
 
 
 def _row_batches(x: jax.Array, batch_size: int):
-  """Yields ``(start, rows)`` with every ``rows`` of exactly ``b`` rows (the last zero-padded)."""
+  """Yields ``(start, rows)``, every ``rows`` of exactly ``b`` rows (the last zero-padded)."""
   n = x.shape[0]
   b = max(1, min(int(batch_size), n))
   pad = (-n) % b
@@ -85,39 +90,86 @@ def _row_batches(x: jax.Array, batch_size: int):
     yield start, x[start:start + b]
 
 
-def _knn_sq_radii(x: jax.Array, k: int, batch_size: int) -> np.ndarray:
-  """Squared k-NN radii ``[N]`` of a float32 set against itself, in fixed-size row batches."""
+def _knn_sq_radii(x: jax.Array, ks: tuple[int, ...], batch_size: int) -> np.ndarray:
+  """Squared k-NN radii ``[N, len(ks)]`` of a float32 set against itself, in fixed-size row batches."""
   n = x.shape[0]
-  if not 1 <= k < n:
-    raise ValueError(f"need 1 <= k < N; got k={k}, N={n}.")
+  if not all(1 <= k < n for k in ks):
+    raise ValueError(f"need 1 <= k < N; got k={ks}, N={n}.")
   x_sq = jnp.sum(x * x, axis=1)
-  out = [np.asarray(_kth_nn_batch(rows, x, x_sq, k=k)) for _, rows in _row_batches(x, batch_size)]
+  out = [np.asarray(_knn_batch(rows, x, x_sq, ks=ks)) for _, rows in _row_batches(x, batch_size)]
   return np.concatenate(out)[:n]
 
 
-def _ball_pass(centres: jax.Array, centres_r2: np.ndarray, points: jax.Array, batch_size: int):
-  """Balls (centres, squared radii) against points, batched over centres.
+def _padded(v: np.ndarray, size: int) -> np.ndarray:
+  out = np.full((size,), -1.0, np.float32)
+  out[:v.shape[0]] = v
+  return out
 
-  Rows are the ball centres, exactly as in :func:`_knn_sq_radii`, so when ``points`` is the centres'
-  own set each distance is computed by the same row-major program as the radius it is compared with,
-  and a neighbour on a ball's boundary is consistently inside.
+
+def manifold_metrics(
+    real_features,
+    fake_features,
+    *,
+    k_pr: int | None = 3,
+    k_dc: int | None = 5,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> dict[str, float]:
+  """Precision, recall, density and coverage in one pass over the real-vs-fake distances.
+
+  Cost: one k-NN pass over the real set (both radii from one ``top_k``), one over the fake set (only
+  for recall), and one real-vs-fake pass shared by all four metrics, i.e. 3 ``N x M x D`` distance
+  computations instead of 6 for :func:`precision_recall` then :func:`density_coverage`.
+
+  Args:
+    real_features: ``[N, D]`` array-like of floats, ``N > max(k_pr, k_dc)``.
+    fake_features: ``[M, D]`` array-like of floats (``M > k_pr`` when ``k_pr`` is set).
+    k_pr: neighbour rank for precision/recall (Kynkäänniemi et al.: 3); None skips them.
+    k_dc: neighbour rank for density/coverage (Naeem et al.: 5); None skips them.
+    batch_size: real rows per jitted distance block (memory ~ ``batch_size * max(N, M) * 4`` bytes).
 
   Returns:
-    ``counts`` int64 ``[M]`` (number of balls containing each point) and ``nearest`` float32 ``[N]``
-    (squared distance from each centre to its nearest point).
+    ``{"precision", "recall"}`` (each in ``[0, 1]``) if ``k_pr`` is set, and ``{"density"`` (in
+    ``[0, N / k]``, ~1 for matching distributions), ``"coverage"}`` (in ``[0, 1]``) if ``k_dc`` is
+    set, as Python floats.
   """
-  n = centres.shape[0]
+  real, fake = _centred(real_features, fake_features)
+  n, m = real.shape[0], fake.shape[0]
+  ks = tuple(k for k in (k_pr, k_dc) if k is not None)
+  if not ks:
+    raise ValueError("at least one of k_pr and k_dc must be set.")
+  real_r2 = _knn_sq_radii(real, ks, batch_size)  # [N, len(ks)]
+  r2_pr = real_r2[:, 0] if k_pr is not None else np.full((n,), -1.0, np.float32)
+  r2_dc = real_r2[:, -1] if k_dc is not None else np.full((n,), -1.0, np.float32)
+  if k_pr is not None:
+    fake_r2 = _knn_sq_radii(fake, (k_pr,), batch_size)[:, 0]
+  else:
+    fake_r2 = np.full((m,), -1.0, np.float32)
   b = max(1, min(int(batch_size), n))
-  r2 = np.full((n + (-n) % b,), -1.0, np.float32)
-  r2[:n] = centres_r2
-  points_sq = jnp.sum(points * points, axis=1)
-  counts = np.zeros((points.shape[0],), np.int64)
-  nearest = []
-  for start, rows in _row_batches(centres, batch_size):
-    c, near = _ball_batch(rows, jnp.asarray(r2[start:start + b]), points, points_sq)
-    counts += np.asarray(c)
-    nearest.append(np.asarray(near))
-  return counts, np.concatenate(nearest)[:n]
+  padded_n = n + (-n) % b
+  r2_pr, r2_dc = _padded(r2_pr, padded_n), _padded(r2_dc, padded_n)
+  fake_sq = jnp.sum(fake * fake, axis=1)
+  fake_r2 = jnp.asarray(fake_r2)
+  in_pr = np.zeros((m,), np.int64)
+  in_dc = np.zeros((m,), np.int64)
+  recalled, nearest = [], []
+  # Real samples are the rows, as in the radius pass: a density/coverage distance is computed by the
+  # same row-major program as the radius it is compared with, so a boundary neighbour (e.g. a fake
+  # that duplicates a real sample) is consistently inside.
+  for start, rows in _row_batches(real, batch_size):
+    out = _cross_batch(rows, jnp.asarray(r2_pr[start:start + b]), jnp.asarray(r2_dc[start:start + b]),
+                       fake, fake_sq, fake_r2)
+    in_pr += np.asarray(out[0])
+    in_dc += np.asarray(out[1])
+    recalled.append(np.asarray(out[2]))
+    nearest.append(np.asarray(out[3]))
+  result = {}
+  if k_pr is not None:
+    result["precision"] = float(np.mean(in_pr > 0))
+    result["recall"] = float(np.mean(np.concatenate(recalled)[:n]))
+  if k_dc is not None:
+    result["density"] = float(np.sum(in_dc)) / (k_dc * m)
+    result["coverage"] = float(np.mean(np.concatenate(nearest)[:n] <= r2_dc[:n]))
+  return result
 
 
 def knn_radii(features, k: int, *, batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
@@ -131,11 +183,9 @@ def knn_radii(features, k: int, *, batch_size: int = DEFAULT_BATCH_SIZE) -> np.n
   Returns:
     float32 ``[N]`` radii >= 0 (0 where a sample has >= k exact duplicates).
   """
-  x = np.asarray(features, dtype=np.float64)
-  if x.ndim != 2:
-    raise ValueError(f"features must have shape [N, D]; got {x.shape}.")
-  x = jnp.asarray(x - x.mean(axis=0, keepdims=True), jnp.float32)  # centred, as in _prepare
-  return np.sqrt(_knn_sq_radii(x, k, batch_size))
+  x = np.asarray(features)
+  x, _ = _centred(x, x[:1])
+  return np.sqrt(_knn_sq_radii(x, (k,), batch_size)[:, 0])
 
 
 def precision_recall(
@@ -153,11 +203,8 @@ def precision_recall(
     ``(precision, recall)`` as Python floats in ``[0, 1]``: the share of fake samples within some real
     sample's k-NN ball, and the share of real samples within some fake sample's k-NN ball.
   """
-  real, fake = _prepare(real_features, fake_features)
-  # Squared radii straight from the distance pass: sqrt-then-square could move a boundary point out.
-  in_real, _ = _ball_pass(real, _knn_sq_radii(real, k, batch_size), fake, batch_size)
-  in_fake, _ = _ball_pass(fake, _knn_sq_radii(fake, k, batch_size), real, batch_size)
-  return float(np.mean(in_real > 0)), float(np.mean(in_fake > 0))
+  out = manifold_metrics(real_features, fake_features, k_pr=k, k_dc=None, batch_size=batch_size)
+  return out["precision"], out["recall"]
 
 
 def density_coverage(
@@ -175,9 +222,5 @@ def density_coverage(
     ``(density, coverage)`` as Python floats: density in ``[0, N / k]`` (~1 for matching
     distributions), coverage in ``[0, 1]``.
   """
-  real, fake = _prepare(real_features, fake_features)
-  real_r2 = _knn_sq_radii(real, k, batch_size)
-  counts, nearest_fake = _ball_pass(real, real_r2, fake, batch_size)
-  density = float(np.sum(counts)) / (k * fake.shape[0])
-  coverage = float(np.mean(nearest_fake <= real_r2))
-  return density, coverage
+  out = manifold_metrics(real_features, fake_features, k_pr=None, k_dc=k, batch_size=batch_size)
+  return out["density"], out["coverage"]
