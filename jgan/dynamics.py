@@ -96,8 +96,14 @@ def bilinear() -> Game:
 
 
 def _normal_quantiles(n: int) -> np.ndarray:
-  """``n`` equal-weight points of N(0, 1): the quantiles ``Phi^-1((i + 1/2) / n)``, float32 ``[n]``."""
-  return special.ndtri((np.arange(n) + 0.5) / n).astype(np.float32)
+  """``n`` equal-weight points standing for N(0, 1), float32 ``[n]``: mean 0, mean square exactly 1.
+
+  The quantiles ``Phi^-1((i + 1/2) / n)``, rescaled so that their second moment is 1 (unscaled it is
+  0.980 for n = 64): the Dirac-GAN's linearisation at the equilibrium depends on the noise only through
+  ``E[eps^2] = sigma^2``, so with the rescaling it is exact for any n.
+  """
+  q = special.ndtri((np.arange(n) + 0.5) / n)
+  return (q / np.sqrt(np.mean(q**2))).astype(np.float32)
 
 
 def _mean_grad_sq(d_fn: Callable[[Array], Array], points: Array) -> Array:
@@ -134,10 +140,12 @@ def dirac(
     r2: gamma of the R2 penalty, the same on the fake points.
     instance_noise: sigma >= 0. Real and fake points are perturbed by N(0, sigma^2). The expectation
       over the noise is taken deterministically, by an equal-weight quantile rule: the ``noise_points``
-      points ``sigma * Phi^-1((i + 1/2) / B)`` stand for the noise distribution (the batch mean of the
-      objective is then a quadrature of its expectation, for any objective). Fake points use a fixed
-      permutation of the same nodes so that real/fake pairs are (nearly) uncorrelated for objectives
-      that pair them.
+      points ``sigma * Phi^-1((i + 1/2) / B)`` (rescaled to second moment ``sigma^2``) stand for the
+      noise distribution, so the batch mean of the objective is a quadrature of its expectation, for
+      any objective, and the dynamics stay deterministic. Fake points use a fixed permutation of the
+      same nodes so that real/fake pairs are (nearly) uncorrelated for objectives that pair them.
+      Linearised at ``(0, 0)`` instance noise acts like R1 with ``gamma = sigma^2 / 2`` for the
+      (non-)saturating GAN (``d^2 d_loss / d psi^2 = 2 * sigmoid'(0) * sigma^2``).
     clip: ``None`` or c > 0: WGAN weight clipping, ``psi <- clip(psi, -c, c)`` after every D step.
     noise_points: B, the number of quadrature points for instance noise.
 

@@ -166,6 +166,16 @@ def test_dirac_regularised_converges(params, spec):
   assert dynamics.step_spectral_radius(game, dynamics.make_update_rule(spec, 0.1)) < 0.98
 
 
+@pytest.mark.parametrize("params,gamma", [({"r1": 0.5}, 0.5), ({"r2": 2.0}, 2.0), ({"instance_noise": 1.0}, 0.5),
+                                          ({"instance_noise": 2.0}, 2.0)])
+def test_dirac_regularised_linearisation(params, gamma):
+  """Jacobian of v at (0, 0): [[0, -1/2], [1/2, gamma]], with gamma = sigma^2 / 2 for instance noise."""
+  lr = 0.1
+  step = np.eye(2) - lr * np.array([[0, -0.5], [0.5, gamma]])
+  measured = dynamics.step_jacobian(dynamics.make_game("dirac", **params), dynamics.simultaneous(lr))
+  np.testing.assert_allclose(measured, step, atol=1e-6)
+
+
 def test_dirac_r1_is_the_closed_form():
   plain, reg = dynamics.make_game("dirac"), dynamics.make_game("dirac", r1=2.0, r2=0.5)
   theta, psi = jnp.array([0.7]), jnp.array([-1.3])
