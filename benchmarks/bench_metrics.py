@@ -5,7 +5,10 @@ Times each metric on random features shaped like Inception pool3 activations (no
 runs in float64 numpy on the host whatever the device. Each row is one call, jit compilation included
 (a fraction of a second for these small programs); ``--repeats`` adds warm calls and reports the best.
 
-  .venv/bin/python benchmarks/bench_metrics.py [--n 10000] [--dim 2048] [--only fid,kid,pr,dc]
+  .venv/bin/python benchmarks/bench_metrics.py [--n 10000] [--dim 2048] [--only fid,kid,pr,dc,prdc]
+
+``prdc`` is :func:`jgan.metrics.manifold_metrics` (all four k-NN metrics from one shared pass). The
+header prints the 1-minute load average: on a shared machine, compare only runs with similar load.
 """
 
 from __future__ import annotations
@@ -38,7 +41,8 @@ def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--n", type=int, default=10_000, help="samples per side")
   parser.add_argument("--dim", type=int, default=2048, help="feature dimension")
-  parser.add_argument("--only", default="fid,kid,pr,dc", help="comma-separated subset of fid,kid,pr,dc")
+  parser.add_argument("--only", default="fid,kid,pr,dc,prdc",
+                      help="comma-separated subset of fid,kid,pr,dc,prdc")
   parser.add_argument("--repeats", type=int, default=1, help="calls per metric; the best is reported")
   args = parser.parse_args()
   which = set(args.only.split(","))
@@ -68,14 +72,18 @@ def main() -> None:
     t, (dens, cov) = _time(lambda: metrics.density_coverage(real, fake), args.repeats)
     rows.append(("Density/coverage (k=5)", t, f"{args.n} x {args.n} x {args.dim}",
                  f"D={dens:.3f} C={cov:.3f}"))
+  if "prdc" in which:
+    t, out = _time(lambda: metrics.manifold_metrics(real, fake), args.repeats)
+    rows.append(("P/R + D/C in one pass (manifold_metrics)", t, f"{args.n} x {args.n} x {args.dim}",
+                 " ".join(f"{k[0].upper()}={v:.3f}" for k, v in out.items())))
 
   print(f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}), "
         f"{os.cpu_count()} CPU cores, {platform.processor() or platform.machine()}; "
-        f"jax {jax.__version__}, numpy {np.__version__}")
-  print(f"{'metric':<38} {'seconds':>8}  {'size':<22} value")
-  print("-" * 90)
+        f"jax {jax.__version__}, numpy {np.__version__}; load average {os.getloadavg()[0]:.1f}")
+  print(f"{'metric':<42} {'seconds':>8}  {'size':<22} value")
+  print("-" * 100)
   for name, seconds, size, value in rows:
-    print(f"{name:<38} {seconds:8.2f}  {size:<22} {value}")
+    print(f"{name:<42} {seconds:8.2f}  {size:<22} {value}")
 
 
 if __name__ == "__main__":

@@ -152,9 +152,10 @@ def manifold_metrics(
   in_pr = np.zeros((m,), np.int64)
   in_dc = np.zeros((m,), np.int64)
   recalled, nearest = [], []
-  # Real samples are the rows, as in the radius pass: a density/coverage distance is computed by the
-  # same row-major program as the radius it is compared with, so a boundary neighbour (e.g. a fake
-  # that duplicates a real sample) is consistently inside.
+  # Real samples are the rows, as in the radius pass: a density/coverage distance is computed in the
+  # same orientation (real row i against a column) as the radius it is compared with, so a fake that
+  # duplicates real i's k-th neighbour rounds like that neighbour did and lands inside (transposed,
+  # the float32 cross terms can differ in the last bit; the test of a set against itself checks this).
   for start, rows in _row_batches(real, batch_size):
     out = _cross_batch(rows, jnp.asarray(r2_pr[start:start + b]), jnp.asarray(r2_dc[start:start + b]),
                        fake, fake_sq, fake_r2)
