@@ -69,7 +69,18 @@ def ensure_prepared(data_dir: str | None) -> str:
 
   Returns the data_dir used. Preparing takes a few seconds and writes about 2 MB.
   """
+  import fcntl
+
   builder = Mnist5k(data_dir=data_dir or None, file_format="array_record")
-  if not os.path.exists(os.path.join(builder.data_dir, "dataset_info.json")):
-    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(verify_ssl=False))
-  return os.path.dirname(os.path.dirname(builder.data_dir))
+  root = os.path.dirname(os.path.dirname(builder.data_dir))
+  if os.path.exists(os.path.join(builder.data_dir, "dataset_info.json")):
+    return root
+  os.makedirs(root, exist_ok=True)
+  # A file lock: parallel test workers or processes of one job may all try to prepare it at once.
+  with open(os.path.join(root, ".mnist5k.lock"), "w") as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    builder = Mnist5k(data_dir=data_dir or None, file_format="array_record")
+    if not os.path.exists(os.path.join(builder.data_dir, "dataset_info.json")):
+      tfds.disable_progress_bar()
+      builder.download_and_prepare()
+  return root

@@ -74,5 +74,5 @@ class UpConv(nnx.Module):
   def __call__(self, x: jax.Array) -> jax.Array:
     y = upconv2x(x, self.kernel[...].astype(x.dtype))
     if self.bias is not None:
-      y = y + self.bias[...].astype(y.dtype)
+      y = y + self.bias[...].astype(y.dtype).reshape(1, 1, 1, -1)
     return y
