@@ -25,6 +25,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.model.d_width = 64  # DCGAN: channels of D's first map; MLP: hidden units
   c.model.d_norm = "batch"  # DCGAN D hidden-layer norm: batch | layer | none
   c.model.depth = 2  # MLP hidden layers
+  c.model.compute_dtype = "float32"  # float32 | bfloat16 (activations; parameters stay float32)
 
   c.objective = ml_collections.ConfigDict()
   c.objective.name = "non_saturating"  # see jgan.objectives.OBJECTIVES; its parameters go beside it
