@@ -105,7 +105,7 @@ def train_step(
       d_params = optim.clip_weights(d_params, d_clip)
     obj_state, obj_metrics = objective.update_state(obj_state, d_real, d_fake)
     metrics = {"d_loss": d_loss, "d_real": _mean_out(d_real), "d_fake": _mean_out(d_fake),
-               "d_grad_norm": optax.global_norm(grads), **obj_metrics}
+               "d_grad_norm": optax.tree.norm(grads), **obj_metrics}
     return d_params, new_stats, d_opt, obj_state, metrics
 
   # Critic updates 1 .. n_critic-1 (only when n_critic > 1): fakes from the current G, no G gradient.
@@ -142,7 +142,7 @@ def train_step(
   g_params = optax.apply_updates(state.g_params, updates)
   g_ema = optim.ema_update(state.g_ema, g_params, state.step, ema_decay)
 
-  metrics = {**metrics, "g_loss": g_loss, "g_grad_norm": optax.global_norm(g_grads)}
+  metrics = {**metrics, "g_loss": g_loss, "g_grad_norm": optax.tree.norm(g_grads)}
   new_state = state.replace(
       step=state.step + 1, g_params=g_params, g_stats=g_stats, d_params=d_params, d_stats=d_stats,
       g_opt=g_opt, d_opt=d_opt, g_ema=g_ema, obj_state=obj_state)

@@ -79,9 +79,14 @@ def save_samples(state, sample_fn, fixed_z, workdir: str, step: int, writer, con
     return writers.save_png(path, grid, scale=2 if x.shape[1] <= 32 else 1)
   from jgan.data import mixtures
 
-  centres, _ = mixtures.mixture(config.data.name)
+  from jgan.metrics import modes
+
+  centres, sigma = mixtures.mixture(config.data.name)
   real = mixtures.sample(config.data.name, len(x), np.random.default_rng(0))
-  return plots.scatter_2d(x, centres, path, title=f"{config.data.name}, step {step}", real=real)
+  m = modes.mode_metrics(x, centres, sigma)
+  title = (f"{config.data.name}, step {step}: {m['modes']}/{len(centres)} modes, "
+           f"{100 * m['high_quality']:.0f}% high quality")
+  return plots.scatter_2d(x, centres, path, title=title, real=real)
 
 
 def train_and_evaluate(config, workdir: str) -> state_lib.GANState:
