@@ -460,9 +460,10 @@ def wgan_gp(gp_weight: float = 10.0, one_sided: bool = False, drift: float = 0.0
   with ``xhat = eps real + (1 - eps) fake``, ``eps ~ U[0, 1]`` per sample (the train step calls
   ``d_penalty(d_fn, real, fake, rng)``; it is :func:`jgan.penalties.gradient_penalty`).
 
-  Note that the penalised critic overshoots W1: in the 1-D shift case ``D(x) = a x`` the optimum of
-  ``a - gp_weight (a - 1)^2`` is ``a = 1 + 1 / (2 gp_weight)``, so ``E_P[D] - E_Q[D]`` estimates
-  ``(1 + 1/(2 gp_weight)) W1`` (5% high at the default weight).
+  Note that the penalised critic overshoots W1: when P is Q shifted by ``W1`` along a line, the critic
+  ``D(x) = a <e, x>`` maximises ``a W1 - gp_weight (a - 1)^2`` at ``a = 1 + W1 / (2 gp_weight)``, so
+  ``E_P[D] - E_Q[D] = W1 (1 + W1 / (2 gp_weight))`` (5% high for W1 = 1 at the default weight;
+  measured in ``docs/divergence_estimates.md``).
 
   Args:
     gp_weight: lambda, 10 in the paper. >= 0.
