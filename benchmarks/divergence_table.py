@@ -30,7 +30,8 @@ from jgan import divergence  # noqa: E402
 
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--out", default=str(pathlib.Path(__file__).resolve().parents[1] / "docs" / "divergence_estimates.md"))
+  root = pathlib.Path(__file__).resolve().parents[1]
+  parser.add_argument("--out", default=str(root / "docs" / "divergence_estimates.md"))
   parser.add_argument("--seed", type=int, default=0)
   args = parser.parse_args(argv)
 
@@ -40,12 +41,13 @@ def main(argv=None) -> int:
   sq = divergence.gaussian_sampler(wgan_case.loc_q, wgan_case.scale_q)
   extra = [divergence.Task("wgan_gp", sp, sq, {"gp_weight": w}) for w in (10.0, 30.0)]
   start = time.perf_counter()
-  estimates = divergence.estimate_divergences(tasks + extra, rng=jax.random.key(args.seed), **divergence.TABLE_SETTINGS)
+  estimates = divergence.estimate_divergences(
+      tasks + extra, rng=jax.random.key(args.seed), **divergence.TABLE_SETTINGS)
   elapsed = time.perf_counter() - start
-  rows = [
-      divergence.Row(t, divergence.GAUSSIAN_CASES[t.name], divergence.reference_value(t.name, divergence.GAUSSIAN_CASES[t.name]), e.value)
-      for t, e in zip(tasks + extra, estimates)
-  ]
+  rows = []
+  for t, e in zip(tasks + extra, estimates):
+    case = divergence.GAUSSIAN_CASES[t.name]
+    rows.append(divergence.Row(t, case, divergence.reference_value(t.name, case), e.value))
   main_rows, wgan_rows = rows[: len(tasks)], [rows[len(tasks) - 1], *rows[len(tasks):]]
   main_table = divergence.format_table(main_rows)
   wgan_table = divergence.format_table(sorted(wgan_rows, key=lambda r: r.task.objective_params["gp_weight"]))
@@ -63,11 +65,12 @@ f-GAN rests on the variational bound `D_f(P || Q) >= sup_T E_P[T] - E_Q[f*(T)]`,
 `T* = f'(p/q)` (Nowozin, Cseke & Tomioka 2016, eq. 4). Here a critic `V` (MLP 1 -> 32 -> 32 -> 1,
 softplus, zero-initialised output layer) is trained with each registered objective's D loss
 (`jgan.objectives`, `T = g_f(V)`) by Adam with a cosine-decayed step size on fresh samples each step,
-and the bound `-d_loss` is evaluated on {divergence.TABLE_SETTINGS['eval_size']:,} fresh samples of each distribution.
+and the bound `-d_loss` is evaluated on {divergence.TABLE_SETTINGS['eval_size']:,} fresh samples of each
+distribution.
 For W1 the WGAN-GP critic's `E_P[D] - E_Q[D]` is reported (the penalty excluded). Settings: {settings}.
 All estimations ran in one compiled program (`jgan.divergence.estimate_divergences`) in {elapsed:.0f} s
-on {platform.machine()} CPU with {os.cpu_count()} cores (jax {jax.__version__}, optax {optax.__version__}); XLA compilation
-is most of it, and the time depends on the load of the machine.
+on {platform.machine()} CPU with {os.cpu_count()} cores (jax {jax.__version__}, optax {optax.__version__});
+XLA compilation is most of it, and the time depends on the load of the machine.
 
 True values: quadrature of `q f(p/q)` (`scipy.integrate.quad`, `jgan.divergence.reference_value`);
 for W1 `scipy.stats.wasserstein_distance` on 2^20 samples of each distribution. `jensen_shannon` is

@@ -163,18 +163,16 @@ def estimate_divergences(
   tasks = [Task(*t) for t in tasks]
   for t in tasks:
     if t.name not in ESTIMABLE:
-      raise ValueError(f"cannot estimate a divergence with objective {t.name!r}; valid choices: {', '.join(ESTIMABLE)}")
+      raise ValueError(
+          f"cannot estimate a divergence with objective {t.name!r}; valid choices: {', '.join(ESTIMABLE)}")
   chunk = min(eval_size, 1 << 16)
   if eval_size % chunk:
     raise ValueError(f"eval_size must be a multiple of {chunk} (or smaller), got {eval_size}")
   # Distinct (name, params) objectives become the branches of a lax.switch.
-  keys = []
-  for t in tasks:
-    key = (t.name, tuple(sorted(t.objective_params.items())))
-    if key not in keys:
-      keys.append(key)
+  task_keys = [(t.name, tuple(sorted(t.objective_params.items()))) for t in tasks]
+  keys = list(dict.fromkeys(task_keys))
   objs = [make_objective(name, **dict(params)) for name, params in keys]
-  branch = jnp.asarray([keys.index((t.name, tuple(sorted(t.objective_params.items())))) for t in tasks], jnp.int32)
+  branch = jnp.asarray([keys.index(k) for k in task_keys], jnp.int32)
 
   # All samples are drawn up front, outside the compiled program (a few MB per task): keeping the
   # PRNG out of the scan body shrinks what XLA compiles.
@@ -253,7 +251,9 @@ def f_divergence_by_quadrature(name: str, logpdf_p: Callable, logpdf_q: Callable
     return math.exp(lq) * float(f(math.exp(logpdf_p(x) - lq)))
 
   pts = [lo, *sorted(b for b in breakpoints if lo < b < hi), hi]
-  return float(sum(integrate.quad(integrand, a, b, epsabs=1e-12, epsrel=1e-10, limit=200)[0] for a, b in zip(pts, pts[1:])))
+  parts = [integrate.quad(integrand, a, b, epsabs=1e-12, epsrel=1e-10, limit=200)[0]
+           for a, b in zip(pts, pts[1:])]
+  return float(sum(parts))
 
 
 class GaussianCase(NamedTuple):
@@ -282,16 +282,20 @@ GAUSSIAN_CASES: dict[str, GaussianCase] = {
 }
 
 
-def reference_value(name: str, case: GaussianCase, rng: np.random.Generator | None = None, n: int = 1 << 20) -> float:
+def reference_value(
+    name: str, case: GaussianCase, rng: np.random.Generator | None = None, n: int = 1 << 20
+) -> float:
   """The true divergence of ``case``: quadrature for f-divergences, ``scipy.stats.wasserstein_distance``
   on ``n`` samples of each distribution (numpy ``rng``, seed 0 by default) for ``"wgan_gp"``."""
   if name == "wgan_gp":
     rng = np.random.default_rng(0) if rng is None else rng
-    return float(stats.wasserstein_distance(rng.normal(case.loc_p, case.scale_p, n), rng.normal(case.loc_q, case.scale_q, n)))
+    xp, xq = rng.normal(case.loc_p, case.scale_p, n), rng.normal(case.loc_q, case.scale_q, n)
+    return float(stats.wasserstein_distance(xp, xq))
   # p = q where the quadratic log-ratio vanishes: the kinks of total variation's |p - q|.
   a = 1 / case.scale_q**2 - 1 / case.scale_p**2
   b = 2 * (case.loc_p / case.scale_p**2 - case.loc_q / case.scale_q**2)
-  c = case.loc_q**2 / case.scale_q**2 - case.loc_p**2 / case.scale_p**2 + 2 * math.log(case.scale_q / case.scale_p)
+  c = (case.loc_q**2 / case.scale_q**2 - case.loc_p**2 / case.scale_p**2
+       + 2 * math.log(case.scale_q / case.scale_p))
   roots = tuple(float(r.real) for r in np.roots([a, b, c]) if abs(r.imag) < 1e-12) if (a or b) else ()
   width = 40 * max(case.scale_p, case.scale_q)
   centre = 0.5 * (case.loc_p + case.loc_q)
@@ -316,7 +320,8 @@ def gaussian_tasks(objective_params: dict[str, dict] | None = None) -> list[Task
   ``objective_params``, default :data:`TABLE_OBJECTIVE_PARAMS`)."""
   objective_params = TABLE_OBJECTIVE_PARAMS if objective_params is None else objective_params
   return [
-      Task(name, gaussian_sampler(c.loc_p, c.scale_p), gaussian_sampler(c.loc_q, c.scale_q), objective_params.get(name, {}))
+      Task(name, gaussian_sampler(c.loc_p, c.scale_p), gaussian_sampler(c.loc_q, c.scale_q),
+           objective_params.get(name, {}))
       for name, c in GAUSSIAN_CASES.items()
   ]
 

@@ -8,7 +8,8 @@ An :class:`Objective` holds pure functions over D's *raw* outputs:
   *minimised* (D by the discriminator's update, G by the generator's). ``d_real`` / ``d_fake`` are D's
   outputs on a real / generated batch: float32 ``[B]`` raw scores (logits, critic values or f-GAN's
   pre-activation ``V(x)``) for ``d_output == "logit"``, or for ``d_output == "energy"`` a dict with
-  ``"energy"`` ``[B]`` (>= 0, e.g. an autoencoder's reconstruction error) and ``"code"`` ``[B, k]``.
+  ``"energy"`` ``[B]`` (>= 0, e.g. an autoencoder's reconstruction error) and ``"code"`` ``[B, k]``
+  (a bare ``[B]`` energy array is accepted where no code is needed, e.g. as a placeholder ``d_real``).
 * ``init_state() -> obj_state``: the objective's own state, carried in the train state (``()`` for
   stateless objectives; BEGAN's ``k_t`` for example).
 * ``update_state(obj_state, d_real, d_fake) -> (obj_state, metrics)``: called once per D update with the
@@ -168,8 +169,9 @@ def lambertw(z) -> Array:
   * ``-1/e <= z <= 1/4``: four Halley iterations on ``w e^w - z`` from the branch-point series
     ``-1 + p - p^2/3 + 11 p^3/72`` (``p = sqrt(2(e z + 1))``) for z < -1/4, or the Taylor series
     ``z - z^2 + 3 z^3 / 2`` otherwise (relative accuracy is kept for tiny ``|z|``, where
-    ``omega(log z)`` would lose ``|log z|`` ulps). Near ``z = -1/e`` W has a square-root singularity, so float32
-    results there are only as good as ``sqrt`` of the input's rounding error (~1e-4 absolute).
+    ``omega(log z)`` would lose ``|log z|`` ulps). Near ``z = -1/e`` W has a square-root
+    singularity: the result is accurate for the given float32 ``z``, but an error ``dz`` already in
+    ``z`` moves it by ``~sqrt(2 e dz)`` (~1e-3 for one float32 ulp of 1/e).
 
   Args:
     z: real array, any shape.
@@ -313,7 +315,8 @@ F_DIVERGENCES: dict[str, FDivergence] = {
     # writes a factor 1/2 in front; its f and f* (used here) are those of 2 * JSD.
     # f*(t) = -log(2 - e^t) on t < log 2; g_f = log 2 - log(1 + e^-v); T* = log(2u / (u + 1)).
     "jensen_shannon": FDivergence(
-        f=lambda u: _sp_special.xlogy(u, u) - _sp_special.xlogy(np.asarray(u, np.float64) + 1.0, (u + 1.0) / 2.0),
+        f=lambda u: (_sp_special.xlogy(u, u)
+                     - _sp_special.xlogy(np.asarray(u, np.float64) + 1.0, (u + 1.0) / 2.0)),
         activation=lambda v: _LOG2 + jax.nn.log_sigmoid(v),
         conjugate=lambda t: -jnp.log(2.0 - jnp.exp(t)),
         domain=(-math.inf, _LOG2),
@@ -336,7 +339,8 @@ _G_LOSSES = ("trick", "saddle")
 def _f_gan(name: str, g_loss: str) -> Objective:
   """The f-GAN objective for divergence ``name`` (see :func:`kl` for the math)."""
   if g_loss not in _G_LOSSES:
-    raise ValueError(f"f-GAN objective {name!r}: unknown g_loss {g_loss!r}; valid choices: {', '.join(_G_LOSSES)}")
+    raise ValueError(
+        f"f-GAN objective {name!r}: unknown g_loss {g_loss!r}; valid choices: {', '.join(_G_LOSSES)}")
   div = F_DIVERGENCES[name]
 
   def loss(d_real, d_fake, obj_state):
@@ -386,20 +390,24 @@ def _register_f_gan(name, title, math_, act, conj, tstar, fg):
 
 
 total_variation = _register_f_gan(
-    "total_variation", "total variation distance", "``D_f = 1/2 int |p - q| dx`` in [0, 1]; ``f(u) = |u - 1| / 2``.",
+    "total_variation", "total variation distance",
+    "``D_f = 1/2 int |p - q| dx`` in [0, 1]; ``f(u) = |u - 1| / 2``.",
     "tanh(v) / 2", "t on [-1/2, 1/2]", "sign(u - 1) / 2", "tanh(v) / 2")
 kl = _register_f_gan(
-    "kl", "Kullback-Leibler divergence", "``D_f = KL(P || Q) = int p log(p/q) dx`` in [0, inf); ``f(u) = u log u``.",
+    "kl", "Kullback-Leibler divergence",
+    "``D_f = KL(P || Q) = int p log(p/q) dx`` in [0, inf); ``f(u) = u log u``.",
     "v", "exp(t - 1)", "1 + log u", "exp(v - 1)")
 reverse_kl = _register_f_gan(
     "reverse_kl", "reverse Kullback-Leibler divergence",
     "``D_f = KL(Q || P) = int q log(q/p) dx`` in [0, inf); ``f(u) = -log u``.",
     "-exp(-v)", "-1 - log(-t) on t < 0", "-1/u", "v - 1")
 pearson = _register_f_gan(
-    "pearson", "Pearson chi-squared divergence", "``D_f = int (p - q)^2 / q dx`` in [0, inf); ``f(u) = (u - 1)^2``.",
+    "pearson", "Pearson chi-squared divergence",
+    "``D_f = int (p - q)^2 / q dx`` in [0, inf); ``f(u) = (u - 1)^2``.",
     "v", "t^2/4 + t", "2 (u - 1)", "v^2/4 + v")
 neyman = _register_f_gan(
-    "neyman", "Neyman chi-squared divergence", "``D_f = int (p - q)^2 / p dx`` in [0, inf); ``f(u) = (1 - u)^2 / u``.",
+    "neyman", "Neyman chi-squared divergence",
+    "``D_f = int (p - q)^2 / p dx`` in [0, inf); ``f(u) = (1 - u)^2 / u``.",
     "1 - exp(-v)", "2 - 2 sqrt(1 - t) on t < 1", "1 - 1/u^2", "2 - 2 exp(-v/2)")
 squared_hellinger = _register_f_gan(
     "squared_hellinger", "squared Hellinger distance",
@@ -418,8 +426,8 @@ jensen_shannon = _register_f_gan(
 gan = _register_f_gan(
     "gan", "GAN divergence",
     "``D_f = int p log(p/(p+q)) + q log(q/(p+q)) dx = 2 JSD(P, Q) - log 4`` in [-log 4, 0]; "
-    "``f(u) = u log u - (u + 1) log(u + 1)``. Its trick G loss is the non-saturating GAN, its saddle G loss the "
-    "minimax one.",
+    "``f(u) = u log u - (u + 1) log(u + 1)``. Its trick G loss is the non-saturating GAN, its saddle "
+    "G loss the minimax one.",
     "-log(1 + exp(-v)) = log_sigmoid(v)", "-log(1 - exp(t)) on t < 0", "log(u / (u + 1))", "softplus(v)")
 
 
@@ -556,7 +564,8 @@ def relativistic(average: bool = True) -> Objective:
       g_loss = -jnp.mean(jax.nn.log_sigmoid(c_fake)) - jnp.mean(jax.nn.log_sigmoid(-c_real))
     else:
       if d_real.shape != d_fake.shape:
-        raise ValueError(f"relativistic(average=False) pairs real and fake: shapes {d_real.shape} != {d_fake.shape}")
+        raise ValueError(
+            f"relativistic(average=False) pairs real and fake: shapes {d_real.shape} != {d_fake.shape}")
       diff = d_real - d_fake
       d_loss = -jnp.mean(jax.nn.log_sigmoid(diff))
       g_loss = -jnp.mean(jax.nn.log_sigmoid(-diff))
@@ -596,10 +605,20 @@ def pull_away_term(codes: Array) -> Array:
 
 
 def _energies(d_out) -> Array:
-  if not isinstance(d_out, dict) or "energy" not in d_out:
-    raise ValueError("energy-based objectives need D outputs {'energy': [B], 'code': [B, k]}, got "
-                     f"{type(d_out).__name__}")
-  return _as_float(d_out["energy"])
+  """The ``[B]`` energies of an energy-based D's output: ``d_out["energy"]``, or ``d_out`` itself if it
+  is a bare ``[B]`` array (e.g. the placeholder a G update passes as ``d_real`` when ``g_uses_real`` is
+  False: ``g_loss`` never reads it)."""
+  if isinstance(d_out, dict):
+    if "energy" not in d_out:
+      raise ValueError(
+          f"energy-based objectives need D outputs {{'energy': [B], 'code': [B, k]}}, got keys {sorted(d_out)}")
+    return _as_float(d_out["energy"])
+  d_out = _as_float(d_out)
+  if d_out.ndim != 1:
+    raise ValueError(
+        "energy-based objectives need D outputs {'energy': [B], 'code': [B, k]} or [B] energies, got shape "
+        f"{d_out.shape}")
+  return d_out
 
 
 def ebgan(margin: float = 10.0, pt_weight: float = 0.1) -> Objective:
@@ -614,7 +633,8 @@ def ebgan(margin: float = 10.0, pt_weight: float = 0.1) -> Objective:
   weight was 0.1. Losses are in ``[0, inf)``.
   """
   if margin < 0 or pt_weight < 0:
-    raise ValueError(f"ebgan needs margin >= 0 and pt_weight >= 0, got margin={margin}, pt_weight={pt_weight}")
+    raise ValueError(
+        f"ebgan needs margin >= 0 and pt_weight >= 0, got margin={margin}, pt_weight={pt_weight}")
 
   def loss(d_real, d_fake, obj_state):
     del obj_state
@@ -645,7 +665,8 @@ def began(gamma: float = 0.5, lambda_k: float = 0.001, k_init: float = 0.0) -> O
   ``lambda_k = 0.001`` and ``k_0 = 0`` are the paper's.
   """
   if not (0.0 <= k_init <= 1.0) or lambda_k < 0 or gamma < 0:
-    raise ValueError(f"began needs k_init in [0, 1], lambda_k >= 0, gamma >= 0; got {k_init}, {lambda_k}, {gamma}")
+    raise ValueError(
+        f"began needs k_init in [0, 1], lambda_k >= 0, gamma >= 0; got {k_init}, {lambda_k}, {gamma}")
 
   def loss(d_real, d_fake, obj_state):
     k = jax.lax.stop_gradient(_as_float(obj_state))

@@ -51,6 +51,11 @@ def _sigmoid(x):
   return 1.0 / (1.0 + np.exp(-x))
 
 
+def _np_jeffrey_conjugate(t):
+  w = special.lambertw(np.exp(1.0 - t)).real
+  return w + 1.0 / w + t - 2.0
+
+
 # f-GAN: g_f and f* exactly as printed in Nowozin et al. 2016 (Tables 2 and 6), composed numerically.
 NP_FGAN = {
     "total_variation": (lambda v: 0.5 * np.tanh(v), lambda t: t),
@@ -59,10 +64,7 @@ NP_FGAN = {
     "pearson": (lambda v: v, lambda t: 0.25 * t**2 + t),
     "neyman": (lambda v: 1.0 - np.exp(-v), lambda t: 2.0 - 2.0 * np.sqrt(1.0 - t)),
     "squared_hellinger": (lambda v: 1.0 - np.exp(-v), lambda t: t / (1.0 - t)),
-    "jeffrey": (
-        lambda v: v,
-        lambda t: (special.lambertw(np.exp(1.0 - t)).real + 1.0 / special.lambertw(np.exp(1.0 - t)).real + t - 2.0),
-    ),
+    "jeffrey": (lambda v: v, lambda t: _np_jeffrey_conjugate(t)),
     "jensen_shannon": (lambda v: np.log(2.0) - np.log(1.0 + np.exp(-v)), lambda t: -np.log(2.0 - np.exp(t))),
     "gan": (lambda v: -np.log(1.0 + np.exp(-v)), lambda t: -np.log(1.0 - np.exp(t))),
 }
@@ -161,10 +163,16 @@ CASES = {
     },
     "wasserstein": [({}, None, _np_wgan())],
     "wgan_gp": [({}, None, _np_wgan()), ({"drift": 0.001, "one_sided": True}, None, _np_wgan(0.001))],
-    "least_squares": [({}, None, _np_lsgan(0.0, 1.0, 1.0)), ({"a": -1.0, "b": 1.0, "c": 0.0}, None, _np_lsgan(-1, 1, 0))],
+    "least_squares": [
+        ({}, None, _np_lsgan(0.0, 1.0, 1.0)),
+        ({"a": -1.0, "b": 1.0, "c": 0.0}, None, _np_lsgan(-1.0, 1.0, 0.0)),
+    ],
     "hinge": [({}, None, _np_hinge)],
     "relativistic": [({}, None, _np_rasgan), ({"average": False}, None, _np_rsgan)],
-    "ebgan": [({}, None, _np_ebgan(10.0, 0.1)), ({"margin": 5.0, "pt_weight": 0.0}, None, _np_ebgan(5.0, 0.0))],
+    "ebgan": [
+        ({}, None, _np_ebgan(10.0, 0.1)),
+        ({"margin": 5.0, "pt_weight": 0.0}, None, _np_ebgan(5.0, 0.0)),
+    ],
     "began": [({}, None, _np_began), ({"gamma": 0.7}, np.float32(0.3), _np_began)],
 }
 
@@ -202,6 +210,9 @@ def test_jits_with_finite_gradients(name):
   if not obj.g_uses_real:  # G's loss must not depend on D's real outputs unless declared
     g_grad_real = jax.grad(lambda r: losses(r, d_fake)[1])(d_real)
     assert all(np.all(leaf == 0) for leaf in jax.tree.leaves(g_grad_real)), name
+    # ... so a G update may pass a [B] placeholder instead of running D on the real batch.
+    placeholder = jnp.zeros((B,), jnp.float32)
+    np.testing.assert_allclose(losses(placeholder, d_fake)[1], losses(d_real, d_fake)[1], rtol=1e-6)
   new_state, metrics = jax.jit(obj.update_state)(state, d_real, d_fake)
   assert jax.tree.structure(new_state) == jax.tree.structure(state)
   assert all(np.isfinite(v) for v in metrics.values())
@@ -222,7 +233,7 @@ def test_jits_with_finite_gradients(name):
 
 
 def test_gan_divergence_reproduces_the_original_gan():
-  """f-GAN's 'gan' row: D loss is the GAN's, the trick G loss the non-saturating one, saddle the minimax one."""
+  """f-GAN's 'gan' row: D loss is the GAN's; trick G loss = non-saturating, saddle = minimax."""
   r, f = jnp.asarray(D_REAL), jnp.asarray(D_FAKE)
   for g_loss, other in (("trick", "non_saturating"), ("saddle", "minimax")):
     got = make_objective("gan", g_loss=g_loss).loss(r, f, ())
@@ -288,7 +299,9 @@ def test_f_divergence_table_row(name):
   np.testing.assert_allclose(got, sups, rtol=2e-5, atol=2e-5, err_msg=f"t={ts}")
   # g_f lands in dom f*, and the simplified f*(g_f(v)) equals the composition.
   v = jnp.linspace(-4.0, 4.0, 81)
-  t, fg, f_of_t = jax.jit(lambda v: (div.activation(v), div.conjugate_of_activation(v), div.conjugate(div.activation(v))))(v)
+  t, fg, f_of_t = jax.jit(
+      lambda v: (div.activation(v), div.conjugate_of_activation(v), div.conjugate(div.activation(v)))
+  )(v)
   assert np.all(t >= lo) and np.all(t <= hi)
   np.testing.assert_allclose(fg, f_of_t, rtol=1e-4, atol=1e-5)
 
@@ -311,10 +324,14 @@ def _true_divergence(name):
     return stats.norm.pdf(x, Q_LOC, Q_SCALE) * NP_F[name](np.exp(_log_ratio(x)))
 
   # Split where TV's integrand has kinks (p = q) so quad converges fast.
-  a, b, c = 1 / Q_SCALE**2 - 1 / P_SCALE**2, -2 * Q_LOC / Q_SCALE**2, Q_LOC**2 / Q_SCALE**2 + 2 * math.log(Q_SCALE / P_SCALE)
+  a = 1 / Q_SCALE**2 - 1 / P_SCALE**2
+  b = 2 * (P_LOC / P_SCALE**2 - Q_LOC / Q_SCALE**2)
+  c = Q_LOC**2 / Q_SCALE**2 - P_LOC**2 / P_SCALE**2 + 2 * math.log(Q_SCALE / P_SCALE)
   roots = sorted(np.roots([a, b, c]).real)
   pts = [-30.0, *roots, 30.0]
-  return sum(integrate.quad(integrand, lo, hi, epsabs=1e-12, epsrel=1e-12, limit=200)[0] for lo, hi in zip(pts, pts[1:]))
+  parts = [integrate.quad(integrand, lo, hi, epsabs=1e-12, epsrel=1e-12, limit=200)[0]
+           for lo, hi in zip(pts, pts[1:])]
+  return sum(parts)
 
 
 @functools.cache
@@ -412,7 +429,8 @@ def test_pull_away_term_matches_a_loop():
   np.testing.assert_allclose(pt(jnp.asarray(C_FAKE)), _np_pull_away(C_FAKE), rtol=1e-5)
   # Orthogonal codes: 0; identical directions: 1; scale-invariant.
   assert float(pt(jnp.eye(4))) == 0.0
-  np.testing.assert_allclose(pt(np.ones((3, 4), np.float32) * np.array([[1.0], [2.0], [5.0]], np.float32)), 1.0, rtol=1e-6)
+  parallel = np.ones((3, 4), np.float32) * np.array([[1.0], [2.0], [5.0]], np.float32)
+  np.testing.assert_allclose(pt(parallel), 1.0, rtol=1e-6)
   assert np.all(np.isfinite(jax.jit(jax.grad(objectives.pull_away_term))(jnp.zeros((4, 3)))))
 
 
@@ -442,9 +460,11 @@ def test_began_k_update():
   assert float(dk) == 0.0
 
 
-def test_energy_objectives_reject_logits():
+def test_energy_objectives_reject_malformed_outputs():
   with pytest.raises(ValueError, match="energy"):
-    make_objective("ebgan").loss(jnp.asarray(D_REAL), jnp.asarray(D_FAKE), ())
+    make_objective("began").loss({"logit": jnp.asarray(D_REAL)}, {"energy": jnp.asarray(E_FAKE)}, 0.0)
+  with pytest.raises(ValueError, match="energy"):
+    make_objective("ebgan").loss(jnp.zeros((B, 2)), {"energy": jnp.asarray(E_FAKE), "code": C_FAKE}, ())
 
 
 # ------------------------------------------------------------------------------------------------
