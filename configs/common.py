@@ -6,6 +6,49 @@ misspelt key fails at parse time. Experiment files start from ``get_config()`` a
 
 import ml_collections
 
+# Per-objective training recipes from each objective's paper, applied by `set_objective`. Learning
+# rates are relative to the experiment's base rate (2e-4 for DCGAN), so a recipe also fits small models
+# with a different base rate. Keys: optimiser (name, betas, lr_scale), critic updates per G update,
+# WGAN weight clipping, D normalisation / spectral norm, auto-encoder energy, objective parameters.
+OBJECTIVE_RECIPES = {
+    # Arjovsky et al. 2017, Algorithm 1: RMSProp 5e-5, clip 0.01, 5 critic steps.
+    "wasserstein": dict(opt="rmsprop", lr_scale=0.25, n_critic=5, d_clip=0.01),
+    # Gulrajani et al. 2017: Adam 1e-4, betas (0.5, 0.9) (their MNIST/LSUN settings), 5 critic steps,
+    # no BatchNorm in the critic (the per-sample gradient penalty needs it; LayerNorm instead).
+    "wgan_gp": dict(opt="adam", b1=0.5, b2=0.9, lr_scale=0.5, n_critic=5, d_norm="layer"),
+    # Miyato et al. 2018 / Lim & Ye 2017: hinge loss with a spectrally normalised D (no BatchNorm).
+    "hinge": dict(opt="adam", b1=0.5, b2=0.999, lr_scale=1.0, d_norm="none", d_spectral_norm=True),
+    # Zhao et al. 2016: auto-encoder D with MSE energy; margin scaled to our per-pixel mean energy.
+    "ebgan": dict(opt="adam", b1=0.5, b2=0.999, lr_scale=1.0, ae_energy="l2", params=dict(margin=1.0)),
+    # Berthelot et al. 2017: Adam 1e-4, L1 auto-encoder without BatchNorm, gamma 0.5.
+    "began": dict(opt="adam", b1=0.5, b2=0.999, lr_scale=0.5, ae_energy="l1", d_norm="none"),
+}
+# Everything else (minimax, non_saturating, the f-GAN family, least_squares, relativistic) uses the
+# DCGAN recipe: Adam 2e-4, beta1 0.5 (Nowozin et al. and Mao et al. trained with the same settings).
+
+
+def set_objective(c: ml_collections.ConfigDict, name: str) -> ml_collections.ConfigDict:
+  """Switches config ``c`` to objective ``name`` with its parameters (overridable) and its recipe."""
+  from jgan import objectives  # imported here: configs stay loadable without importing JAX at top level
+
+  objectives.check_objective_name(name)
+  recipe = OBJECTIVE_RECIPES.get(name, {})
+  params = {**objectives.objective_params(name), **recipe.get("params", {})}
+  c.objective = ml_collections.ConfigDict(dict(name=name, **params))
+  base_lr = c.optim.d.lr
+  if recipe:
+    for who in ("g", "d"):
+      o = dict(name=recipe["opt"], lr=base_lr * recipe["lr_scale"])
+      if recipe["opt"] == "adam":
+        o.update(b1=recipe["b1"], b2=recipe["b2"])
+      c.optim[who] = ml_collections.ConfigDict(o)
+  c.train.n_critic = recipe.get("n_critic", c.train.n_critic)
+  c.optim.d_clip = recipe.get("d_clip", c.optim.d_clip)
+  for key in ("d_norm", "d_spectral_norm", "ae_energy"):
+    if key in recipe:
+      c.model[key] = recipe[key]
+  return c
+
 
 def get_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
@@ -25,10 +68,17 @@ def get_config() -> ml_collections.ConfigDict:
   c.model.d_width = 64  # DCGAN: channels of D's first map; MLP: hidden units
   c.model.d_norm = "batch"  # DCGAN D hidden-layer norm: batch | layer | none
   c.model.depth = 2  # MLP hidden layers
+  c.model.d_spectral_norm = False  # spectral normalisation of every D layer (Miyato et al. 2018)
+  c.model.ae_code_dim = 64  # auto-encoder D (EBGAN, BEGAN): code size
+  c.model.ae_energy = "l2"  # auto-encoder D energy: l2 (mean squared error, EBGAN) | l1 (BEGAN)
   c.model.compute_dtype = "float32"  # float32 | bfloat16 (activations; parameters stay float32)
 
   c.objective = ml_collections.ConfigDict()
   c.objective.name = "non_saturating"  # see jgan.objectives.OBJECTIVES; its parameters go beside it
+
+  c.penalty = ml_collections.ConfigDict()
+  c.penalty.name = "none"  # none | see jgan.penalties.PENALTIES (r1, r2, gradient_penalty)
+  c.penalty.every = 1  # lazy regularisation: apply every k D updates' steps, scaled by k
 
   c.optim = ml_collections.ConfigDict()
   c.optim.g = ml_collections.ConfigDict(dict(name="adam", lr=2e-4, b1=0.5, b2=0.999))
@@ -48,5 +98,17 @@ def get_config() -> ml_collections.ConfigDict:
 
   c.parallel = ml_collections.ConfigDict()
   c.parallel.num_devices = 0  # 0 = all devices
+
+  # Checkpoints in <workdir>/checkpoints (see jgan.checkpoint). A run on a workdir with checkpoints
+  # resumes from the latest; a changed config field that alters the result is refused unless
+  # allow_config_change (train.steps, log_every, progress, sample_every, num_samples may change).
+  c.checkpoint = ml_collections.ConfigDict()
+  c.checkpoint.every_steps = 1000  # also saved at the end and on SIGTERM/SIGINT (0 = only then)
+  c.checkpoint.max_to_keep = 3  # the last K checkpoints are kept
+  c.checkpoint.best_metric = ""  # an eval metric: also keep the best keep_best checkpoints by it ("" = off)
+  c.checkpoint.best_mode = "max"  # max | min: which values of best_metric are better
+  c.checkpoint.keep_best = 1
+  c.checkpoint.async_save = True  # write in a background thread (always waited for before exit)
+  c.checkpoint.allow_config_change = False  # resume even if result-changing fields differ
 
   return c

@@ -16,4 +16,6 @@ def get_config(arg=None):
   c.train.steps = 3000
   c.train.batch_size = 64
   c.train.sample_every = 500
+  if arg:  # e.g. configs/dcgan_mnist5k.py:wgan_gp selects an objective with its recipe
+    common.set_objective(c, arg)
   return c

@@ -20,4 +20,6 @@ def get_config(arg=None):
   c.train.log_every = 100
   c.train.sample_every = 1000
   c.train.num_samples = 2500
+  if arg:  # e.g. configs/grid25.py:wgan_gp selects an objective with its recipe
+    common.set_objective(c, arg)
   return c

@@ -16,4 +16,6 @@ def get_config(arg=None):
   c.train.sample_every = 0
   c.train.num_samples = 16
   c.train.progress = False
+  if arg:  # e.g. configs/smoke.py:wgan_gp selects an objective with its recipe
+    common.set_objective(c, arg)
   return c

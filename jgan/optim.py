@@ -30,7 +30,8 @@ def make_optimizer(cfg) -> optax.GradientTransformation:
 
 def clip_weights(params, clip: float):
   """WGAN weight clipping: every parameter of the pytree projected into ``[-clip, clip]`` (``clip > 0``)."""
-  return optax.projections.projection_box(params, -clip, clip)
+  # A plain tree map: optax.projections.projection_box expects bounds shaped like the tree.
+  return jax.tree.map(lambda p: jnp.clip(p, -clip, clip), params)
 
 
 def ema_decay_at(step: jax.Array, decay: float) -> jax.Array:

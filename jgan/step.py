@@ -26,6 +26,7 @@ from flax import nnx
 
 from jgan import objectives as objectives_lib
 from jgan import optim
+from jgan import penalties as penalties_lib
 from jgan.state import GANState
 
 
@@ -55,6 +56,8 @@ def train_step(
     latent_dim: int,
     ema_decay: float,
     d_clip: float = 0.0,
+    penalty: Any = None,
+    penalty_every: int = 1,
     data_sharding: Any = None,
 ) -> tuple[GANState, dict[str, jax.Array]]:
   """One GAN training step (pure; jit it with :func:`make_train_step`).
@@ -67,6 +70,9 @@ def train_step(
     latent_dim: size of z; z ~ N(0, I) float32 [B, latent_dim].
     ema_decay: decay of the EMA of G's parameters (with warm-up, see ``optim.ema_decay_at``).
     d_clip: if > 0, WGAN weight clipping of every D parameter to ``[-d_clip, d_clip]`` after each update.
+    penalty: ``None`` or ``(d_fn, real, fake, rng) -> scalar`` from ``jgan.penalties`` (R1, R2, GP), added
+      to D's loss on steps where ``step % penalty_every == 0``, scaled by ``penalty_every`` (lazy
+      regularisation, Karras et al. 2020: the same expected penalty at a fraction of the cost).
     data_sharding: sharding for per-example arrays ``[B, ...]`` (batch axis over ``'data'``), or None.
 
   Returns:
@@ -93,12 +99,18 @@ def train_step(
       d.train()
       d_real, d_fake = d(real), d(fake)
       d_loss, _ = objective.loss(d_real, d_fake, obj_state)
+      d_fn = lambda x: _apply(state.d_graphdef, p, d_stats, x)[0]
+      k_obj, k_pen = jax.random.split(pen_key)
       if objective.d_penalty is not None:
-        d_fn = lambda x: _apply(state.d_graphdef, p, d_stats, x)[0]
-        d_loss = d_loss + objective.d_penalty(d_fn, real, fake, pen_key)
-      return d_loss, (d_real, d_fake, nnx.state(d, nnx.Not(nnx.Param)))
+        d_loss = d_loss + objective.d_penalty(d_fn, real, fake, k_obj)
+      pen = jnp.zeros((), jnp.float32)
+      if penalty is not None:
+        pen = jax.lax.cond(state.step % penalty_every == 0,
+                           lambda: penalty(d_fn, real, fake, k_pen) * penalty_every,
+                           lambda: jnp.zeros((), jnp.float32))
+      return d_loss + pen, (d_real, d_fake, nnx.state(d, nnx.Not(nnx.Param)), pen)
 
-    (d_loss, (d_real, d_fake, new_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(d_params)
+    (d_loss, (d_real, d_fake, new_stats, pen)), grads = jax.value_and_grad(loss_fn, has_aux=True)(d_params)
     updates, d_opt = d_tx.update(grads, d_opt, d_params)
     d_params = optax.apply_updates(d_params, updates)
     if d_clip > 0:
@@ -106,6 +118,8 @@ def train_step(
     obj_state, obj_metrics = objective.update_state(obj_state, d_real, d_fake)
     metrics = {"d_loss": d_loss, "d_real": _mean_out(d_real), "d_fake": _mean_out(d_fake),
                "d_grad_norm": optax.tree.norm(grads), **obj_metrics}
+    if penalty is not None:
+      metrics["penalty"] = pen
     return d_params, new_stats, d_opt, obj_state, metrics
 
   # Critic updates 1 .. n_critic-1 (only when n_critic > 1): fakes from the current G, no G gradient.
@@ -133,7 +147,8 @@ def train_step(
     d = nnx.merge(state.d_graphdef, d_params, d_stats, copy=True)
     d.train()
     d_fake = d(f)
-    d_real = d(real) if objective.g_uses_real else jnp.zeros((b,), jnp.float32)
+    # Only relativistic losses read D(real) in G's loss; others get zeros of the same structure.
+    d_real = d(real) if objective.g_uses_real else jax.tree.map(jnp.zeros_like, d_fake)
     return objective.loss(d_real, d_fake, obj_state)[1]
 
   g_loss, dfake = jax.value_and_grad(g_loss_of_fake)(fake)
@@ -157,6 +172,12 @@ def multi_step(state: GANState, batches, *, step_fn) -> tuple[GANState, dict[str
   return jax.lax.scan(step_fn, state, batches)
 
 
+def make_penalty(penalty_cfg):
+  """The penalty function of ``config.penalty`` (``name`` plus its parameters), or None for ``"none"``."""
+  params = {k: v for k, v in penalty_cfg.items() if k not in ("name", "every")}
+  return None if penalty_cfg.name == "none" else penalties_lib.make_penalty(penalty_cfg.name, **params)
+
+
 def make_train_step(config, state_sharding=None, batch_sharding=None, data_sharding=None):
   """Binds the config into :func:`train_step` and jits it with the state buffers donated.
 
@@ -172,6 +193,8 @@ def make_train_step(config, state_sharding=None, batch_sharding=None, data_shard
       latent_dim=config.model.latent_dim,
       ema_decay=config.optim.ema_decay,
       d_clip=config.optim.d_clip,
+      penalty=make_penalty(config.penalty),
+      penalty_every=config.penalty.every,
       data_sharding=data_sharding,
   )
   fn = step_fn

@@ -10,7 +10,7 @@ from typing import Callable
 
 from flax import nnx
 
-from jgan.models import dcgan, mlp
+from jgan.models import autoencoder, dcgan, mlp, spectral
 
 
 def _dcgan(cfg, data_shape, rngs: nnx.Rngs):
@@ -32,8 +32,18 @@ def _mlp(cfg, data_shape, rngs: nnx.Rngs):
 MODELS: dict[str, Callable] = {"dcgan": _dcgan, "mlp": _mlp}
 
 
-def make_models(model_cfg, data_shape: tuple[int, ...], rngs: nnx.Rngs):
-  """Builds ``(G, D)`` for ``model_cfg.name``; unknown names raise ValueError listing the valid ones."""
+def make_models(model_cfg, data_shape: tuple[int, ...], rngs: nnx.Rngs, d_output: str = "logit"):
+  """Builds ``(G, D)`` for ``model_cfg.name``; unknown names raise ValueError listing the valid ones.
+
+  ``d_output`` is what the objective needs from D (``Objective.d_output``): ``"logit"`` for the model's
+  own discriminator, ``"energy"`` for an auto-encoder D (see :mod:`jgan.models.autoencoder`).
+  With ``model_cfg.d_spectral_norm`` every conv/linear layer of D is spectrally normalised.
+  """
   if model_cfg.name not in MODELS:
     raise ValueError(f"unknown model {model_cfg.name!r}; valid choices: {', '.join(sorted(MODELS))}")
-  return MODELS[model_cfg.name](model_cfg, tuple(data_shape), rngs)
+  g, d = MODELS[model_cfg.name](model_cfg, tuple(data_shape), rngs)
+  if d_output == "energy":
+    d = autoencoder.make_autoencoder(model_cfg, tuple(data_shape), rngs)
+  if model_cfg.get("d_spectral_norm", False):
+    spectral.wrap_layers(d, rngs)
+  return g, d
