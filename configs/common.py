@@ -68,6 +68,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.model.d_width = 64  # DCGAN: channels of D's first map; MLP: hidden units
   c.model.d_norm = "batch"  # DCGAN D hidden-layer norm: batch | layer | none
   c.model.depth = 2  # MLP hidden layers
+  c.model.pack = 1  # PacGAN (Lin et al. 2018): D judges groups of m samples
   c.model.d_spectral_norm = False  # spectral normalisation of every D layer (Miyato et al. 2018)
   c.model.ae_code_dim = 64  # auto-encoder D (EBGAN, BEGAN): code size
   c.model.ae_energy = "l2"  # auto-encoder D energy: l2 (mean squared error, EBGAN) | l1 (BEGAN)
@@ -91,6 +92,8 @@ def get_config() -> ml_collections.ConfigDict:
   c.train.batch_size = 64  # global batch per D update
   c.train.n_critic = 1  # D updates per G update
   c.train.steps_per_call = 1  # >1 fuses that many steps into one jitted lax.scan
+  c.train.update_rule = "alternating"  # alternating | simultaneous | extragradient | optimistic
+  c.train.unrolled_steps = 0  # Unrolled GAN (Metz et al. 2016): G looks k D updates ahead
   c.train.log_every = 50
   c.train.sample_every = 500  # sample grid of fixed z (0 = only at the end)
   c.train.num_samples = 64  # images in a sample grid, or points in a 2-D scatter

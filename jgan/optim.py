@@ -28,6 +28,41 @@ def make_optimizer(cfg) -> optax.GradientTransformation:
   return OPTIMIZERS[cfg.name](cfg)
 
 
+def optimistic_gradients() -> optax.GradientTransformation:
+  """Optimistic gradients (Daskalakis et al. 2018): ``g_t -> 2 g_t - g_{t-1}`` (``g_{-1} = 0``).
+
+  Chained before an optimiser, plain SGD becomes optimistic gradient descent
+  ``theta_{t+1} = theta_t - lr (2 g_t - g_{t-1})``, and Adam becomes "optimistic Adam". The state is the
+  previous gradient (same pytree as the parameters).
+  """
+
+  def init(params):
+    return jax.tree.map(jnp.zeros_like, params)
+
+  def update(grads, prev, params=None):
+    del params
+    return jax.tree.map(lambda g, p: 2.0 * g - p, grads, prev), grads
+
+  return optax.GradientTransformation(init, update)
+
+
+UPDATE_RULES = ("alternating", "simultaneous", "extragradient", "optimistic")
+
+
+def make_optimizers(config) -> tuple[optax.GradientTransformation, optax.GradientTransformation]:
+  """G's and D's optimisers for ``config`` (``optim.g``, ``optim.d``, ``train.update_rule``).
+
+  The one place both the state's optimiser states and the step's updates come from, so they match.
+  """
+  g_tx, d_tx = make_optimizer(config.optim.g), make_optimizer(config.optim.d)
+  rule = config.train.get("update_rule", "alternating")
+  if rule not in UPDATE_RULES:
+    raise ValueError(f"unknown train.update_rule={rule!r}; valid choices: {', '.join(UPDATE_RULES)}")
+  if rule == "optimistic":
+    g_tx, d_tx = optax.chain(optimistic_gradients(), g_tx), optax.chain(optimistic_gradients(), d_tx)
+  return g_tx, d_tx
+
+
 def clip_weights(params, clip: float):
   """WGAN weight clipping: every parameter of the pytree projected into ``[-clip, clip]`` (``clip > 0``)."""
   # A plain tree map: optax.projections.projection_box expects bounds shaped like the tree.

@@ -48,7 +48,7 @@ def create_state(config, data_shape: tuple[int, ...], rng: jax.Array) -> GANStat
   g, d = make_models(config.model, data_shape, nnx.Rngs(params=k_g, default=k_d), objective.d_output)
   g_graphdef, g_params, g_stats = nnx.split(g, nnx.Param, ...)
   d_graphdef, d_params, d_stats = nnx.split(d, nnx.Param, ...)
-  g_tx, d_tx = optim.make_optimizer(config.optim.g), optim.make_optimizer(config.optim.d)
+  g_tx, d_tx = optim.make_optimizers(config)
   return GANState(
       step=jnp.zeros((), jnp.int32),
       rng=rng,

@@ -37,13 +37,19 @@ def make_models(model_cfg, data_shape: tuple[int, ...], rngs: nnx.Rngs, d_output
 
   ``d_output`` is what the objective needs from D (``Objective.d_output``): ``"logit"`` for the model's
   own discriminator, ``"energy"`` for an auto-encoder D (see :mod:`jgan.models.autoencoder`).
-  With ``model_cfg.d_spectral_norm`` every conv/linear layer of D is spectrally normalised.
+  With ``model_cfg.d_spectral_norm`` every conv/linear layer of D is spectrally normalised; with
+  ``model_cfg.pack = m`` D takes ``m`` samples joined along the last axis (PacGAN).
   """
   if model_cfg.name not in MODELS:
     raise ValueError(f"unknown model {model_cfg.name!r}; valid choices: {', '.join(sorted(MODELS))}")
   g, d = MODELS[model_cfg.name](model_cfg, tuple(data_shape), rngs)
+  # PacGAN: D sees m samples joined along the last axis (see jgan.step.pack).
+  m = model_cfg.get("pack", 1)
+  d_shape = tuple(data_shape[:-1]) + (data_shape[-1] * m,)
   if d_output == "energy":
-    d = autoencoder.make_autoencoder(model_cfg, tuple(data_shape), rngs)
+    d = autoencoder.make_autoencoder(model_cfg, d_shape, rngs)
+  elif m > 1:
+    _, d = MODELS[model_cfg.name](model_cfg, d_shape, rngs)
   if model_cfg.get("d_spectral_norm", False):
     spectral.wrap_layers(d, rngs)
   return g, d
