@@ -12,6 +12,7 @@ import jgan  # noqa: F401  (first: applies the XLA:CPU work-around before JAX st
 # Subcommands with their own argument parsers: name -> module with main(argv) -> int.
 SUBCOMMANDS = {
     "dynamics": "jgan.dynamics_report",
+    "eval": "jgan.eval_cli",
 }
 
 

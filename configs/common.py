@@ -114,4 +114,16 @@ def get_config() -> ml_collections.ConfigDict:
   c.checkpoint.async_save = True  # write in a background thread (always waited for before exit)
   c.checkpoint.allow_config_change = False  # resume even if result-changing fields differ
 
+  # Evaluation metrics (jgan.evaluation, docs/evaluation.md): during training every every_steps G
+  # updates, and by `python launch.py eval --workdir DIR` afterwards (results in <workdir>/evals.jsonl).
+  c.evals = ml_collections.ConfigDict()
+  c.evals.metrics = ""  # comma list of jgan.metrics.METRICS, e.g. "mnist_fid5k,mnist_modes5k" ("" = none)
+  c.evals.every_steps = 0  # 0 = not during training
+  c.evals.num_samples = 0  # generated (and real) samples of every metric (0 = each metric's own count)
+  c.evals.batch_size = 250  # samples per generator / feature-extractor call
+  c.evals.real_split = ""  # real data compared with ("" = the dataset's train split)
+  c.evals.classifier_path = ""  # mnist_* metrics ("" = $JGAN_CLASSIFIER or ~/.cache/jgan/classifier_mnist5k)
+  c.evals.inception_weights = ""  # fid10k etc. ("" = $JGAN_INCEPTION_WEIGHTS or ~/.cache/jgan/pt_inception-...pth)
+  c.evals.cache_dir = ""  # real-feature cache ("" = <workdir>/eval_cache)
+
   return c

@@ -8,10 +8,14 @@ Modules (re-exported here):
 * :mod:`jgan.metrics.manifold`: k-NN precision/recall and density/coverage.
 * :mod:`jgan.metrics.modes`: mode coverage for 2-D Gaussian mixtures and classifier-labelled modes,
   and the mixtures' centres/stds (single source of truth for the data module).
+* :mod:`jgan.metrics.protocols`: the ``METRICS`` registry of protocol-named metrics.
 
-These functions know nothing about generators or feature networks. Protocol-named metrics (``fid10k``,
-``kid50k``, ``is50k``, ``pr10k`` ...: "sample N images from G, extract features with network F, apply
-a distance") belong in the ``METRICS`` registry below, built on :data:`DISTANCES`.
+Feature extractors (imported on demand, not here): :mod:`jgan.metrics.inception` (FID Inception-v3)
+and :mod:`jgan.metrics.classifier` (the domain classifier for digits).
+
+The maths functions know nothing about generators or feature networks. Protocol-named metrics
+(``fid10k``, ``kid50k``, ``is50k``, ``pr10k``, ``mnist_fid5k`` ...: "sample N images from G, extract
+features with network F, apply a distance") are the ``METRICS`` registry, built on :data:`DISTANCES`.
 """
 
 from __future__ import annotations
@@ -60,10 +64,12 @@ DISTANCE_OUTPUTS = {
     "inception_score": ("is", "is_std"),
 }
 
-# Protocol-named metrics (e.g. "fid10k": sample 10k images, Inception pool3 features, DISTANCES["fid"]
-# against the cached real statistics) are registered here by the evaluation layer, which owns feature
-# extraction and generator sampling.
-METRICS: dict = {}
+# Protocol-named metrics (e.g. "fid10k": 10k generated images, Inception pool3 features, DISTANCES["fid"]
+# against as many real images): name -> Protocol (extractor, distance, sample count); see
+# jgan.metrics.protocols. Imported here, after DISTANCES, because protocols builds on it. Sampling,
+# feature extraction and the real-feature cache live in jgan.evaluation.
+from jgan.metrics.protocols import METRICS  # noqa: E402
+from jgan.metrics.protocols import Protocol  # noqa: E402
 
 __all__ = [
     "DISTANCES",
@@ -72,6 +78,7 @@ __all__ = [
     "GaussianStatsAccumulator",
     "METRICS",
     "MIXTURES",
+    "Protocol",
     "RING8_SIGMA",
     "assign_modes",
     "class_mode_counts",

@@ -1,0 +1,108 @@
+"""``python launch.py eval --workdir runs/x [--metrics mnist_fid5k,...] [--step N] [--live]``.
+
+Evaluates a finished (or running) training run's generator from its checkpoint: the EMA generator of
+the latest checkpoint by default. Metrics default to ``config.evals.metrics`` of the run, else to the
+data set's usual set (:data:`jgan.evaluation.DEFAULT_METRICS`). Results are printed and appended as one
+JSON line to ``<workdir>/evals.jsonl``.
+
+``--data SPLIT[:CLASS]`` evaluates real images instead of the generator, for reference rows: ``--data
+test`` scores the held-out split against the train split (what a perfect generator would get at that
+sample size), ``--data test:1`` only the digits of class 1, resampled with replacement (a generator
+collapsed onto one mode).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+
+
+def _parser() -> argparse.ArgumentParser:
+  p = argparse.ArgumentParser(prog="launch.py eval", description=__doc__.split("\n\n")[1],
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+  p.add_argument("--workdir", required=True, help="run directory (with checkpoints/ and config.json)")
+  p.add_argument("--metrics", default="", help="comma list of jgan.metrics.METRICS names "
+                 "(default: the run's evals.metrics, else the data set's default)")
+  p.add_argument("--step", type=int, default=None, help="checkpoint step (default: the latest)")
+  p.add_argument("--live", action="store_true", help="evaluate the live generator instead of its EMA")
+  p.add_argument("--num_samples", type=int, default=None, help="override every metric's sample count")
+  p.add_argument("--batch_size", type=int, default=None, help="samples per generator / extractor call")
+  p.add_argument("--classifier", default=None, help="domain classifier directory (mnist_* metrics)")
+  p.add_argument("--inception_weights", default=None, help="path of pt_inception-2015-12-05-6726825d.pth")
+  p.add_argument("--real_split", default=None, help="real split compared with (default: the train split)")
+  p.add_argument("--cache_dir", default=None, help="real-feature cache (default: WORKDIR/eval_cache)")
+  p.add_argument("--data", default="", metavar="SPLIT[:CLASS]",
+                 help="evaluate real images of SPLIT (only CLASS, resampled) instead of the generator")
+  p.add_argument("--no_progress", action="store_true", help="no progress bars")
+  return p
+
+
+def _data_source(config, spec: str, n: int) -> np.ndarray:
+  """Real images of ``SPLIT`` (in the fixed evaluation order) or of one class of it, resampled to ``n``."""
+  from jgan import evaluation
+
+  split, _, cls = spec.partition(":")
+  batches = list(evaluation.split_batches(config.data, split, None, batch_size=1000))
+  images = np.concatenate([b[0] for b in batches])
+  labels = np.concatenate([b[1] for b in batches])
+  if not cls:
+    return images
+  pool = images[labels == int(cls)]
+  if not len(pool):
+    raise ValueError(f"no images of class {cls} in split {split!r}")
+  return pool[np.random.default_rng(0).integers(0, len(pool), n)]
+
+
+def _load_config(workdir: str):
+  import ml_collections
+
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"{path} not found: --workdir must be a jgan run directory")
+  with open(path) as f:
+    return ml_collections.ConfigDict(json.load(f))
+
+
+def main(argv) -> int:
+  """Entry point of ``launch.py eval``; returns the exit status (0 ok, 2 usage or input error)."""
+  args = _parser().parse_args(argv)
+  from jgan import checkpoint as ckpt_lib
+  from jgan import evaluation, sampling
+
+  try:
+    state = None
+    if args.data:
+      config = _load_config(args.workdir)
+      step = 0  # real data: no training step
+    else:
+      state, config = sampling.load_state(args.workdir, step=args.step)
+      step = int(state.step)
+    settings = evaluation.eval_settings(config)
+    for key, value in (("num_samples", args.num_samples), ("batch_size", args.batch_size),
+                       ("classifier_path", args.classifier), ("inception_weights", args.inception_weights),
+                       ("real_split", args.real_split), ("cache_dir", args.cache_dir)):
+      if value is not None:
+        settings[key] = value
+    config.evals = settings
+    metrics = args.metrics or settings.metrics or evaluation.DEFAULT_METRICS.get(
+        config.data.name, evaluation.FALLBACK_METRICS)
+    ev = evaluation.Evaluator(config, args.workdir, metrics, progress=not args.no_progress)
+    if args.data:
+      n = max(ev.num_samples(m) for m in ev.metrics)
+      results = ev.evaluate(_data_source(config, args.data, n))
+      source = f"data:{args.data}"
+    else:
+      results = ev.evaluate(evaluation.state_sampler(state, config.model.latent_dim, ema=not args.live))
+      source = "live" if args.live else "ema"
+  except (ValueError, FileNotFoundError, ckpt_lib.CheckpointError) as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
+  evaluation.append_results(args.workdir, step, results, generator=source,
+                            num_samples=settings.num_samples or None)
+  print(f"{args.workdir} step {step} ({source}):")
+  print(evaluation.format_results(results))
+  return 0

@@ -1,0 +1,311 @@
+"""Evaluating a generator: sample, extract features, compute protocol-named metrics -> ``{name: value}``.
+
+    evaluator = jgan.evaluation.make_evaluator(config, workdir)   # reads config.evals
+    if evaluator.due(step):
+      results = evaluator(state, step)   # e.g. {"mnist_fid5k": 1.9, "mnist_modes5k/modes": 10.0, ...}
+
+The metrics are those of :data:`jgan.metrics.METRICS` (see :mod:`jgan.metrics.protocols`). One call
+draws ``max(num_samples)`` samples from the EMA generator (by default) in batches of
+``evals.batch_size``, quantised to 8 bits like saved images, runs every needed feature extractor once
+per batch, and computes each metric on the first ``num_samples`` rows, so ``fid10k`` and ``kid10k``
+share one pass. The noise is the same at every call (``fold_in(key(seed), EVAL_TAG)``), so successive
+evaluations of a run differ only through the generator.
+
+Real-data features are computed once per (dataset, image size, split, extractor and its weights'
+digest, count) and cached as ``.npz`` in ``evals.cache_dir`` (default ``<workdir>/eval_cache``).
+
+Feature extractors (:data:`EXTRACTORS`) map images ``[B, H, W, C]`` in [-1, 1] (or 2-D points) to a
+dict of arrays: ``features [B, D]``, ``probs [B, K]``, ``labels [B]``, ``points [B, 2]``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import json
+import os
+from typing import Callable, Iterator, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from jgan import state as state_lib
+from jgan.metrics import protocols
+
+EVAL_TAG = 0xE7A1  # fold_in tag of the evaluation noise
+RESULTS_FILE = "evals.jsonl"
+# config.evals defaults, also applied to configs saved before the section existed.
+DEFAULTS = dict(metrics="", every_steps=0, num_samples=0, batch_size=250, real_split="",
+                classifier_path="", inception_weights="", cache_dir="")
+# `python launch.py eval` without --metrics and without config.evals.metrics.
+DEFAULT_METRICS = {
+    "mnist5k": "mnist_fid5k,mnist_kid5k,mnist_is5k,mnist_prdc5k,mnist_modes5k",
+    "mnist": "mnist_fid10k,mnist_kid10k,mnist_is10k,mnist_prdc10k,mnist_modes10k",
+    "ring8": "modes2500",
+    "grid25": "modes2500",
+}
+FALLBACK_METRICS = "fid10k,kid10k,is10k"
+
+
+def eval_settings(config) -> ml_collections.ConfigDict:
+  """``config.evals`` with every key of :data:`DEFAULTS` present (missing ones take the default)."""
+  merged = dict(DEFAULTS)
+  if "evals" in config:
+    merged.update({k: v for k, v in dict(config.evals).items()})
+  return ml_collections.ConfigDict(merged)
+
+
+class Extractor(NamedTuple):
+  """A feature extractor: ``apply(x [B, ...]) -> {output: [B, ...]}`` (jitted) and its identity."""
+
+  name: str
+  digest: str  # identifies the weights: part of the real-feature cache key
+  apply: Callable[[jax.Array], dict[str, jax.Array]]
+
+
+def _inception(settings, data_cfg) -> Extractor:
+  from jgan.metrics import inception
+
+  model, digest = inception.load_inception(settings.inception_weights)
+  run = inception.make_apply(model)
+
+  def apply(x):
+    features, probs = run(x)
+    return {"features": features, "probs": probs}
+
+  return Extractor("inception", digest[:16], apply)
+
+
+def _classifier(settings, data_cfg):
+  from jgan.metrics import classifier
+
+  loaded = classifier.load(settings.classifier_path)
+  trained_on = loaded.config.data.name
+  if classifier.DOMAINS.get(trained_on) != classifier.DOMAINS.get(data_cfg.name):
+    raise ValueError(f"the domain classifier was trained on {trained_on!r}, which does not match the data "
+                     f"set {data_cfg.name!r}; train one for it (see docs/evaluation.md)")
+  return loaded, classifier
+
+
+def _mnist(settings, data_cfg) -> Extractor:
+  loaded, _ = _classifier(settings, data_cfg)
+
+  def apply(x):
+    features, logits = loaded.apply(x)
+    return {"features": features, "probs": jax.nn.softmax(logits, -1), "labels": jnp.argmax(logits, -1)}
+
+  return Extractor("mnist", loaded.info["digest"], apply)
+
+
+def _mnist_stacked(settings, data_cfg) -> Extractor:
+  loaded, classifier = _classifier(settings, data_cfg)
+  labels = jax.jit(lambda x: classifier.stacked_labels(lambda c: loaded.apply(c)[1], x))
+  return Extractor("mnist_stacked", loaded.info["digest"], lambda x: {"labels": labels(x)})
+
+
+def _points(settings, data_cfg) -> Extractor:
+  del settings, data_cfg
+  return Extractor("points", "identity", lambda x: {"points": x})
+
+
+# name -> factory(evals settings, data config) -> Extractor. Factories load weights (slow): call once.
+EXTRACTORS: dict[str, Callable] = {
+    "inception": _inception, "mnist": _mnist, "mnist_stacked": _mnist_stacked, "points": _points,
+}
+
+
+def quantize(images: jax.Array) -> jax.Array:
+  """Rounds [-1, 1] images to the 256 levels of a saved 8-bit image (real data has exactly these)."""
+  return jnp.round((jnp.clip(images, -1.0, 1.0) + 1.0) * 127.5) / 127.5 - 1.0
+
+
+def split_batches(data_cfg, split: str, limit: int | None, batch_size: int, seed: int = 0
+                  ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+  """Batches ``(images float32 [b, S, S, C] in [-1, 1], labels int32 [b])`` of a dataset split.
+
+  The first ``limit`` examples (all if None) of a fixed permutation drawn with ``seed``, decoded as
+  training decodes them (:func:`jgan.data.tfds_source`, :func:`jgan.data.preprocess_image`); so a
+  smaller ``limit`` gives a prefix of a larger one.
+  """
+  from jgan import data as data_lib
+
+  src = data_lib.tfds_source(data_cfg, split)
+  crop = data_lib.IMAGE_DATASETS[data_cfg.name].crop
+  order = np.random.default_rng(seed).permutation(len(src))[:limit]
+  for start in range(0, len(order), batch_size):
+    exs = [src[int(i)] for i in order[start:start + batch_size]]
+    images = [data_lib.preprocess_image(np.asarray(ex["image"]), data_cfg.image_size, crop) for ex in exs]
+    yield np.stack(images), np.asarray([int(ex.get("label", -1)) for ex in exs], np.int32)
+
+
+def _run_extractors(extractors: list[Extractor], batches, total: int, batch_size: int, desc: str,
+                    progress: bool) -> dict[str, dict[str, np.ndarray]]:
+  """Applies every extractor to each batch (padded to ``batch_size``: one compilation); host arrays."""
+  from tqdm import tqdm
+
+  out = {e.name: {} for e in extractors}
+  bar = tqdm(total=total, desc=desc, unit="img", disable=not progress, dynamic_ncols=True, leave=False)
+  for x in batches:
+    b = x.shape[0]
+    if b < batch_size:
+      x = jnp.concatenate([x, jnp.zeros((batch_size - b,) + x.shape[1:], x.dtype)])
+    if x.ndim == 4:
+      x = quantize(x)
+    for e in extractors:
+      for k, v in e.apply(x).items():
+        out[e.name].setdefault(k, []).append(np.asarray(v)[:b])
+    bar.update(b)
+  bar.close()
+  return {name: {k: np.concatenate(v) for k, v in outs.items()} for name, outs in out.items()}
+
+
+@functools.partial(jax.jit, static_argnames=("n", "latent_dim", "ema"))
+def _sample_state(state, rng, *, n: int, latent_dim: int, ema: bool):
+  z = jax.random.normal(rng, (n, latent_dim), jnp.float32)
+  return state_lib.generator_fn(state, ema=ema)(z).astype(jnp.float32)
+
+
+def state_sampler(state, latent_dim: int, *, ema: bool = True) -> Callable[[jax.Array, int], jax.Array]:
+  """``sample(rng, n)``: ``n`` samples of ``state``'s generator (EMA by default, BatchNorm in eval mode).
+
+  Returns float32 ``[n, H, W, C]`` in [-1, 1] (or ``[n, 2]`` points); z ~ N(0, I) drawn from ``rng``.
+  """
+  return lambda rng, n: _sample_state(state, rng, n=int(n), latent_dim=latent_dim, ema=ema)
+
+
+class Evaluator:
+  """Computes a fixed list of metrics for generators of one config (see :func:`make_evaluator`).
+
+  Extractors load lazily on first use and stay loaded, with the real features, between calls.
+  """
+
+  def __init__(self, config, workdir: str, metrics=None, *, progress: bool = True):
+    self.config = config
+    self.settings = eval_settings(config)
+    self.workdir = workdir
+    names = self.settings.metrics if metrics is None else metrics
+    self.metrics = protocols.parse_metric_names(names)
+    self.progress = progress
+    self.rng = jax.random.fold_in(jax.random.key(config.seed), EVAL_TAG)
+    self._extractors: dict[str, Extractor] = {}
+    self._real: dict[tuple, dict[str, np.ndarray]] = {}
+    self._check()
+
+  def _check(self) -> None:
+    """Fails before any training or sampling if a metric cannot run on this data set."""
+    from jgan import data as data_lib
+    from jgan.metrics import classifier, inception
+
+    name = self.config.data.name
+    for m in self.metrics:
+      kind = protocols.METRICS[m].extractor
+      if (kind == "points") != (name in data_lib.MIXTURES):
+        raise ValueError(f"metric {m!r} does not apply to data set {name!r}"
+                         f"{' (2-D points: use modes2500)' if name in data_lib.MIXTURES else ''}")
+      if kind == "inception":
+        inception.weights_path(self.settings.inception_weights)
+      if kind.startswith("mnist"):
+        classifier.classifier_path(self.settings.classifier_path)
+
+  def num_samples(self, metric: str) -> int:
+    return self.settings.num_samples or protocols.METRICS[metric].num_samples
+
+  def due(self, step: int) -> bool:
+    """Whether training should evaluate after ``step`` (every ``evals.every_steps`` > 0 steps)."""
+    every = self.settings.every_steps
+    return bool(self.metrics) and every > 0 and step % every == 0
+
+  def extractor(self, kind: str) -> Extractor:
+    if kind not in self._extractors:
+      self._extractors[kind] = EXTRACTORS[kind](self.settings, self.config.data)
+    return self._extractors[kind]
+
+  def real_split(self) -> str:
+    from jgan import data as data_lib
+
+    return self.settings.real_split or data_lib.IMAGE_DATASETS[self.config.data.name].train_split
+
+  def real_outputs(self, kind: str, n: int) -> dict[str, np.ndarray]:
+    """Extractor ``kind``'s outputs on ``n`` real images (fewer if the split is smaller), cached on disk."""
+    ex, d, split = self.extractor(kind), self.config.data, self.real_split()
+    key = (kind, ex.digest, split, n)
+    if key in self._real:
+      return self._real[key]
+    cache_dir = os.path.expanduser(self.settings.cache_dir or os.path.join(self.workdir, "eval_cache"))
+    path = os.path.join(cache_dir, f"real_{d.name}_{d.image_size}px_{split}_{kind}-{ex.digest}_{n}.npz")
+    if os.path.exists(path):
+      with np.load(path) as z:
+        out = {k: z[k] for k in z.files}
+    else:
+      bs = self.settings.batch_size
+      batches = (x for x, _ in split_batches(d, split, n, bs))
+      out = _run_extractors([ex], batches, n, bs, f"real {d.name}/{split}", self.progress)[kind]
+      os.makedirs(cache_dir, exist_ok=True)
+      tmp = path + f".tmp{os.getpid()}.npz"
+      np.savez(tmp, **out)
+      os.replace(tmp, path)  # atomic: a concurrent evaluation never reads a partial file
+    self._real[key] = out
+    return out
+
+  def evaluate(self, source, rng: jax.Array | None = None) -> dict[str, float]:
+    """Computes every metric for ``source``; returns ``{key: float}`` (:func:`protocols.result_keys`).
+
+    Args:
+      source: ``sample(rng, n) -> [n, ...]`` float32 samples in [-1, 1] (called with ``n =
+        evals.batch_size``, one key per batch), or an array of samples ``[N, ...]`` used in order.
+      rng: the sampling key (default: the evaluator's fixed key).
+    """
+    if not self.metrics:
+      return {}
+    bs = self.settings.batch_size
+    n = max(self.num_samples(m) for m in self.metrics)
+    if callable(source):
+      rng = self.rng if rng is None else rng
+      batches = (source(jax.random.fold_in(rng, i), bs) for i in range(-(-n // bs)))
+    else:
+      if len(source) < n:
+        raise ValueError(f"{len(source)} samples given; the metrics need {n}")
+      batches = (jnp.asarray(source[i:i + bs]) for i in range(0, n, bs))
+    kinds = sorted({protocols.METRICS[m].extractor for m in self.metrics})
+    fake = _run_extractors([self.extractor(k) for k in kinds], batches, n, bs, "eval: generated", self.progress)
+    results = {}
+    for m in self.metrics:
+      p, n_m = protocols.METRICS[m], self.num_samples(m)
+      real = self.real_outputs(p.extractor, n_m) if p.needs_real else None
+      results.update(protocols.compute(m, fake[p.extractor], real, dataset=self.config.data.name,
+                                       num_samples=n_m))
+    return results
+
+  def __call__(self, state, step: int, *, ema: bool = True, write: bool = True) -> dict[str, float]:
+    """Evaluates ``state``'s generator (EMA by default); appends a row to ``<workdir>/evals.jsonl``."""
+    results = self.evaluate(state_sampler(state, self.config.model.latent_dim, ema=ema))
+    if write and results and jax.process_index() == 0:
+      append_results(self.workdir, step, results, generator="ema" if ema else "live")
+    return results
+
+
+def make_evaluator(config, workdir: str, *, progress: bool = True) -> Evaluator:
+  """The evaluator of ``config.evals`` for training: ``evaluator(state, step) -> {name: value}``.
+
+  ``evaluator.due(step)`` says when to call it. Raises ValueError for an unknown metric name or one
+  that does not apply to the data set, FileNotFoundError when Inception weights or the domain
+  classifier are missing (with where to put them), at construction, before anything is compiled.
+  """
+  return Evaluator(config, workdir, progress=progress)
+
+
+def append_results(workdir: str, step: int, results: dict[str, float], **extra) -> dict:
+  """Appends ``{"step", "time", **extra, **results}`` as one line to ``<workdir>/evals.jsonl``."""
+  row = {"step": int(step), "time": datetime.datetime.now().isoformat(timespec="seconds"), **extra, **results}
+  os.makedirs(workdir, exist_ok=True)
+  with open(os.path.join(workdir, RESULTS_FILE), "a") as f:
+    f.write(json.dumps(row) + "\n")
+  return row
+
+
+def format_results(results: dict[str, float]) -> str:
+  """One ``name value`` line per metric, aligned (for terminals)."""
+  width = max((len(k) for k in results), default=0)
+  return "\n".join(f"{k:<{width}}  {v:.6g}" for k, v in results.items())
