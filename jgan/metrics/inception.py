@@ -76,7 +76,7 @@ class BasicConv(nnx.Module):
     ph, pw = self.padding
     y = jax.lax.conv_general_dilated(x, self.kernel[...], self.stride, ((ph, ph), (pw, pw)),
                                      dimension_numbers=("NHWC", "HWIO", "NHWC"))
-    return jax.nn.relu(y + self.bias[...])
+    return jax.nn.relu(y + self.bias[...].reshape(1, 1, 1, -1))
 
 
 def max_pool(x: jax.Array, stride: int, padding: int = 0) -> jax.Array:
@@ -261,8 +261,8 @@ class InceptionV3(nnx.Module):
 
 
 def conv_layer_names(model: InceptionV3) -> list[str]:
-  """Dotted names of every BasicConv (94), e.g. ``"Mixed_5b.branch5x5_1"``, in definition order."""
-  return [".".join(str(p) for p in path) for path, node in nnx.iter_graph(model) if isinstance(node, BasicConv)]
+  """Dotted names of every BasicConv (94), e.g. ``"Mixed_5b.branch5x5_1"``, sorted."""
+  return sorted(".".join(str(p) for p in path) for path, node in nnx.iter_graph(model) if isinstance(node, BasicConv))
 
 
 def fold_batchnorm(weight, gamma, beta, mean, var, eps: float = BN_EPS) -> tuple[np.ndarray, np.ndarray]:
@@ -315,10 +315,10 @@ def load_weights(model: InceptionV3, state_dict: dict[str, np.ndarray]) -> Incep
                      f"{len(missing)} missing keys {missing[:5]}, {len(unexpected)} unexpected keys "
                      f"{unexpected[:5]}, {len(bad_shape)} shape mismatches {bad_shape[:5]}")
   for layer, (kernel, bias) in updates:
-    layer.kernel.value = jax.device_put(kernel)
-    layer.bias.value = jax.device_put(bias)
-  model.fc.kernel.value = jax.device_put(np.ascontiguousarray(fc_w.T, np.float32))
-  model.fc.bias.value = jax.device_put(fc_b.astype(np.float32))
+    layer.kernel.set_value(jax.device_put(kernel))
+    layer.bias.set_value(jax.device_put(bias))
+  model.fc.kernel.set_value(jax.device_put(np.ascontiguousarray(fc_w.T, np.float32)))
+  model.fc.bias.set_value(jax.device_put(fc_b.astype(np.float32)))
   return model
 
 
@@ -380,7 +380,8 @@ def _materialise(tree, read_bytes: Callable[[_Storage], bytes]) -> dict[str, np.
       flat[s.key] = np.frombuffer(read_bytes(s), dtype=s.dtype.newbyteorder("<"), count=s.numel)
     base = flat[s.key][t.offset:]
     strides = tuple(st * base.itemsize for st in t.stride)
-    out[name] = np.array(np.lib.stride_tricks.as_strided(base, t.size, strides), dtype=s.dtype)
+    view = np.lib.stride_tricks.as_strided(base, t.size, strides) if t.size else base[0]  # () is 0-d
+    out[name] = np.array(view, dtype=s.dtype)
   return out
 
 
