@@ -1,10 +1,14 @@
 """jgan's command line.
 
 Train:   python launch.py --config configs/dcgan_mnist5k.py --workdir runs/x [--config.KEY=VALUE ...]
+         (rerun on the same --workdir to resume from its latest checkpoint; SIGTERM/Ctrl-C saves one;
+         --config.checkpoint.allow_config_change=True resumes even if a result-changing field differs)
 Others:  python launch.py SUBCOMMAND [args]   (run `python launch.py SUBCOMMAND --help`)
 """
 
 import importlib
+import os
+import shlex
 import sys
 
 import jgan  # noqa: F401  (first: applies the XLA:CPU work-around before JAX starts)
@@ -17,29 +21,37 @@ SUBCOMMANDS = {
 
 
 def _train(argv):
-  from absl import app, flags
-  from ml_collections import config_flags
-
-  config_flags.DEFINE_config_file("config", None, "Experiment config file (configs/*.py[:arg]).",
-                                  lock_config=True)
-  flags.DEFINE_string("workdir", None, "Directory for config, metrics, samples and checkpoints.")
-  flags.mark_flags_as_required(["config", "workdir"])
-
-  def main(_):
-    from absl import logging
-
-    from jgan import train
-
-    logging.set_verbosity(logging.WARNING)  # absl's INFO lines (backend probing, TFDS) drown the progress bar
-
-    try:
-      train.train_and_evaluate(flags.FLAGS.config, flags.FLAGS.workdir)
-    except (ValueError, FileNotFoundError, FloatingPointError) as e:
-      print(f"error: {e}", file=sys.stderr)
-      return 2
+  if any(a in ("-h", "--help", "--helpshort", "--helpfull") for a in argv[1:]):
+    print(__doc__.strip())
     return 0
+  from absl import logging
 
-  app.run(main, argv=argv)
+  from jgan import checkpoint, config as config_lib
+
+  logging.set_verbosity(logging.WARNING)  # absl's INFO lines (backend probing, TFDS) drown the progress bar
+  try:
+    config, workdir = config_lib.parse_cli(argv)
+    from configs import common
+
+    config_lib.check_keys(config, common.get_config())  # typos in the experiment file itself
+  except ValueError as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
+
+  from jgan import train
+
+  # Rerunning the same command on the same workdir resumes from its latest checkpoint.
+  resume = f"cd {shlex.quote(os.getcwd())} && {shlex.join([sys.executable, *argv])}"
+  try:
+    train.train_and_evaluate(config, workdir, resume_command=resume)
+  except (ValueError, FileNotFoundError, FloatingPointError, checkpoint.CheckpointError) as e:
+    print(f"error: {_one_line(e)}", file=sys.stderr)
+    return 2
+  return 0
+
+
+def _one_line(e: BaseException) -> str:
+  return " ".join(line.strip() for line in str(e).splitlines() if line.strip())
 
 
 def run(argv):

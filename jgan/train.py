@@ -1,9 +1,19 @@
 """``train_and_evaluate(config, workdir)``: the library entry point that runs a whole experiment.
 
 The loop is host code around the jitted step (:mod:`jgan.step`): it places batches on the mesh, logs
-metrics every ``train.log_every`` steps (the only host sync; NaN/Inf are caught there with the step
-range they appeared in), writes sample grids of a fixed z, and at the end a loss plot and, for 2-D data,
-a scatter plot over the mixture's modes.
+metrics every ``train.log_every`` steps (the only regular host sync; NaN/Inf are caught there with the
+step range they appeared in), saves a checkpoint every ``checkpoint.every_steps`` steps and at the end,
+writes sample grids of a fixed z, and at the end a loss plot and, for 2-D data, a scatter plot.
+
+Resume and failures (see :mod:`jgan.checkpoint`):
+
+* a workdir that holds checkpoints resumes from the latest one that restores: the whole state and the
+  data iterator continue exactly, so the resumed run is bit-identical to an uninterrupted one;
+* SIGTERM / SIGINT: a checkpoint is saved at the current step and the function returns normally,
+  printing the command that resumes;
+* NaN/Inf: FloatingPointError naming the metric, the step range and the last good checkpoint. A
+  checkpoint is only written after every metric up to its step was checked finite (and its float
+  leaves too), so a bad state is never saved.
 """
 
 from __future__ import annotations
@@ -17,8 +27,10 @@ import time
 from importlib import metadata
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
+from jgan import checkpoint as ckpt_lib
 from jgan import config as config_lib
 from jgan import data as data_lib
 from jgan import parallel, plots, state as state_lib, step as step_lib, writers
@@ -38,14 +50,14 @@ def library_versions() -> dict[str, str]:
   return out
 
 
-def write_run_info(config, workdir: str) -> None:
+def write_run_info(config, workdir: str, resumed_from: int | None = None) -> None:
   """Writes the resolved config (``config.json``) and versions / seed / devices (``run_info.json``)."""
   os.makedirs(workdir, exist_ok=True)
   with open(os.path.join(workdir, "config.json"), "w") as f:
     f.write(config.to_json_best_effort(indent=2, sort_keys=True))
   info = {"versions": library_versions(), "seed": config.seed, "argv": sys.argv,
           "devices": [str(d) for d in jax.devices()], "process_count": jax.process_count(),
-          "xla_flags": os.environ.get("XLA_FLAGS", "")}
+          "xla_flags": os.environ.get("XLA_FLAGS", ""), "resumed_from_step": resumed_from}
   with open(os.path.join(workdir, "run_info.json"), "w") as f:
     json.dump(info, f, indent=2)
 
@@ -57,15 +69,98 @@ def stack_batch(host_batch: dict[str, np.ndarray], n_critic: int, k: int) -> dic
 
 
 def check_finite(rows: list[dict[str, np.ndarray]], first_step: int) -> None:
-  """Raises FloatingPointError naming the first non-finite metric and the step range it appeared in."""
+  """Raises FloatingPointError naming the earliest non-finite metric and the step range checked.
+
+  ``rows`` are the host metrics of consecutive steps starting at ``first_step`` (each value a scalar, or
+  ``[k]`` for ``k`` fused steps). Among metrics that go bad at the same step, the first by name is named.
+  """
+  first_bad = {}
   for name in rows[0]:
     vals = np.concatenate([np.ravel(r[name]) for r in rows])
     bad = np.flatnonzero(~np.isfinite(vals))
     if bad.size:
-      last = first_step + len(vals) - 1
-      raise FloatingPointError(
-          f"metric {name!r} became {vals[bad[0]]} at step {first_step + bad[0]} (checked steps "
-          f"{first_step}..{last}); lower the learning rates or check the data")
+      first_bad[name] = (int(bad[0]), vals[bad[0]])
+  if first_bad:
+    name = min(first_bad, key=lambda n: first_bad[n][0])
+    i, value = first_bad[name]
+    last = first_step + sum(np.size(r[name]) for r in rows) - 1
+    raise FloatingPointError(
+        f"metric {name!r} became {value} at step {first_step + i} (checked steps "
+        f"{first_step}..{last}); lower the learning rates or check the data")
+
+
+@jax.jit
+def _finite_flags(state: state_lib.GANState) -> jax.Array:
+  """bool [n_float_leaves]: whether each floating-point leaf of ``state`` is entirely finite."""
+  leaves = [x for x in jax.tree.leaves(state) if jnp.issubdtype(x.dtype, jnp.floating)]
+  return jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves])
+
+
+def check_state_finite(state: state_lib.GANState, step: int) -> None:
+  """Raises FloatingPointError naming the first NaN/Inf leaf of ``state`` (e.g. ``.g_params['w']``)."""
+  flags = np.asarray(_finite_flags(state))
+  if not flags.all():
+    paths = [jax.tree_util.keystr(p) for p, x in jax.tree_util.tree_flatten_with_path(state)[0]
+             if jnp.issubdtype(x.dtype, jnp.floating)]
+    raise FloatingPointError(f"state leaf {paths[int(np.argmin(flags))]} is NaN/Inf after step {step} "
+                             f"(its metrics were finite); lower the learning rates or check the data")
+
+
+class MetricsLog:
+  """Per-step metrics kept on device until a flush: then checked finite and written as window means."""
+
+  def __init__(self, writer: writers.RunWriter, step: int):
+    self.writer = writer
+    self.pending: list = []  # device metrics of steps first..step
+    self.rows: list[dict[str, np.ndarray]] = []  # host copies already checked finite
+    self.first = step + 1
+    self.t0, self.last_step = time.perf_counter(), step
+
+  def add(self, metrics: dict[str, jax.Array]) -> None:
+    self.pending.append(metrics)
+
+  def check(self) -> None:
+    """Fetches the pending metrics (a host sync) and raises FloatingPointError on NaN/Inf."""
+    if self.pending:
+      new = jax.device_get(self.pending)
+      check_finite(new, self.first + len(self.rows) * self._per_row())
+      self.rows += new
+      self.pending = []
+
+  def _per_row(self) -> int:
+    rows = self.rows or self.pending
+    return int(np.size(next(iter(rows[0].values())))) if rows else 1
+
+  def flush(self, step: int) -> dict[str, float] | None:
+    """Checks and writes the means since the last flush as the row of ``step``; returns them."""
+    self.check()
+    if not self.rows:
+      return None
+    means = {name: float(np.mean([np.mean(r[name]) for r in self.rows])) for name in self.rows[0]}
+    now = time.perf_counter()
+    means["steps_per_sec"] = (step - self.last_step) / max(now - self.t0, 1e-9)
+    self.t0, self.last_step = now, step
+    self.writer.scalars(step, means)
+    self.rows, self.first = [], step + 1
+    return means
+
+
+def drop_metrics_after(workdir: str, step: int) -> None:
+  """Removes rows with ``step > step`` (and torn lines) from ``metrics.jsonl``: the resumed run rewrites them."""
+  path = os.path.join(workdir, "metrics.jsonl")
+  if not os.path.exists(path):
+    return
+  keep = []
+  with open(path) as f:
+    for line in f:
+      try:
+        if json.loads(line)["step"] <= step:
+          keep.append(line if line.endswith("\n") else line + "\n")
+      except (ValueError, KeyError, TypeError):
+        continue  # a line torn by a kill
+  with open(path + ".tmp", "w") as f:
+    f.writelines(keep)
+  os.replace(path + ".tmp", path)
 
 
 def save_samples(state, sample_fn, fixed_z, workdir: str, step: int, writer, config) -> str:
@@ -89,62 +184,118 @@ def save_samples(state, sample_fn, fixed_z, workdir: str, step: int, writer, con
   return plots.scatter_2d(x, centres, path, title=title, real=real)
 
 
-def train_and_evaluate(config, workdir: str) -> state_lib.GANState:
+def _resume_hint(workdir: str, resume_command: str | None) -> str:
+  if resume_command:
+    return f"resume with: {resume_command}"
+  return f"resume by calling jgan.train.train_and_evaluate(config, {workdir!r}) again with the same config"
+
+
+def train_and_evaluate(config, workdir: str, *, resume_command: str | None = None) -> state_lib.GANState:
   """Trains the GAN described by ``config``, writing everything into ``workdir``; returns the final state.
 
-  Raises ValueError for an invalid config before anything is compiled, FileNotFoundError for a dataset
-  that is not prepared, FloatingPointError when a metric becomes NaN/Inf.
+  If ``workdir`` holds checkpoints, training resumes from the latest one (see the module docstring).
+  ``resume_command`` is the shell command printed after a SIGTERM/SIGINT (launch.py passes its own).
+  On a signal the state at the step reached is returned (``state.step < config.train.steps``).
+
+  Raises ValueError for an invalid config (or one that differs from the checkpoint's in a field that
+  changes the result) before anything is compiled, FileNotFoundError for a dataset that is not
+  prepared, FloatingPointError when a metric or the state becomes NaN/Inf, CheckpointError when
+  checkpoints exist but none restores.
   """
   config = config_lib.resolve(config)
+  if os.path.exists(workdir) and not os.path.isdir(workdir):
+    raise ValueError(f"workdir={workdir!r} exists and is not a directory")
   mesh = parallel.make_mesh(config.parallel.num_devices)
   parallel.check_batch_size(config.train.batch_size, mesh)
   t = config.train
   k, n_critic = t.steps_per_call, t.n_critic
   sh = parallel.make_shardings(mesh, k)
   is_writer = jax.process_index() == 0
-  writer = writers.RunWriter(workdir, enabled=is_writer)
-  if is_writer:
-    write_run_info(config, workdir)
-
   data_shape = data_lib.sample_shape(config.data)
   rng = jax.random.key(config.seed)
-  state = jax.device_put(state_lib.create_state(config, data_shape, rng), sh.replicated)
-  per_call = t.batch_size * n_critic * k
-  it = data_lib.make_iterator(config.data, per_call // jax.process_count(), seed=config.seed,
-                              shard_index=jax.process_index(), shard_count=jax.process_count())
-  train_step = step_lib.make_train_step(config, sh.replicated, sh.batch, sh.data)
-  fixed_z = jax.random.normal(jax.random.fold_in(rng, FIXED_Z_TAG), (t.num_samples, config.model.latent_dim))
-  sample_fn = jax.jit(lambda s, z: state_lib.generator_fn(s)(z))
 
+  ckpt = ckpt_lib.Checkpointer(ckpt_lib.checkpoint_dir(workdir), config.checkpoint, config=config,
+                               versions=library_versions())
+  writer = None
+  # Installed before restoring and compiling, so a signal at any point ends in a checkpoint.
+  guard = ckpt_lib.PreemptionGuard().__enter__()
   try:
+    restored = ckpt.restore(ckpt_lib.abstract_state(config, data_shape, sh.replicated), config=config,
+                            allow_config_change=config.checkpoint.allow_config_change, quarantine=True)
+    per_call = t.batch_size * n_critic * k
+    # Every process consumes the same number of batches, so process 0's iterator state (the one saved)
+    # is every process's state.
+    it = data_lib.make_iterator(config.data, per_call // jax.process_count(), seed=config.seed,
+                                shard_index=jax.process_index(), shard_count=jax.process_count())
+    if restored is None:
+      state = jax.device_put(state_lib.create_state(config, data_shape, rng), sh.replicated)
+    else:
+      state = restored.state
+      it.set_state(restored.data_state)
+      print(f"resumed from {ckpt.path(restored.step)} (step {restored.step})", file=sys.stderr)
+      if restored.versions and restored.versions != library_versions():
+        print(f"warning: the checkpoint was written with other library versions ({restored.versions}); "
+              f"the resumed run may not be bit-identical to an uninterrupted one", file=sys.stderr)
+      if is_writer:
+        drop_metrics_after(workdir, restored.step)
+    if is_writer:
+      write_run_info(config, workdir, None if restored is None else restored.step)
+    writer = writers.RunWriter(workdir, enabled=is_writer)
+    train_step = step_lib.make_train_step(config, sh.replicated, sh.batch, sh.data)
+    fixed_z = jax.random.normal(jax.random.fold_in(rng, FIXED_Z_TAG), (t.num_samples, config.model.latent_dim))
+    sample_fn = jax.jit(lambda s, z: state_lib.generator_fn(s)(z))
+
     step = int(state.step)
-    pending, first_pending = [], step + 1
+    log = MetricsLog(writer, step)
+
+    def save(step: int, state, metrics: dict[str, float] | None = None) -> None:
+      # Never save a state whose metrics (or leaves) were not yet checked finite. The iterator has
+      # produced exactly the batches of steps 1..step, so its state is the one that resumes at step + 1.
+      # ``metrics`` (eval results) let checkpoint.best_metric rank the checkpoint.
+      log.check()
+      check_state_finite(state, step)
+      ckpt.save(step, state, it.get_state(), metrics=metrics)
+
     bar = None
     if t.progress and is_writer:
       from tqdm import tqdm
 
       bar = tqdm(total=t.steps, initial=step, unit="step", dynamic_ncols=True, desc=os.path.basename(workdir))
-    t0, last_log_step = time.perf_counter(), step
-    while step < t.steps:
-      batch = jax.device_put(stack_batch(next(it), n_critic, k), sh.batch)
-      state, metrics = train_step(state, batch)
-      step += k
-      pending.append(metrics)
-      if bar is not None:
-        bar.update(k)
-      if step % t.log_every == 0 or step == t.steps:
-        rows = jax.device_get(pending)
-        check_finite(rows, first_pending)
-        means = {name: float(np.mean([np.mean(r[name]) for r in rows])) for name in rows[0]}
-        now = time.perf_counter()
-        means["steps_per_sec"] = (step - last_log_step) / max(now - t0, 1e-9)
-        t0, last_log_step = now, step
-        writer.scalars(step, means)
+    every = config.checkpoint.every_steps
+    try:
+      while step < t.steps and guard.signal is None:
+        batch = jax.device_put(stack_batch(next(it), n_critic, k), sh.batch)
+        state, metrics = train_step(state, batch)
+        step += k
+        log.add(metrics)
         if bar is not None:
-          bar.set_postfix(d_loss=f"{means['d_loss']:.3f}", g_loss=f"{means['g_loss']:.3f}")
-        pending, first_pending = [], step + 1
-      if is_writer and t.sample_every and step % t.sample_every == 0 and step != t.steps:
-        save_samples(state, sample_fn, fixed_z, workdir, step, writer, config)
+          bar.update(k)
+        save_now = step == t.steps or (every and step % every == 0)
+        # A save also closes the logging window, so a run resumed from it writes the same rows.
+        if step % t.log_every == 0 or save_now:
+          means = log.flush(step)
+          if bar is not None and means:
+            bar.set_postfix(d_loss=f"{means['d_loss']:.3f}", g_loss=f"{means['g_loss']:.3f}")
+        # (An evaluation hook goes here: its {name: value} results are logged and passed to save.)
+        if save_now:
+          save(step, state)
+        if is_writer and t.sample_every and step % t.sample_every == 0 and step != t.steps:
+          save_samples(state, sample_fn, fixed_z, workdir, step, writer, config)
+      if guard.signal is not None:
+        log.flush(step)
+        save(step, state)
+        ckpt.wait()
+        if bar is not None:
+          bar.close()
+        print(f"\n{guard.signal} received: saved checkpoint {ckpt.path(step)} at step {step} of {t.steps}; "
+              f"{_resume_hint(workdir, resume_command)}", file=sys.stderr)
+        return state
+    except FloatingPointError as e:
+      ckpt.wait()
+      last = ckpt.latest_step()
+      good = (f"the last good checkpoint {ckpt.path(last)} (step {last}) is intact; rerunning on this workdir "
+              f"resumes from it" if last is not None else "no checkpoint had been saved yet")
+      raise FloatingPointError(f"{e}; {good}") from None
     if bar is not None:
       bar.close()
     if is_writer:
@@ -154,5 +305,8 @@ def train_and_evaluate(config, workdir: str) -> state_lib.GANState:
       writer.flush()
       print(f"final samples: {os.path.join(workdir, 'samples_final.png')}")
   finally:
-    writer.close()
+    guard.__exit__(None, None, None)
+    ckpt.close()  # waits for the pending asynchronous save
+    if writer is not None:
+      writer.close()
   return state
