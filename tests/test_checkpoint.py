@@ -1,0 +1,342 @@
+"""Checkpoints, exact resume and failure handling.
+
+Real processes (``launch.py`` subprocesses, like a user or a cluster scheduler would run them):
+* SIGKILL at random steps after the first checkpoint, then resume: the final checkpoint and every
+  metrics row are bit-identical to an uninterrupted run (DCGAN smoke on mnist5k: BatchNorm statistics,
+  Adam states, EMA, typed root key and the Grain iterator state all round-trip);
+* SIGTERM: a checkpoint at the current step, exit code 0, and the printed command resumes to the same end.
+In-process (ring8 MLP, fast): NaN injected into a batch, damaged checkpoints, config changes on resume,
+the sampling entry point, the preemption guard.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import warnings
+
+import jax
+import numpy as np
+import pytest
+
+from jgan import checkpoint as ckpt_lib
+from jgan import config as config_lib
+from jgan import data as data_lib
+from jgan import sampling, train
+from jgan import state as state_lib
+from tests.helpers import ROOT, load_config
+
+TOTAL = 30  # 2N steps
+EVERY = 4  # checkpoint interval of the process tests
+KILLS = 3  # SIGKILL trials
+SEED = 1  # a root key with non-zero bits
+
+
+# ---------------------------------------------------------------------------------------------------
+# Helpers
+
+
+def _launch_args(workdir, data_dir, *extra):
+  return [sys.executable, "launch.py", "--config", "configs/smoke.py", "--workdir", str(workdir),
+          "--config.parallel.num_devices=1", f"--config.train.steps={TOTAL}", "--config.train.log_every=1",
+          f"--config.checkpoint.every_steps={EVERY}", f"--config.seed={SEED}",
+          f"--config.data.data_dir={data_dir}", *extra]
+
+
+@pytest.fixture(scope="module")
+def proc_env(tmp_path_factory):
+  """Environment of the launch.py subprocesses: the test's XLA_FLAGS and a shared compilation cache.
+
+  The cache only saves compile time (the cached executable is the one a fresh compile produces).
+  """
+  root = tmp_path_factory.mktemp("proc")
+  env = dict(os.environ)
+  env.update(JAX_COMPILATION_CACHE_DIR=str(root / "jax_cache"), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
+  return {"env": env, "data_dir": str(root / "tfds")}
+
+
+def _run(args, env, timeout=600):
+  r = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+  assert r.returncode == 0, r.stderr[-3000:]
+  return r
+
+
+def _rows(workdir):
+  """metrics.jsonl rows without the timing column (the only one that may differ between runs)."""
+  rows = [json.loads(line) for line in open(os.path.join(workdir, "metrics.jsonl"))]
+  return [{k: v for k, v in r.items() if k != "steps_per_sec"} for r in rows]
+
+
+def _leaves(state):
+  return [np.asarray(jax.random.key_data(x) if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key) else x)
+          for x in jax.tree.leaves(state)]
+
+
+def _assert_same_checkpoint(workdir_a, workdir_b, step):
+  (sa, _), (sb, _) = sampling.load_state(workdir_a, step=step), sampling.load_state(workdir_b, step=step)
+  assert int(sa.step) == int(sb.step) == step
+  la, lb = _leaves(sa), _leaves(sb)
+  assert len(la) == len(lb) > 20
+  for i, (x, y) in enumerate(zip(la, lb)):
+    assert x.dtype == y.dtype and np.array_equal(x, y), f"leaf {i} differs"
+  ja = ckpt_lib.Checkpointer(ckpt_lib.locate(workdir_a), read_only=True).read_json(step)
+  jb = ckpt_lib.Checkpointer(ckpt_lib.locate(workdir_b), read_only=True).read_json(step)
+  assert ja["data"] == jb["data"], (ja["data"], jb["data"])  # the Grain iterator state
+
+
+def _steps_in(workdir):
+  d = os.path.join(workdir, "checkpoints")
+  return sorted(int(n) for n in os.listdir(d) if n.isdigit()) if os.path.isdir(d) else []
+
+
+def _last_row_step(workdir):
+  try:
+    with open(os.path.join(workdir, "metrics.jsonl")) as f:
+      lines = f.read().splitlines()
+    return json.loads(lines[-1])["step"] if lines else 0
+  except (OSError, ValueError, KeyError):
+    return 0
+
+
+def _start_and_wait(args, env, workdir, until_step, timeout=600):
+  """Starts a run and returns it once a checkpoint exists and ``metrics.jsonl`` reached ``until_step``."""
+  p = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  t0 = time.time()
+  while not (_steps_in(workdir) and _last_row_step(workdir) >= until_step):
+    if p.poll() is not None:
+      out, err = p.communicate()
+      pytest.fail(f"the run ended (rc {p.returncode}) before step {until_step}: {err[-2000:]}")
+    assert time.time() - t0 < timeout
+    time.sleep(0.002)
+  return p
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, proc_env):
+  """An uninterrupted TOTAL-step run (its own process)."""
+  workdir = tmp_path_factory.mktemp("reference")
+  t0 = time.time()
+  _run(_launch_args(workdir, proc_env["data_dir"]), proc_env["env"])
+  print(f"reference run: {time.time() - t0:.1f} s")
+  assert _steps_in(workdir)[-1] == TOTAL
+  return workdir
+
+
+# ---------------------------------------------------------------------------------------------------
+# Real processes
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_is_bit_identical(reference, proc_env, tmp_path):
+  rng = np.random.default_rng(2024)
+  identical = 0
+  for trial in range(KILLS):
+    workdir = tmp_path / f"kill{trial}"
+    # A random step after the first checkpoint, leaving room before the end (steps take ~30 ms).
+    target = int(rng.integers(EVERY + 1, TOTAL - 10))
+    p = _start_and_wait(_launch_args(workdir, proc_env["data_dir"]), proc_env["env"], workdir, target)
+    p.send_signal(signal.SIGKILL)
+    p.communicate()
+    assert p.returncode == -signal.SIGKILL
+    killed_at, resume_from = _last_row_step(workdir), _steps_in(workdir)[-1]
+    r = _run(_launch_args(workdir, proc_env["data_dir"]), proc_env["env"])
+    assert f"resumed from {workdir / 'checkpoints' / str(resume_from)} (step {resume_from})" in r.stderr
+    _assert_same_checkpoint(reference, workdir, TOTAL)
+    assert _rows(workdir) == _rows(reference)  # every step's metrics, before and after the resume point
+    identical += 1
+    print(f"trial {trial}: target {target}, killed at step {killed_at}, resumed from {resume_from}: identical")
+  print(f"{identical}/{KILLS} identical")
+
+
+@pytest.mark.slow
+def test_sigterm_saves_exits_0_and_resume_command_finishes_identically(reference, proc_env, tmp_path):
+  workdir = tmp_path / "term"
+  p = _start_and_wait(_launch_args(workdir, proc_env["data_dir"]), proc_env["env"], workdir, EVERY + 3)
+  p.send_signal(signal.SIGTERM)
+  out, err = p.communicate(timeout=300)
+  assert p.returncode == 0, err[-3000:]
+  m = re.search(r"SIGTERM received: saved checkpoint (\S+) at step (\d+) of 30; resume with: (.+)", err)
+  assert m, err[-3000:]
+  step = int(m.group(2))
+  assert m.group(1) == str(workdir / "checkpoints" / str(step)) and step in _steps_in(workdir)
+  assert EVERY + 3 <= step < TOTAL and _last_row_step(workdir) == step
+  r = subprocess.run(m.group(3), shell=True, env=proc_env["env"], capture_output=True, text=True, timeout=600)
+  assert r.returncode == 0, r.stderr[-3000:]
+  assert f"(step {step})" in r.stderr
+  _assert_same_checkpoint(reference, workdir, TOTAL)
+  assert _rows(workdir) == _rows(reference)
+
+
+def _forbid_data(monkeypatch):
+  def no_data(*a, **k):
+    raise AssertionError("load_generator touched the training data")
+
+  monkeypatch.setattr(data_lib, "tfds_source", no_data)
+  monkeypatch.setattr(data_lib, "make_iterator", no_data)
+
+
+@pytest.mark.slow
+def test_sampling_images_needs_no_data(reference, monkeypatch):
+  _forbid_data(monkeypatch)
+  sample = sampling.load_generator(str(reference))
+  x = np.asarray(sample(jax.random.key(3), 5))
+  assert x.shape == (5, 28, 28, 1) and x.dtype == np.float32
+  assert np.all(np.abs(x) <= 1.0) and x.std() > 0
+  assert np.array_equal(x, np.asarray(sample(jax.random.key(3), 5)))  # a function of rng only
+  oldest = _steps_in(reference)[0]
+  live = np.asarray(sampling.load_generator(str(reference / "checkpoints"), ema=False, step=oldest)(
+      jax.random.key(3), 5))
+  assert live.shape == x.shape and not np.array_equal(live, x)
+
+
+# ---------------------------------------------------------------------------------------------------
+# In-process (ring8 MLP)
+
+
+def _ring8(steps=12, every=2, log_every=4):
+  c = load_config("ring8")
+  c.parallel.num_devices = 1
+  c.train.steps, c.train.steps_per_call, c.train.log_every = steps, 1, log_every
+  c.train.batch_size, c.train.num_samples, c.train.sample_every, c.train.progress = 64, 64, 0, False
+  c.checkpoint.every_steps = every
+  return c
+
+
+@pytest.fixture(scope="module")
+def ring8_run(tmp_path_factory):
+  workdir = tmp_path_factory.mktemp("ring8")
+  state = jax.device_get(train.train_and_evaluate(_ring8(), str(workdir)))
+  return workdir, state
+
+
+def test_sampling_points_matches_the_trained_generator(ring8_run, monkeypatch):
+  _forbid_data(monkeypatch)
+  workdir, final = ring8_run
+  x = np.asarray(sampling.load_generator(str(workdir))(jax.random.key(5), 7))
+  assert x.shape == (7, 2) and x.dtype == np.float32
+  z = jax.random.normal(jax.random.key(5), (7, _ring8().model.latent_dim), np.float32)
+  expect = np.asarray(jax.jit(lambda s, z: state_lib.generator_fn(s)(z))(final, z))  # the EMA generator
+  np.testing.assert_allclose(x, expect, rtol=1e-5, atol=1e-6)
+
+
+def test_nan_names_metric_step_range_and_last_good_checkpoint(tmp_path, monkeypatch):
+  bad_call = 7  # the batch of step 7 gets an inf
+  make = data_lib.make_iterator
+
+  class Poisoned:
+    def __init__(self, it):
+      self.it, self.n = it, 0
+
+    def __next__(self):
+      b = next(self.it)
+      self.n += 1
+      if self.n == bad_call:
+        b = {**b, "x": np.full_like(b["x"], np.inf)}
+      return b
+
+    def get_state(self):
+      return self.it.get_state()
+
+    def set_state(self, s):
+      self.it.set_state(s)
+
+  monkeypatch.setattr(data_lib, "make_iterator", lambda *a, **k: Poisoned(make(*a, **k)))
+  with pytest.raises(FloatingPointError) as e:
+    train.train_and_evaluate(_ring8(), str(tmp_path))
+  msg = str(e.value)
+  # Checkpoints at 2, 4, 6 close the logging windows; the NaN of step 7 is caught at the log of step 8.
+  assert re.search(r"metric '\w+' became (nan|inf|-inf) at step 7 \(checked steps 7\.\.8\)", msg), msg
+  good = str(tmp_path / "checkpoints" / "6")
+  assert f"the last good checkpoint {good} (step 6) is intact" in msg
+  assert _steps_in(tmp_path) == [2, 4, 6]
+  state, _ = sampling.load_state(str(tmp_path))
+  assert int(state.step) == 6 and all(np.all(np.isfinite(x)) for x in _leaves(state))
+
+
+def test_nan_state_is_never_saved():
+  config = config_lib.resolve(_ring8())
+  state = jax.jit(lambda k: state_lib.create_state(config, (2,), k))(jax.random.key(0))
+  train.check_state_finite(state, 3)
+  bad = state.replace(d_opt=jax.tree.map(lambda x: x * np.nan if x.dtype == np.float32 else x, state.d_opt))
+  with pytest.raises(FloatingPointError, match=r"state leaf \.d_opt.* is NaN/Inf after step 3"):
+    train.check_state_finite(bad, 3)
+
+
+def _copy_run(src, dst):
+  shutil.copytree(src, dst)
+  return dst
+
+
+def test_truncated_latest_checkpoint_falls_back_with_warning(ring8_run, tmp_path):
+  workdir = _copy_run(ring8_run[0], tmp_path / "run")
+  steps = _steps_in(workdir)
+  assert steps == [8, 10, 12]  # max_to_keep = 3
+  biggest = max((os.path.join(r, f) for r, _, fs in os.walk(workdir / "checkpoints" / "12" / "state") for f in fs),
+                key=os.path.getsize)
+  with open(biggest, "r+b") as f:
+    f.truncate(os.path.getsize(biggest) // 2)
+  with pytest.warns(ckpt_lib.CheckpointWarning, match=r"checkpoint .*/12 is damaged .*falling back"):
+    state, _ = sampling.load_state(str(workdir))
+  assert int(state.step) == 10
+  assert _steps_in(workdir) == [8, 10, 12]  # reading deletes nothing
+  # Training on the workdir resumes from 10, keeps the damaged one aside and writes step 12 anew.
+  with pytest.warns(ckpt_lib.CheckpointWarning, match="moved damaged checkpoint"):
+    final = train.train_and_evaluate(_ring8(), str(workdir))
+  damaged = os.listdir(workdir / ckpt_lib.DAMAGED_SUBDIR)
+  assert len(damaged) == 1 and damaged[0].startswith("12-")
+  for x, y in zip(_leaves(jax.device_get(final)), _leaves(ring8_run[1])):
+    assert np.array_equal(x, y)
+
+
+def test_missing_file_and_all_damaged(ring8_run, tmp_path):
+  workdir = _copy_run(ring8_run[0], tmp_path / "run")
+  os.remove(workdir / "checkpoints" / "12" / "state" / "_METADATA")
+  with pytest.warns(ckpt_lib.CheckpointWarning, match="12 is damaged"):
+    assert int(sampling.load_state(str(workdir))[0].step) == 10
+  for s in (8, 10):
+    os.remove(workdir / "checkpoints" / str(s) / "config" / "metadata")
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    with pytest.raises(ckpt_lib.CheckpointError, match=r"could be restored: step 12: .*; step 10: .*; step 8: "):
+      sampling.load_state(str(workdir))
+  with pytest.raises(ckpt_lib.CheckpointError, match="no checkpoint under"):
+    sampling.load_state(str(tmp_path))
+
+
+def test_config_change_is_refused_unless_allowed_and_harmless_fields_may_change(ring8_run, tmp_path):
+  workdir = ring8_run[0]
+  ckpt = ckpt_lib.Checkpointer(ckpt_lib.locate(workdir), read_only=True)
+  config = config_lib.resolve(_ring8())
+  abstract = ckpt_lib.abstract_state(config, (2,))
+  changed = _ring8()
+  changed.train.batch_size, changed.optim.d.lr, changed.train.n_critic = 32, 1e-4, 2
+  changed = config_lib.resolve(changed)
+  with pytest.raises(ValueError, match=r"different config; fields that change the result: optim\.d\.lr: 0\.001 "
+                                       r"-> 0\.0001; train\.batch_size: 64 -> 32; train\.n_critic: 1 -> 2\. "
+                                       r"Use a new --workdir, or pass --config\.checkpoint\.allow_config_change=True"):
+    ckpt.restore(abstract, config=changed)
+  with pytest.warns(ckpt_lib.CheckpointWarning, match="changed config"):
+    assert ckpt.restore(abstract, config=changed, allow_config_change=True).step == 12
+  harmless = _ring8(steps=40, every=5, log_every=8)
+  harmless.train.progress = True
+  assert ckpt.restore(abstract, config=config_lib.resolve(harmless)).step == 12
+  # Extending a finished run continues from its last checkpoint.
+  longer = train.train_and_evaluate(_ring8(steps=14), str(_copy_run(workdir, tmp_path / "run")))
+  assert int(longer.step) == 14
+
+
+def test_preemption_guard_turns_signals_into_a_flag():
+  before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+  with ckpt_lib.PreemptionGuard() as guard:
+    assert signal.getsignal(signal.SIGTERM) is not before[signal.SIGTERM]
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(0.01)
+    assert guard.signal == "SIGINT"
+    assert signal.getsignal(signal.SIGINT) is before[signal.SIGINT]  # a second Ctrl-C acts as usual
+  assert {s: signal.getsignal(s) for s in before} == before

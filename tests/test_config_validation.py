@@ -1,0 +1,237 @@
+"""Bad inputs fail early with one clear line: the table of cases and the messages they give.
+
+Every case runs for real (command-line parsing, ``resolve``, ``train_and_evaluate`` up to the point it
+refuses, the sampling entry point); ``docs/bad_inputs.md`` is generated from the same table and a test
+checks it is current. Regenerate it with ``python -m tests.test_config_validation``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import Callable, NamedTuple
+
+if __name__ == "__main__":
+  import tests.conftest  # noqa: F401  (the same 8 fake devices as under pytest)
+
+import jax
+import ml_collections
+import pytest
+from absl import flags
+
+from jgan import checkpoint as ckpt_lib
+from jgan import config as config_lib
+from jgan import sampling, train
+from jgan import state as state_lib
+from tests.helpers import ROOT, load_config
+
+DOC = os.path.join(ROOT, "docs", "bad_inputs.md")
+
+
+class Case(NamedTuple):
+  """A bad input: what the user typed or set, how to trigger it, a stable part of the expected message."""
+
+  what: str
+  run: Callable[[str], None]  # raises for the bad input; takes a scratch directory
+  expect: str
+  one_line: bool = True  # False: a multi-line library message (launch.py joins its lines)
+
+
+def _cli(*extra: str, config: str = "configs/smoke.py", workdir: bool = True) -> Callable[[str], None]:
+  def run(tmp):
+    argv = ["launch.py", *(["--config", config] if config else []), *extra]
+    argv += ["--workdir", os.path.join(tmp, "run")] if workdir else []
+    cwd = os.getcwd()
+    os.chdir(ROOT)  # config paths are relative to the repository root, as for launch.py
+    try:
+      config_lib.parse_cli(argv, flags.FlagValues())
+    finally:
+      os.chdir(cwd)
+  return run
+
+
+def _smoke(**overrides):
+  c = load_config("smoke")
+  for dotted, v in overrides.items():
+    section, _, key = dotted.rpartition(".")
+    node = c
+    for part in filter(None, section.split(".")):
+      node = node[part]
+    node[key] = v
+  return c
+
+
+def _resolve(**overrides) -> Callable[[str], None]:
+  return lambda tmp: config_lib.resolve(_smoke(**overrides))
+
+
+def _train(config_fn, workdir_fn=lambda tmp: os.path.join(tmp, "run")) -> Callable[[str], None]:
+  return lambda tmp: train.train_and_evaluate(config_fn(tmp), workdir_fn(tmp))
+
+
+def _unknown_key_in_file(tmp):
+  c = load_config("smoke")
+  c.train.learning_rate = 1e-3  # a typo'd field set in an experiment file
+  from configs import common
+
+  config_lib.check_keys(c, common.get_config())
+
+
+def _string_steps(tmp):
+  d = load_config("smoke").to_dict()
+  d["train"]["steps"] = "10"
+  config_lib.resolve(ml_collections.ConfigDict(d))
+
+
+def _file_workdir(tmp):
+  path = os.path.join(tmp, "run")
+  open(path, "w").close()
+  return path
+
+
+def _ring8(**overrides):
+  c = load_config("ring8")
+  c.parallel.num_devices, c.train.steps_per_call, c.train.steps, c.train.progress = 1, 1, 4, False
+  for dotted, v in overrides.items():
+    section, key = dotted.split(".")
+    c[section][key] = v
+  return c
+
+
+def _changed_config_resume(tmp):
+  # A checkpoint written by one config, resumed with another batch size and learning rate.
+  workdir = os.path.join(tmp, "run")
+  config = config_lib.resolve(_ring8())
+  state = jax.jit(lambda k: state_lib.create_state(config, (2,), k))(jax.random.key(config.seed))
+  ckpt = ckpt_lib.Checkpointer(ckpt_lib.checkpoint_dir(workdir), config.checkpoint, config=config)
+  ckpt.save(2, state, {"index": 2})
+  ckpt.close()
+  train.train_and_evaluate(_ring8(**{"train.batch_size": 128}), workdir)
+
+
+CASES: dict[str, Case] = {
+    "cli_unknown_key": Case("`--config.train.stepz=5`", _cli("--config.train.stepz=5"),
+                            "unknown config key 'train.stepz' (from --config.train.stepz=5); did you mean 'train.steps'?"),
+    "cli_unknown_section": Case("`--config.trian.steps=5`", _cli("--config.trian.steps=5"),
+                                "unknown config key 'trian' (from --config.trian.steps=5); did you mean 'train'?"),
+    "cli_wrong_type": Case("`--config.train.steps=abc`", _cli("--config.train.steps=abc"),
+                           "bad value in --config.train.steps=abc: invalid literal for int()"),
+    "cli_float_for_int": Case("`--config.train.batch_size=1.5`", _cli("--config.train.batch_size=1.5"),
+                              "expected int like the default 16"),
+    "cli_bad_bool": Case("`--config.train.progress=maybe`", _cli("--config.train.progress=maybe"),
+                         "not a boolean; expected bool like the default False"),
+    "cli_section_value": Case("`--config.train=5`", _cli("--config.train=5"),
+                              "'train' is a section; set its keys instead"),
+    "cli_missing_file": Case("`--config configs/nope.py`", _cli(config="configs/nope.py"),
+                             "could not load --config=configs/nope.py: [Errno 2] No such file or directory"),
+    "cli_bad_config_arg": Case("`--config configs/smoke.py:nope`", _cli(config="configs/smoke.py:nope"),
+                               "could not load --config=configs/smoke.py:nope: ValueError: unknown objective 'nope'"),
+    "cli_no_workdir": Case("no `--workdir`", _cli(workdir=False), "--workdir is required"),
+    "cli_unknown_flag": Case("`--wokdir=runs/x`", _cli("--wokdir=runs/x"), "unknown flag --wokdir; did you mean --workdir?"),
+    "file_unknown_key": Case("`c.train.learning_rate = 1e-3` in an experiment file", _unknown_key_in_file,
+                             "unknown config key 'train.learning_rate'"),
+    "negative_lr": Case("`optim.g.lr = -1e-4`", _resolve(**{"optim.g.lr": -1e-4}),
+                        "optim.g.lr=-0.0001 must be a positive number"),
+    "zero_steps": Case("`train.steps = 0`", _resolve(**{"train.steps": 0}), "train.steps=0 must be a positive integer"),
+    "string_steps": Case("`\"steps\": \"10\"` in a config built from a dict or JSON", _string_steps,
+                         "train.steps='10' has type str; expected int"),
+    "image_size": Case("`data.image_size = 48` with DCGAN", _resolve(**{"data.image_size": 48}),
+                       "data.image_size=48 is not supported by model 'dcgan'; valid choices: [28, 32, 64]"),
+    "unknown_objective": Case("`objective.name = 'wgan-gp'`", _resolve(**{"objective.name": "wgan-gp"}),
+                              "unknown objective 'wgan-gp'; valid choices:"),
+    "unknown_model": Case("`model.name = 'resnet'`", _resolve(**{"model.name": "resnet"}),
+                          "unknown model 'resnet'; valid choices: dcgan, mlp"),
+    "unknown_dataset": Case("`data.name = 'imagenet'`", _resolve(**{"data.name": "imagenet"}),
+                            "unknown dataset 'imagenet'; valid choices:"),
+    "dcgan_on_points": Case("`data.name = 'ring8'` with DCGAN", _resolve(**{"data.name": "ring8"}),
+                            "model 'dcgan' needs an image dataset"),
+    "best_mode": Case("`checkpoint.best_mode = 'median'`", _resolve(**{"checkpoint.best_mode": "median"}),
+                      "unknown checkpoint.best_mode='median'; valid choices: max, min"),
+    "checkpoint_interval": Case("`checkpoint.every_steps = 3` with `train.steps_per_call = 2`",
+                                _resolve(**{"checkpoint.every_steps": 3, "train.steps_per_call": 2, "train.log_every": 2}),
+                                "checkpoint.every_steps=3 must be a multiple of train.steps_per_call=2"),
+    "batch_vs_devices": Case("`train.batch_size = 12` on 8 devices", _train(lambda tmp: _smoke(**{
+        "train.batch_size": 12, "parallel.num_devices": 0})), "train.batch_size=12 does not divide by the 8 devices"),
+    "too_many_devices": Case("`parallel.num_devices = 16` (8 available)", _train(lambda tmp: _smoke(**{
+        "parallel.num_devices": 16})), "parallel.num_devices=16 but 8 device(s) are available"),
+    "workdir_is_file": Case("`--workdir` names an existing file", _train(lambda tmp: _smoke(), _file_workdir),
+                            "exists and is not a directory"),
+    "data_not_prepared": Case("`data.name = 'cifar10'` with an empty `data.data_dir`", _train(lambda tmp: _smoke(**{
+        "data.name": "cifar10", "data.image_size": 32, "parallel.num_devices": 1,
+        "data.data_dir": os.path.join(tmp, "empty")})), "dataset 'cifar10' (TFDS name 'cifar10', split 'train') is not prepared",
+        one_line=False),
+    "changed_config": Case("resume a workdir with `train.batch_size` changed", _changed_config_resume,
+                           "was saved with a different config; fields that change the result: train.batch_size: 256 -> 128"),
+    "no_checkpoint": Case("`load_generator('<dir without checkpoints>')`", lambda tmp: sampling.load_generator(tmp),
+                          "no checkpoint under"),
+}
+
+
+def _message(name: str, tmp: str) -> str:
+  """``ExceptionType: message`` of the case, with scratch and repository paths made stable."""
+  os.makedirs(tmp, exist_ok=True)
+  try:
+    CASES[name].run(tmp)
+  except Exception as e:  # noqa: BLE001 (each case raises its own type)
+    msg = f"{type(e).__name__}: {e}"
+  else:
+    raise AssertionError(f"case {name!r} raised nothing")
+  if CASES[name].one_line and "\n" in msg:
+    msg = "NOT ONE LINE: " + msg
+  msg = " ".join(ln.strip() for ln in msg.splitlines() if ln.strip())  # as launch.py prints it
+  return msg.replace(os.path.realpath(tmp), "<tmp>").replace(tmp, "<tmp>").replace(ROOT, "<repo>")
+
+
+@pytest.fixture(scope="module")
+def messages(tmp_path_factory):
+  return {name: _message(name, str(tmp_path_factory.mktemp(name))) for name in CASES}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_bad_input_message(messages, name):
+  msg = messages[name]
+  assert CASES[name].expect in msg and not msg.startswith("NOT ONE LINE"), msg
+
+
+def render(messages: dict[str, str]) -> str:
+  """docs/bad_inputs.md from the case messages."""
+  lines = [
+      "# Bad inputs and the errors they give",
+      "",
+      "Generated by `python -m tests.test_config_validation` from the cases in",
+      "`tests/test_config_validation.py` (a test fails when this page is stale). Each input was tried for",
+      "real; the command line (`launch.py`) prints the message as `error: MESSAGE` and exits with status 2.",
+      "`<tmp>` stands for a scratch directory; multi-line library messages are shown as launch.py prints",
+      "them, joined into one line.",
+      "",
+      "| # | input | error |",
+      "|---|---|---|",
+  ]
+  for i, name in enumerate(CASES, 1):
+    msg = messages[name].replace("|", "\\|")
+    lines.append(f"| {i} | {CASES[name].what} | {msg} |")
+  return "\n".join(lines) + "\n"
+
+
+def test_doc_is_current(messages):
+  with open(DOC) as f:
+    assert f.read() == render(messages), "docs/bad_inputs.md is stale: run `python -m tests.test_config_validation`"
+
+
+def test_cli_prints_one_line_and_exits_2(tmp_path):
+  r = subprocess.run([sys.executable, "launch.py", "--config", "configs/smoke.py", "--workdir", str(tmp_path),
+                      "--config.train.stepz=5"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert r.returncode == 2
+  assert r.stderr.strip().splitlines()[-1].startswith("error: unknown config key 'train.stepz'")
+  assert len([ln for ln in r.stderr.splitlines() if ln.strip() and "WARNING" not in ln]) == 1, r.stderr
+
+
+if __name__ == "__main__":
+  import tempfile
+
+  with tempfile.TemporaryDirectory() as d:
+    out = render({name: _message(name, os.path.join(d, name)) for name in CASES})
+  with open(DOC, "w") as f:
+    f.write(out)
+  print(out)
