@@ -262,6 +262,12 @@ def train_and_evaluate(config, workdir: str, *, resume_command: str | None = Non
 
       bar = tqdm(total=t.steps, initial=step, unit="step", dynamic_ncols=True, desc=os.path.basename(workdir))
     every = config.checkpoint.every_steps
+    evaluator = None
+    if config.evals.metrics and config.evals.every_steps:
+      from jgan import evaluation
+
+      # Built before the first step: a bad metric name or missing weights fail before any compilation.
+      evaluator = evaluation.make_evaluator(config, workdir, progress=bar is not None)
     try:
       while step < t.steps and guard.signal is None:
         batch = jax.device_put(stack_batch(next(it), n_critic, k), sh.batch)
@@ -276,9 +282,11 @@ def train_and_evaluate(config, workdir: str, *, resume_command: str | None = Non
           means = log.flush(step)
           if bar is not None and means:
             bar.set_postfix(d_loss=f"{means['d_loss']:.3f}", g_loss=f"{means['g_loss']:.3f}")
-        # (An evaluation hook goes here: its {name: value} results are logged and passed to save.)
-        if save_now:
-          save(step, state)
+        results = evaluator(state, step) if evaluator is not None and evaluator.due(step) else None
+        if results:
+          writer.scalars(step, {f"eval/{name}": v for name, v in results.items()})
+        if save_now or results:  # an evaluated state is also saved, so best_metric can keep it
+          save(step, state, metrics=results)
         if is_writer and t.sample_every and step % t.sample_every == 0 and step != t.steps:
           save_samples(state, sample_fn, fixed_z, workdir, step, writer, config)
       if guard.signal is not None:

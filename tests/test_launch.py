@@ -38,3 +38,15 @@ def test_bad_override_is_one_clear_line(tmp_path):
 def test_unknown_subcommand_lists_choices():
   r = _launch("frobnicate")
   assert r.returncode == 2 and "valid choices: train (default), dynamics" in r.stderr
+
+
+def test_evals_during_training_are_logged_and_saved(tmp_path):
+  r = _launch("--config", "configs/ring8.py", "--workdir", str(tmp_path), "--config.train.steps=200",
+              "--config.train.log_every=100", "--config.train.sample_every=0", "--config.train.progress=False",
+              "--config.evals.metrics=modes2500", "--config.evals.every_steps=100")
+  assert r.returncode == 0, r.stderr[-2000:]
+  evals = [json.loads(line) for line in open(tmp_path / "evals.jsonl")]
+  assert [e["step"] for e in evals] == [100, 200]
+  assert 0 <= evals[-1]["modes2500/modes"] <= 8 and 0 <= evals[-1]["modes2500/high_quality"] <= 1
+  rows = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
+  assert any(k.startswith("eval/") for r in rows for k in r)
