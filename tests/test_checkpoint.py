@@ -189,6 +189,10 @@ def test_sampling_images_needs_no_data(reference, monkeypatch):
   assert x.shape == (5, 28, 28, 1) and x.dtype == np.float32
   assert np.all(np.abs(x) <= 1.0) and x.std() > 0
   assert np.array_equal(x, np.asarray(sample(jax.random.key(3), 5)))  # a function of rng only
+  state, config = sampling.load_state(str(reference))
+  assert jax.dtypes.issubdtype(state.rng.dtype, jax.dtypes.prng_key)  # still a typed key, same bits
+  assert np.array_equal(jax.random.key_data(state.rng), jax.random.key_data(jax.random.key(SEED)))
+  assert int(state.step) == TOTAL and config.seed == SEED
   oldest = _steps_in(reference)[0]
   live = np.asarray(sampling.load_generator(str(reference / "checkpoints"), ema=False, step=oldest)(
       jax.random.key(3), 5))
