@@ -8,24 +8,41 @@ from __future__ import annotations
 
 from typing import Callable
 
+import jax.numpy as jnp
 from flax import nnx
 
 from jgan.models import autoencoder, dcgan, mlp, spectral
+
+# ``model.compute_dtype`` -> the dtype the layers compute in (None = float32 everywhere). Parameters,
+# normalisation statistics, G's outputs and D's scores stay float32 in every case.
+COMPUTE_DTYPES = {"float32": None, "bfloat16": jnp.bfloat16}
+
+
+def compute_dtype(cfg):
+  """``cfg.compute_dtype`` (default "float32") as a layer ``dtype``; ValueError listing the valid names."""
+  name = cfg.get("compute_dtype", "float32")
+  if name not in COMPUTE_DTYPES:
+    raise ValueError(f"unknown compute_dtype {name!r}; valid choices: {', '.join(COMPUTE_DTYPES)}")
+  return COMPUTE_DTYPES[name]
 
 
 def _dcgan(cfg, data_shape, rngs: nnx.Rngs):
   if len(data_shape) != 3 or data_shape[0] != data_shape[1]:
     raise ValueError(f"model 'dcgan' needs square images [S, S, C], got data shape {tuple(data_shape)}")
   s, _, c = data_shape
-  g = dcgan.Generator(image_size=s, channels=c, latent_dim=cfg.latent_dim, width=cfg.g_width, rngs=rngs)
-  d = dcgan.Discriminator(image_size=s, channels=c, width=cfg.d_width, d_norm=cfg.d_norm, rngs=rngs)
+  dtype = compute_dtype(cfg)
+  g = dcgan.Generator(image_size=s, channels=c, latent_dim=cfg.latent_dim, width=cfg.g_width, dtype=dtype,
+                      rngs=rngs)
+  d = dcgan.Discriminator(image_size=s, channels=c, width=cfg.d_width, d_norm=cfg.d_norm, dtype=dtype,
+                          rngs=rngs)
   return g, d
 
 
 def _mlp(cfg, data_shape, rngs: nnx.Rngs):
+  dtype = compute_dtype(cfg)
   g = mlp.Generator(data_shape=data_shape, latent_dim=cfg.latent_dim, width=cfg.g_width, depth=cfg.depth,
-                    rngs=rngs)
-  d = mlp.Discriminator(data_shape=data_shape, width=cfg.d_width, depth=cfg.depth, rngs=rngs)
+                    dtype=dtype, rngs=rngs)
+  d = mlp.Discriminator(data_shape=data_shape, width=cfg.d_width, depth=cfg.depth, dtype=dtype, rngs=rngs)
   return g, d
 
 

@@ -11,6 +11,10 @@ Supported image sizes: 28 (start 7x7, 2 up-samplings), 32 (4x4, 3) and 64 (4x4, 
 follow the paper: the deepest map has ``width * 2**(n_up - 1)`` channels and each up-sampling halves
 them, so ``width=64`` at 64 px gives the classic 512-256-128-64 generator.
 
+``dtype`` is the compute dtype of the convolutions, matmuls and activations (``None`` = float32, or
+``jnp.bfloat16`` on accelerators). Parameters are always float32, BatchNorm statistics are computed and
+kept in float32 (flax promotes the reductions), and G's images and D's logits are returned as float32.
+
 BatchNorm uses PyTorch's momentum convention (running = 0.9 running + 0.1 batch, flax momentum 0.9).
 D may instead use LayerNorm or no normalisation (``d_norm``), which gradient penalties need: with
 BatchNorm, D(x_i) depends on the whole batch, so per-sample input gradients are ill-defined.
@@ -22,7 +26,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from jgan.models.layers import UpConv
+from jgan.models.layers import BatchNorm, DownConv, UpConv
 
 SUPPORTED_SIZES = {28: 7, 32: 4, 64: 4}  # image size -> spatial size of G's first feature map
 NORMS = ("batch", "layer", "none")
@@ -45,41 +49,42 @@ def _n_up(image_size: int) -> int:
   return n
 
 
-def _bn(c: int, rngs: nnx.Rngs) -> nnx.BatchNorm:
-  return nnx.BatchNorm(c, momentum=0.9, epsilon=1e-5, scale_init=_scale_init, rngs=rngs)
+def _bn(c: int, rngs: nnx.Rngs, dtype=None) -> nnx.BatchNorm:
+  return BatchNorm(c, momentum=0.9, epsilon=1e-5, scale_init=_scale_init, dtype=dtype, rngs=rngs)
 
 
-def _norm(kind: str, c: int, rngs: nnx.Rngs):
+def _norm(kind: str, c: int, rngs: nnx.Rngs, dtype=None):
   if kind == "batch":
-    return _bn(c, rngs)
+    return _bn(c, rngs, dtype)
   if kind == "layer":
     # Normalises over (H, W, C) per sample, so it is safe with gradient penalties.
-    return nnx.LayerNorm(c, reduction_axes=(-3, -2, -1), feature_axes=-1, scale_init=_scale_init, rngs=rngs)
+    return nnx.LayerNorm(c, reduction_axes=(-3, -2, -1), feature_axes=-1, scale_init=_scale_init, dtype=dtype,
+                         rngs=rngs)
   if kind == "none":
     return None
   raise ValueError(f"unknown normalisation {kind!r}; valid choices: {', '.join(NORMS)}")
 
 
 class Generator(nnx.Module):
-  """DCGAN generator: z [B, latent_dim] float32 ~ N(0, I) -> images [B, S, S, channels] in (-1, 1)."""
+  """DCGAN generator: z [B, latent_dim] float32 ~ N(0, I) -> images [B, S, S, channels] float32 in (-1, 1)."""
 
   def __init__(self, *, image_size: int = 64, channels: int = 3, latent_dim: int = 100, width: int = 64,
-               rngs: nnx.Rngs):
+               dtype=None, rngs: nnx.Rngs):
     n_up = _n_up(image_size)
     self.s0 = SUPPORTED_SIZES[image_size]
     self.c0 = width * 2 ** (n_up - 1)
     self.latent_dim = latent_dim
     # The projection of z: the paper's "matrix multiplication reshaped into a 4-D tensor".
     self.project = nnx.Linear(latent_dim, self.s0 * self.s0 * self.c0, use_bias=False, kernel_init=_w_init,
-                              rngs=rngs)
-    self.bn0 = _bn(self.c0, rngs)
+                              dtype=dtype, rngs=rngs)
+    self.bn0 = _bn(self.c0, rngs, dtype)
     ups, bns, c = [], [], self.c0
     for i in range(n_up):
       last = i == n_up - 1
       cout = channels if last else c // 2
-      ups.append(UpConv(c, cout, use_bias=last, kernel_init=_w_init, rngs=rngs))
+      ups.append(UpConv(c, cout, use_bias=last, kernel_init=_w_init, dtype=dtype, rngs=rngs))
       if not last:
-        bns.append(_bn(cout, rngs))
+        bns.append(_bn(cout, rngs, dtype))
       c = cout
     self.ups = nnx.List(ups)
     self.bns = nnx.List(bns)
@@ -91,18 +96,21 @@ class Generator(nnx.Module):
       h = up(h)
       if i < len(self.bns):
         h = nnx.relu(self.bns[i](h))
-    return jnp.tanh(h)
+    return jnp.tanh(h.astype(jnp.float32))
 
 
 class Discriminator(nnx.Module):
   """DCGAN discriminator: images [B, S, S, channels] in [-1, 1] -> raw scores (logits) [B] float32.
+
+  The stride-2 convolutions are :class:`jgan.models.layers.DownConv` (same parameters and outputs as
+  ``nnx.Conv(..., (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)))``, faster gradients).
 
   ``d_norm`` picks the normalisation of the hidden layers: ``batch`` (the paper), ``layer`` or ``none``
   (for gradient-penalty critics). The first layer never has one.
   """
 
   def __init__(self, *, image_size: int = 64, channels: int = 3, width: int = 64, d_norm: str = "batch",
-               rngs: nnx.Rngs):
+               dtype=None, rngs: nnx.Rngs):
     n_down = _n_up(image_size)
     self.s_final = SUPPORTED_SIZES[image_size]
     convs, norms, c = [], [], channels
@@ -110,17 +118,19 @@ class Discriminator(nnx.Module):
       cout = width * 2**i
       first = i == 0
       has_norm = not first and d_norm != "none"
-      convs.append(nnx.Conv(c, cout, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)),
-                            use_bias=not has_norm or d_norm != "batch", kernel_init=_w_init, rngs=rngs))
-      norms.append(None if first else _norm(d_norm, cout, rngs))
+      convs.append(DownConv(c, cout, use_bias=not has_norm or d_norm != "batch", kernel_init=_w_init, dtype=dtype,
+                            rngs=rngs))
+      norms.append(None if first else _norm(d_norm, cout, rngs, dtype))
       c = cout
     self.convs = nnx.List(convs)
     self.norms = nnx.List(norms)
-    # The final "conv over the whole map" (kernel = map size, VALID) is one logit per image.
-    self.out = nnx.Conv(c, 1, (self.s_final, self.s_final), padding="VALID", kernel_init=_w_init, rngs=rngs)
+    # The final "conv over the whole map" (kernel = map size, VALID) is one logit per image; in float32,
+    # so the loss sees float32 logits whatever the compute dtype.
+    self.out = nnx.Conv(c, 1, (self.s_final, self.s_final), padding="VALID", kernel_init=_w_init,
+                        dtype=jnp.float32, rngs=rngs)
 
   def features(self, x: jax.Array) -> jax.Array:
-    """Penultimate activations [B, s_final, s_final, C] (before the output conv)."""
+    """Penultimate activations [B, s_final, s_final, C] in the compute dtype (before the output conv)."""
     h = x
     for conv, norm in zip(self.convs, self.norms):
       h = conv(h)

@@ -1,0 +1,169 @@
+"""The fast layers compute what the Flax layers they replace compute; bfloat16 compute runs a real step.
+
+``UpConv`` against ``conv_transpose`` is in tests/test_models.py; here: ``DownConv`` against the strided
+``nnx.Conv``, ``BatchNorm`` (dot-product reductions, hand-written VJP) against ``nnx.BatchNorm``, and
+``model.compute_dtype='bfloat16'`` against float32 on a whole train step.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from configs import common
+from jgan import state as state_lib
+from jgan import step as step_lib
+from jgan.models import layers
+
+
+@pytest.mark.parametrize("shape", [(2, 4, 4, 3, 5), (3, 8, 6, 4, 2), (1, 2, 2, 2, 3)])
+def test_downconv_equals_strided_conv(shape):
+  b, h, w, cin, cout = shape
+  kx, kw = jax.random.split(jax.random.key(0))
+  x = jax.random.normal(kx, (b, h, w, cin))
+  k = jax.random.normal(kw, (4, 4, cin, cout))
+
+  def ref_fn(x, k):
+    return jax.lax.conv_general_dilated(x, k, (2, 2), ((1, 1), (1, 1)), dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+  got = layers.downconv2x(x, k)
+  assert got.shape == (b, h // 2, w // 2, cout)
+  np.testing.assert_allclose(got, ref_fn(x, k), atol=1e-5, rtol=1e-5)
+  loss = lambda f: lambda x, k: jnp.sum(jnp.sin(f(x, k)))
+  g_ref = jax.grad(loss(ref_fn), argnums=(0, 1))(x, k)
+  g_got = jax.grad(loss(layers.downconv2x), argnums=(0, 1))(x, k)
+  for a, r in zip(g_got, g_ref):
+    np.testing.assert_allclose(a, r, atol=1e-4, rtol=1e-4)
+
+
+def test_downconv_module_is_a_drop_in_for_nnx_conv():
+  ref = nnx.Conv(3, 4, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)), rngs=nnx.Rngs(0))
+  ref.bias[...] = jnp.arange(4.0)
+  mine = layers.DownConv(3, 4, use_bias=True, rngs=nnx.Rngs(1))
+  assert mine.kernel.shape == ref.kernel.shape and mine.bias.shape == ref.bias.shape
+  mine.kernel[...] = ref.kernel[...]
+  mine.bias[...] = ref.bias[...]
+  x = jax.random.normal(jax.random.key(2), (2, 6, 6, 3))
+  np.testing.assert_allclose(mine(x), ref(x), atol=1e-5)
+
+
+def test_downconv_rejects_odd_sizes():
+  with pytest.raises(ValueError, match="even spatial sizes"):
+    layers.downconv2x(jnp.zeros((1, 5, 4, 2)), jnp.zeros((4, 4, 2, 3)))
+
+
+def _bn_run(module, x, cotangent):
+  """Training-mode output, updated running stats and gradients w.r.t. (params, x) of sum(y * ct)."""
+  graphdef, params, stats = nnx.split(module, nnx.Param, ...)
+
+  def loss(p, x):
+    m = nnx.merge(graphdef, p, stats, copy=True)
+    m.train()
+    y = m(x)
+    return jnp.sum(y * cotangent), (y, nnx.state(m, nnx.BatchStat))
+
+  (_, (y, new_stats)), grads = jax.value_and_grad(loss, argnums=(0, 1), has_aux=True)(params, x)
+  return y, new_stats, grads
+
+
+@pytest.mark.parametrize("shape", [(8, 5, 5, 6), (16, 3)])
+def test_batchnorm_matches_nnx_batchnorm(shape):
+  c = shape[-1]
+  kx, kc = jax.random.split(jax.random.key(3))
+  x = 3.0 * jax.random.normal(kx, shape) + 1.5
+  ct = jax.random.normal(kc, shape)
+  ref = nnx.BatchNorm(c, momentum=0.9, rngs=nnx.Rngs(0))
+  mine = layers.BatchNorm(c, momentum=0.9, rngs=nnx.Rngs(0))
+  for m in (ref, mine):
+    m.scale[...] = jnp.linspace(0.5, 2.0, c)
+    m.bias[...] = jnp.linspace(-1.0, 1.0, c)
+  got, want = jax.jit(lambda x: _bn_run(mine, x, ct))(x), jax.jit(lambda x: _bn_run(ref, x, ct))(x)
+  for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+    np.testing.assert_allclose(g, w, atol=2e-5 * max(1.0, float(np.abs(w).max())), rtol=1e-5)
+
+
+def test_batchnorm_eval_mode_uses_running_stats():
+  mine = layers.BatchNorm(4, momentum=0.9, rngs=nnx.Rngs(0))
+  ref = nnx.BatchNorm(4, momentum=0.9, rngs=nnx.Rngs(0))
+  for m in (mine, ref):
+    m.mean[...] = jnp.arange(4.0)
+    m.var[...] = jnp.arange(1.0, 5.0)
+    m.eval()
+  x = jax.random.normal(jax.random.key(0), (3, 4))
+  np.testing.assert_allclose(mine(x), ref(x), atol=1e-6)
+
+
+def test_batchnorm_gradient_through_returned_statistics():
+  """The hand-written VJP matches autodiff of the plain formula, including the mean/var outputs."""
+  x = jax.random.normal(jax.random.key(4), (6, 2, 3), jnp.float32)
+  scale, bias = jnp.array([1.0, 2.0, 0.5]), jnp.array([0.1, -0.2, 0.3])
+
+  def plain(x, scale, bias, eps):
+    mean = jnp.mean(x, (0, 1))
+    var = jnp.maximum(0.0, jnp.mean(x * x, (0, 1)) - mean * mean)
+    y = (x - mean[None, None]) * (jax.lax.rsqrt(var + eps) * scale)[None, None] + bias[None, None]
+    return y, mean, var
+
+  def loss(bn):
+    def f(x, scale, bias):
+      y, mean, var = bn(x, scale, bias, 1e-5)
+      return jnp.sum(jnp.sin(y)) + jnp.sum(mean**2) + jnp.sum(jnp.sqrt(var))
+    return f
+
+  got = jax.grad(loss(layers.batch_norm_train), argnums=(0, 1, 2))(x, scale, bias)
+  want = jax.grad(loss(plain), argnums=(0, 1, 2))(x, scale, bias)
+  for g, w in zip(got, want):
+    np.testing.assert_allclose(g, w, atol=1e-5, rtol=1e-4)
+
+
+def _step_losses(compute_dtype: str):
+  c = common.get_config()
+  c.model.compute_dtype = compute_dtype
+  c.model.latent_dim, c.model.g_width, c.model.d_width = 16, 8, 8
+  c.train.batch_size = 8
+  state = state_lib.create_state(c, (28, 28, 1), jax.random.key(0))
+  step = step_lib.make_train_step(c)
+  rng = np.random.default_rng(0)
+  out = []
+  for _ in range(2):
+    batch = {"image": jnp.asarray(rng.uniform(-1, 1, (1, 8, 28, 28, 1)), jnp.float32)}
+    state, metrics = step(state, batch)
+    out.append({k: float(metrics[k]) for k in ("d_loss", "g_loss")})
+  return state, out
+
+
+def test_bfloat16_step_runs_and_is_close_to_float32():
+  s32, l32 = _step_losses("float32")
+  s16, l16 = _step_losses("bfloat16")
+  # Parameters and statistics stay float32 in the state; the losses agree to bfloat16 accuracy.
+  assert all(a.dtype == jnp.float32 for a in jax.tree.leaves((s16.g_params, s16.d_params, s16.g_stats)))
+  for a, b in zip(l16, l32):
+    for k in a:
+      assert np.isfinite(a[k])
+      assert abs(a[k] - b[k]) < 0.05 * abs(b[k]) + 0.02, (k, a[k], b[k])
+
+
+def test_bfloat16_models_return_float32():
+  c = common.get_config()
+  c.model.compute_dtype = "bfloat16"
+  c.model.latent_dim, c.model.g_width, c.model.d_width = 16, 8, 8
+  from jgan.models import make_models
+
+  def run(z):
+    g, d = make_models(c.model, (32, 32, 3), nnx.Rngs(0))
+    x = g(z)
+    return x, d(x), g.ups[0](jnp.zeros((2, 4, 4, 32)))
+
+  x, logits, hidden = jax.eval_shape(run, jnp.zeros((2, 16)))
+  assert x.dtype == jnp.float32 and logits.dtype == jnp.float32
+  assert hidden.dtype == jnp.bfloat16  # the layers do compute in bfloat16
+
+
+def test_unknown_compute_dtype_lists_choices():
+  c = common.get_config()
+  c.model.compute_dtype = "float16"
+  from jgan.models import make_models
+
+  with pytest.raises(ValueError, match="valid choices: float32, bfloat16"):
+    nnx.eval_shape(lambda: make_models(c.model, (32, 32, 3), nnx.Rngs(0)))
