@@ -335,6 +335,18 @@ def test_config_change_is_refused_unless_allowed_and_harmless_fields_may_change(
   assert int(longer.step) == 14
 
 
+def test_keeps_last_k_plus_best_by_metric(tmp_path):
+  cfg = load_config("smoke").checkpoint
+  cfg.max_to_keep, cfg.best_metric, cfg.best_mode, cfg.keep_best = 2, "fid", "min", 1
+  ckpt = ckpt_lib.Checkpointer(str(tmp_path), cfg, config=load_config("smoke"))
+  for step, fid in [(1, 5.0), (2, 1.0), (3, 3.0), (4, None), (5, 4.0)]:
+    ckpt.save(step, {"w": np.full((3,), step, np.float32)}, {"index": step},
+              metrics=None if fid is None else {"fid": fid})
+    ckpt.wait()
+  assert ckpt.steps() == [2, 4, 5]  # the best fid (step 2) and the last two
+  ckpt.close()
+
+
 def test_preemption_guard_turns_signals_into_a_flag():
   before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
   with ckpt_lib.PreemptionGuard() as guard:
