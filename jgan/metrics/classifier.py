@@ -58,6 +58,19 @@ def to_classifier_input(images: jax.Array) -> jax.Array:
   return x
 
 
+def _he_normal(key, shape, dtype=jnp.float32):
+  """He-normal weights drawn with numpy from ``key``: eager jax.random would compile once per shape."""
+  if isinstance(key, jax.core.Tracer):  # under nnx.eval_shape only the shape matters
+    return jnp.zeros(shape, dtype)
+  gen = np.random.default_rng(np.asarray(jax.random.key_data(key)))
+  return jax.device_put(gen.normal(0.0, np.sqrt(2.0 / np.prod(shape[:-1])), shape).astype(dtype))
+
+
+def _zeros(key, shape, dtype=jnp.float32):
+  del key
+  return jax.device_put(np.zeros(shape, dtype))
+
+
 class DigitClassifier(nnx.Module):
   """CNN: ``[B, H, W, 1]`` in [-1, 1] -> ``(features [B, feature_dim] >= 0, logits [B, num_classes])``.
 
@@ -68,12 +81,13 @@ class DigitClassifier(nnx.Module):
   def __init__(self, *, widths=(16, 32, 64), feature_dim: int = 128, num_classes: int = 10, rngs: nnx.Rngs):
     convs, cin = [], 1
     for w in widths:
-      convs.append(nnx.Conv(cin, w, (3, 3), padding="SAME", rngs=rngs))
+      convs.append(nnx.Conv(cin, w, (3, 3), padding="SAME", kernel_init=_he_normal, bias_init=_zeros, rngs=rngs))
       cin = w
     self.convs = nnx.List(convs)
     side = INPUT_SIZE // 2 ** (len(widths) - 1)
-    self.dense = nnx.Linear(side * side * cin, feature_dim, rngs=rngs)
-    self.out = nnx.Linear(feature_dim, num_classes, rngs=rngs)
+    init = dict(kernel_init=_he_normal, bias_init=_zeros, rngs=rngs)
+    self.dense = nnx.Linear(side * side * cin, feature_dim, **init)
+    self.out = nnx.Linear(feature_dim, num_classes, **init)
 
   def __call__(self, images: jax.Array) -> tuple[jax.Array, jax.Array]:
     x = to_classifier_input(images)
@@ -161,8 +175,8 @@ def train_classifier(config, workdir: str) -> dict:
   x_dev, y_dev = jax.device_put(x_train), jax.device_put(y_train)
 
   @jax.jit
-  def step(params, opt_state, x_dev, y_dev, rng):  # the data are arguments, not baked-in constants
-    k_idx, k_shift = jax.random.split(rng)
+  def step(params, opt_state, x_dev, y_dev, rng, i):  # the data are arguments, not baked-in constants
+    k_idx, k_shift = jax.random.split(jax.random.fold_in(rng, i))  # folded inside: eager fold_in is slow
     idx = jax.random.randint(k_idx, (c.train.batch_size,), 0, x_dev.shape[0])
     images = random_shift(k_shift, x_dev[idx], c.train.shift)
     loss, grads = jax.value_and_grad(lambda p: _loss(nnx.merge(graphdef, p), images, y_dev[idx]))(params)
@@ -171,7 +185,7 @@ def train_classifier(config, workdir: str) -> dict:
 
   rng = jax.random.key(c.seed)
   for i in range(c.train.steps):
-    params, opt_state, loss = step(params, opt_state, x_dev, y_dev, jax.random.fold_in(rng, i))
+    params, opt_state, loss = step(params, opt_state, x_dev, y_dev, rng, i)
     if c.train.log_every and (i + 1) % c.train.log_every == 0:
       print(f"step {i + 1}/{c.train.steps}: loss {float(loss):.4f}", file=sys.stderr)
   apply_fn = jax.jit(lambda x: nnx.merge(graphdef, params)(x))
@@ -224,8 +238,7 @@ def load(path: str = "") -> LoadedClassifier:
     config = ml_collections.ConfigDict(json.load(f))
   with open(os.path.join(path, "classifier.json")) as f:
     info = json.load(f)
-  model = make_model(config.model, nnx.Rngs(0))
-  graphdef, params = nnx.split(model)
+  graphdef, params = nnx.split(nnx.eval_shape(lambda: make_model(config.model, nnx.Rngs(0))))
   target = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), nnx.to_pure_dict(params))
   with ocp.StandardCheckpointer() as ckptr:
     restored = ckptr.restore(os.path.join(path, "params"), target)
