@@ -1,0 +1,148 @@
+"""Evaluation: the METRICS registry, the evaluator on a train state, separation of real / collapsed
+samples, 2-D mode metrics, the real-feature cache, error messages, and `launch.py eval`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import jax
+import numpy as np
+import pytest
+
+from jgan import evaluation
+from jgan import state as state_lib
+from jgan.data import mixtures
+from jgan.metrics import METRICS, modes, protocols
+from tests.helpers import load_config
+from tests.test_classifier import small_classifier  # noqa: F401  (session fixture)
+
+
+def _config(name="smoke", **evals):
+  c = load_config(name)
+  c.evals.update(evals)
+  return c
+
+
+def test_registry_names_and_keys():
+  for name, p in METRICS.items():
+    assert p.extractor in evaluation.EXTRACTORS, name
+    assert p.distance in protocols.DISTANCES or p.distance in protocols.MODE_OUTPUTS, name
+    assert name.endswith(("500", "2500", "5k", "10k", "26k", "50k")), name
+  assert METRICS["fid10k"] == protocols.Protocol("inception", "fid", 10_000)
+  assert METRICS["mnist_modes5k"] == protocols.Protocol("mnist", "class_modes", 5_000, num_classes=10)
+  assert protocols.result_keys("fid50k") == ("fid50k",)
+  assert protocols.result_keys("kid10k") == ("kid10k/kid", "kid10k/kid_std")
+  assert protocols.parse_metric_names(" fid10k,,kid10k,fid10k ") == ["fid10k", "kid10k"]
+  with pytest.raises(ValueError, match="unknown metric 'fid1k'; valid choices: .*fid10k"):
+    protocols.parse_metric_names("fid1k")
+
+
+def test_modes2500_separates_full_and_collapsed_mixtures(tmp_path):
+  config = _config("ring8", metrics="modes2500")
+  ev = evaluation.Evaluator(config, str(tmp_path), progress=False)
+  real = mixtures.sample("ring8", 2500, np.random.default_rng(0)).astype(np.float32)
+  full = ev.evaluate(real)
+  assert full["modes2500/modes"] == 8 and full["modes2500/high_quality"] > 0.99
+  assert full["modes2500/reverse_kl"] < 0.01
+  collapsed = ev.evaluate(np.repeat(modes.ring8_centres()[:1], 2500, axis=0).astype(np.float32))
+  assert collapsed["modes2500/modes"] == 1
+  assert collapsed["modes2500/reverse_kl"] == pytest.approx(np.log(8))
+
+
+def test_config_errors_come_before_any_work(tmp_path, monkeypatch):
+  monkeypatch.delenv("JGAN_INCEPTION_WEIGHTS", raising=False)
+  monkeypatch.delenv("JGAN_CLASSIFIER", raising=False)
+  with pytest.raises(ValueError, match="does not apply to data set 'mnist5k'"):
+    evaluation.Evaluator(_config(metrics="modes2500"), str(tmp_path))
+  with pytest.raises(ValueError, match="modes2500"):
+    evaluation.Evaluator(_config("ring8", metrics="mnist_fid5k"), str(tmp_path))
+  with pytest.raises(FileNotFoundError, match="JGAN_INCEPTION_WEIGHTS"):
+    evaluation.Evaluator(_config(metrics="fid10k", inception_weights=str(tmp_path / "no.pth")), str(tmp_path))
+  with pytest.raises(FileNotFoundError, match="python -m jgan.metrics.classifier"):
+    evaluation.Evaluator(_config(metrics="mnist_fid5k", classifier_path=str(tmp_path / "no")), str(tmp_path))
+  ev = evaluation.make_evaluator(_config(), str(tmp_path))  # no metrics: nothing to do
+  assert ev.metrics == [] and not ev.due(1000) and ev.evaluate(lambda rng, n: None) == {}
+  legacy = _config()
+  del legacy["evals"]  # a config saved before the section existed
+  assert evaluation.eval_settings(legacy).batch_size == evaluation.DEFAULTS["batch_size"]
+
+
+def test_real_digits_beat_collapsed_ones(small_classifier, tmp_path):  # noqa: F811
+  """Held-out real digits vs one class resampled: FID, recall/coverage and mode count must separate."""
+  names = "mnist_fid500,mnist_kid500,mnist_is500,mnist_prdc500,mnist_modes500"
+  config = _config(metrics=names, classifier_path=small_classifier, batch_size=250)
+  ev = evaluation.Evaluator(config, str(tmp_path), progress=False)
+  images, labels = map(np.concatenate, zip(*evaluation.split_batches(config.data, "test", None, 500)))
+  real = ev.evaluate(images)
+  ones = images[labels == 1]
+  collapsed = ev.evaluate(ones[np.random.default_rng(0).integers(0, len(ones), 500)])
+  assert real["mnist_modes500/modes"] == 10 and collapsed["mnist_modes500/modes"] <= 2
+  assert real["mnist_fid500"] < collapsed["mnist_fid500"] / 5
+  assert real["mnist_kid500/kid"] < collapsed["mnist_kid500/kid"] / 5
+  assert real["mnist_is500/is"] > 2 * collapsed["mnist_is500/is"]
+  assert real["mnist_prdc500/recall"] > 0.5 > 0.1 > collapsed["mnist_prdc500/recall"]
+  assert real["mnist_prdc500/coverage"] > 0.5 > 0.2 > collapsed["mnist_prdc500/coverage"]
+  cached = os.listdir(tmp_path / "eval_cache")
+  assert len(cached) == 1 and cached[0].startswith("real_mnist5k_28px_train_mnist-")
+
+
+def test_evaluator_on_a_train_state(small_classifier, tmp_path):  # noqa: F811
+  config = _config(metrics="mnist_fid500,mnist_modes500", every_steps=100, classifier_path=small_classifier,
+                   cache_dir=str(tmp_path / "cache"))
+  ev = evaluation.make_evaluator(config, str(tmp_path / "run"), progress=False)
+  assert ev.due(200) and not ev.due(150)
+  state = state_lib.create_state(config, (28, 28, 1), jax.random.key(0))
+  first = ev(state, 200)
+  assert set(first) == {"mnist_fid500", "mnist_modes500/modes", "mnist_modes500/reverse_kl"}
+  assert np.isfinite(first["mnist_fid500"]) and 1 <= first["mnist_modes500/modes"] <= 10
+  # The same noise at every call: an unchanged generator scores exactly the same (real features cached).
+  again = evaluation.make_evaluator(config, str(tmp_path / "run"), progress=False)(state, 300)
+  assert again == first
+  rows = [json.loads(line) for line in open(tmp_path / "run" / "evals.jsonl")]
+  assert [r["step"] for r in rows] == [200, 300] and rows[0]["generator"] == "ema"
+  assert rows[0]["mnist_fid500"] == first["mnist_fid500"]
+  # The sampler draws from the EMA parameters by default, the live ones with ema=False.
+  s = evaluation.state_sampler(state, config.model.latent_dim)
+  x = s(jax.random.key(1), 4)
+  assert x.shape == (4, 28, 28, 1) and np.array_equal(np.asarray(x), np.asarray(s(jax.random.key(1), 4)))
+
+
+@pytest.mark.slow
+def test_inception_metrics_end_to_end(tmp_path):
+  """fid/kid/is/pr with Inception (random weights in a .pth written here) on 10 samples."""
+  from tests.test_inception import random_fid_state_dict, write_torch_zip
+
+  path = tmp_path / "pt_inception.pth"
+  write_torch_zip(path, random_fid_state_dict())
+  config = _config(metrics="fid10k,kid10k,is10k,pr10k", inception_weights=str(path), num_samples=10,
+                   batch_size=10)
+  ev = evaluation.Evaluator(config, str(tmp_path), progress=False)
+  state = state_lib.create_state(config, (28, 28, 1), jax.random.key(0))
+  with pytest.warns(RuntimeWarning, match="singular"):
+    r = ev(state, 0, write=False)
+  assert set(r) == {"fid10k", "kid10k/kid", "kid10k/kid_std", "is10k/is", "is10k/is_std", "pr10k/precision",
+                    "pr10k/recall"}
+  assert all(np.isfinite(v) for v in r.values()) and r["fid10k"] > 0 and 1 <= r["is10k/is"] <= 1008
+  assert any(f.endswith("_10.npz") and "inception-" in f for f in os.listdir(tmp_path / "eval_cache"))
+
+
+@pytest.mark.slow
+def test_launch_eval_on_a_finished_run(small_classifier, tmp_path, capsys):  # noqa: F811
+  import launch
+  from jgan import train
+
+  workdir = str(tmp_path / "run")
+  config = load_config("smoke")
+  config.parallel.num_devices = 1
+  train.train_and_evaluate(config, workdir)
+  args = ["--workdir", workdir, "--classifier", small_classifier, "--no_progress",
+          "--metrics", "mnist_fid500,mnist_modes500"]
+  assert launch.run(["launch.py", "eval", *args]) == 0
+  assert launch.run(["launch.py", "eval", *args, "--data", "test"]) == 0
+  assert launch.run(["launch.py", "eval", *args[:-1], "nope"]) == 2
+  assert "unknown metric 'nope'" in capsys.readouterr().err
+  rows = [json.loads(line) for line in open(os.path.join(workdir, "evals.jsonl"))]
+  assert [(r["step"], r["generator"]) for r in rows] == [(10, "ema"), (0, "data:test")]
+  assert rows[1]["mnist_fid500"] < rows[0]["mnist_fid500"]  # real digits beat a 10-step generator
