@@ -16,6 +16,8 @@ import jgan  # noqa: F401  (first: applies the XLA:CPU work-around before JAX st
 # Subcommands with their own argument parsers: name -> module with main(argv) -> int.
 SUBCOMMANDS = {
     "dynamics": "jgan.dynamics_report",
+    "sweep": "jgan.sweep_cli",
+    "latent": "jgan.latent_cli",
     "eval": "jgan.eval_cli",
 }
 

@@ -19,6 +19,7 @@ import ml_collections
 from jgan import data as data_lib
 from jgan import objectives as objectives_lib
 from jgan import optim
+from jgan import penalties as penalties_lib
 from jgan.models import MODELS, dcgan
 
 
@@ -38,6 +39,15 @@ def validate(c: ml_collections.ConfigDict) -> None:
   data_lib.check_dataset_name(c.data.name)
   _check(c.model.name in MODELS, f"unknown model {c.model.name!r}; valid choices: {', '.join(sorted(MODELS))}")
   objectives_lib.make_objective(**c.objective)  # checks the name and its parameters
+  if c.penalty.name != "none":
+    penalties_lib.make_penalty(c.penalty.name, **{k: v for k, v in c.penalty.items() if k not in ("name", "every")})
+  _positive("penalty.every", c.penalty.every, int)
+  _check(c.train.update_rule in optim.UPDATE_RULES,
+         f"unknown train.update_rule={c.train.update_rule!r}; valid choices: {', '.join(optim.UPDATE_RULES)}")
+  _check(c.train.unrolled_steps >= 0, f"train.unrolled_steps={c.train.unrolled_steps!r} must be >= 0")
+  _positive("model.pack", c.model.pack, int)
+  _check(c.train.batch_size % c.model.pack == 0,
+         f"train.batch_size={c.train.batch_size} must be a multiple of model.pack={c.model.pack} (PacGAN groups)")
   for who in ("g", "d"):
     o = c.optim[who]
     _check(o.name in optim.OPTIMIZERS,
@@ -77,6 +87,11 @@ def resolve(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   for k, v in params.items():  # a fresh ConfigDict is unlocked: new keys are allowed
     if k not in r.objective:
       r.objective[k] = v
+  if c.penalty.name != "none":
+    penalties_lib.check_penalty_name(c.penalty.name)
+    for k, v in penalties_lib.penalty_params(c.penalty.name).items():
+      if k not in r.penalty:
+        r.penalty[k] = v
   validate(r)
   return r
 

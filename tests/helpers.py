@@ -18,4 +18,6 @@ def load_config(name: str, arg=None):
 
 
 def config_names() -> list[str]:
-  return sorted(f[:-3] for f in os.listdir(CONFIG_DIR) if f.endswith(".py") and f not in ("__init__.py", "common.py"))
+  """The GAN experiment configs (the domain classifier's ``classifier_*`` configs are not GANs)."""
+  return sorted(f[:-3] for f in os.listdir(CONFIG_DIR)
+                if f.endswith(".py") and f not in ("__init__.py", "common.py") and not f.startswith("classifier_"))
