@@ -1,0 +1,271 @@
+"""DCGAN train-step throughput: jgan vs a PyTorch reference with the identical architecture.
+
+Both sides run in this one process on the same machine, A/B interleaved (one jgan block, one PyTorch
+block, repeated), so load from other processes hits both alike. For each image size and batch size the
+table gives the median images/s of each side and their ratio, the median *CPU* seconds per step (process
+CPU time, all threads: less sensitive to other processes' load than wall time), the jgan compile time
+and PyTorch's first (warm-up) step. Peak memory is measured per side in a child process (peak RSS on
+CPU, the framework's peak device bytes on an accelerator).
+
+jgan side: the real jitted step of :func:`jgan.step.make_train_step` on a state from
+:func:`jgan.state.create_state` (configs/common.py: DCGAN, width 64, latent 100, non-saturating loss,
+Adam 2e-4 / b1 0.5; the step also updates the EMA of G). PyTorch side: ``benchmarks/torch_dcgan.py``,
+the PyTorch DCGAN example's step (D on real, D on ``fake.detach()``, G step reusing ``fake``). The
+parameter counts of both sides are asserted equal. Data loading is excluded on both sides (a fixed
+random batch already on the device).
+
+Device-agnostic: JAX uses its default backend; PyTorch uses CUDA when available (and JAX is on a GPU),
+else the CPU with ``torch.set_num_threads(os.cpu_count())``.
+
+  .venv/bin/python benchmarks/bench_dcgan.py [--sizes 32,64] [--batches 64,128] [--reps 7]
+      [--no-torch] [--no-memory] [--compute-dtype float32|bfloat16] [--steps-per-rep K]
+
+PyTorch is the optional ``bench`` dependency (``pip install -e '.[bench]'``); without it the jgan side
+still runs and the table says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import jgan  # noqa: E402,F401  (XLA:CPU work-around before JAX starts)
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+from configs import common  # noqa: E402
+from jgan import state as state_lib  # noqa: E402
+from jgan import step as step_lib  # noqa: E402
+
+try:
+  import torch  # noqa: E402
+
+  import torch_dcgan  # noqa: E402
+except ImportError:  # the optional `bench` dependency
+  torch = None
+
+TORCH_MISSING = "PyTorch is not installed (pip install -e '.[bench]'): running the jgan side only."
+
+
+def jgan_config(size: int, batch: int, compute_dtype: str = "float32"):
+  c = common.get_config()
+  c.data.image_size = size
+  c.train.batch_size = batch
+  c.model.compute_dtype = compute_dtype
+  return c
+
+
+def count_params(tree) -> int:
+  return int(sum(np.prod(x.shape) for x in jax.tree.leaves(tree)))
+
+
+class JganSide:
+  """The jitted jgan step on a live state; ``run(k)`` runs k steps and waits for the result."""
+
+  def __init__(self, size: int, batch: int, compute_dtype: str):
+    c = jgan_config(size, batch, compute_dtype)
+    self.state = state_lib.create_state(c, (size, size, 3), jax.random.key(0))
+    self.params = count_params(self.state.g_params) + count_params(self.state.d_params)
+    self.g_params, self.d_params = count_params(self.state.g_params), count_params(self.state.d_params)
+    rng = np.random.default_rng(0)
+    self.batch = {"image": jax.device_put(rng.uniform(-1, 1, (1, batch, size, size, 3)).astype(np.float32))}
+    fn = step_lib.make_train_step(c)
+    t0 = time.perf_counter()
+    self.step = fn.lower(self.state, self.batch).compile()
+    self.compile_s = time.perf_counter() - t0
+
+  def run(self, k: int = 1):
+    for _ in range(k):
+      self.state, metrics = self.step(self.state, self.batch)
+    jax.block_until_ready(metrics)
+    return metrics
+
+
+class TorchSide:
+  """The PyTorch example's step; ``run(k)`` runs k steps and waits for the device."""
+
+  def __init__(self, size: int, batch: int, device: str):
+    torch.manual_seed(0)
+    self.step = torch_dcgan.TrainStep(size, batch, device=device)
+    self.g_params = torch_dcgan.param_count(self.step.netG)
+    self.d_params = torch_dcgan.param_count(self.step.netD)
+    self.params = self.g_params + self.d_params
+    self.real = (torch.rand(batch, 3, size, size, device=device) * 2 - 1)
+
+  def run(self, k: int = 1):
+    for _ in range(k):
+      out = self.step(self.real)
+    self.step.sync()
+    return out
+
+
+def torch_device() -> str:
+  if torch is not None and torch.cuda.is_available() and jax.default_backend() == "gpu":
+    return "cuda"
+  return "cpu"
+
+
+def timed(fn, k: int) -> tuple[float, float]:
+  """(wall seconds, process CPU seconds) of ``fn(k)``."""
+  w0, c0 = time.perf_counter(), time.process_time()
+  fn(k)
+  return time.perf_counter() - w0, time.process_time() - c0
+
+
+def peak_memory_child(side: str, size: int, batch: int, compute_dtype: str, steps: int = 3) -> str:
+  """Runs ``steps`` steps of one side in a fresh process; returns its peak memory as text."""
+  cmd = [sys.executable, os.path.abspath(__file__), "--_memory-child", side, "--sizes", str(size), "--batches",
+         str(batch), "--compute-dtype", compute_dtype, "--reps", str(steps)]
+  try:
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, check=True).stdout
+  except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as e:
+    return f"failed ({type(e).__name__})"
+  return json.loads(out.strip().splitlines()[-1])["memory"]
+
+
+def _maxrss_mb() -> float:
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+
+
+def memory_child(side: str, size: int, batch: int, compute_dtype: str, steps: int) -> None:
+  base = _maxrss_mb()
+  if side == "jgan":
+    s = JganSide(size, batch, compute_dtype)
+    s.run(steps)
+    dev = jax.devices()[0]
+    stats = dev.memory_stats() if hasattr(dev, "memory_stats") else None
+    if stats and "peak_bytes_in_use" in stats:
+      mem = f"{stats['peak_bytes_in_use'] / 2**20:.0f} MiB device peak"
+    else:
+      mem = f"{_maxrss_mb():.0f} MiB peak RSS ({_maxrss_mb() - base:.0f} over imports)"
+  else:
+    dev = torch_device()
+    s = TorchSide(size, batch, dev)
+    s.run(steps)
+    if dev == "cuda":
+      mem = f"{torch.cuda.max_memory_allocated() / 2**20:.0f} MiB device peak"
+    else:
+      mem = f"{_maxrss_mb():.0f} MiB peak RSS ({_maxrss_mb() - base:.0f} over imports)"
+  print(json.dumps({"memory": mem}))
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--sizes", default="32,64", help="image sizes (32 and/or 64)")
+  parser.add_argument("--batches", default="64,128", help="batch sizes")
+  parser.add_argument("--reps", type=int, default=7, help="interleaved timed blocks per side")
+  parser.add_argument("--warmup", type=int, default=2, help="untimed blocks per side first")
+  parser.add_argument("--steps-per-rep", type=int, default=0,
+                      help="steps per timed block (0: 1 on CPU, 20 on an accelerator)")
+  parser.add_argument("--compute-dtype", default="float32", choices=["float32", "bfloat16"],
+                      help="jgan's model.compute_dtype (PyTorch stays float32)")
+  parser.add_argument("--no-torch", action="store_true", help="jgan side only")
+  parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory child processes")
+  parser.add_argument("--json", default="", help="also write the rows to this JSON file")
+  parser.add_argument("--_memory-child", default="", help=argparse.SUPPRESS)
+  args = parser.parse_args()
+  sizes = [int(s) for s in args.sizes.split(",")]
+  batches = [int(b) for b in args.batches.split(",")]
+  if args._memory_child:
+    memory_child(args._memory_child, sizes[0], batches[0], args.compute_dtype, args.reps)
+    return
+
+  use_torch = torch is not None and not args.no_torch
+  dev = torch_device()
+  if use_torch and dev == "cpu":
+    torch.set_num_threads(os.cpu_count())
+  k = args.steps_per_rep or (1 if jax.default_backend() == "cpu" else 20)
+  print(f"# jgan DCGAN step vs PyTorch, {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"jax {jax.__version__} on {jax.devices()[0].platform}"
+        + (f", torch {torch.__version__} on {dev} ({torch.get_num_threads()} threads)" if use_torch else ""))
+  print(f"# XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}; jgan compute dtype {args.compute_dtype}; "
+        f"{args.reps} interleaved blocks of {k} step(s) per side after {args.warmup} warm-up")
+  if torch is None:
+    print("# " + TORCH_MISSING)
+  print(f"# load average at start: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
+
+  rows = []
+  for size in sizes:
+    for batch in batches:
+      la0 = os.getloadavg()[0]
+      j = JganSide(size, batch, args.compute_dtype)
+      t = None
+      if use_torch:
+        t = TorchSide(size, batch, dev)
+        assert (j.g_params, j.d_params) == (t.g_params, t.d_params), (
+            f"parameter counts differ: jgan G/D {j.g_params}/{j.d_params}, torch {t.g_params}/{t.d_params}")
+        t0 = time.perf_counter()
+        t.run(1)
+        t_first = time.perf_counter() - t0
+      sides = {"jgan": j, "torch": t} if t is not None else {"jgan": j}
+      for _ in range(args.warmup):
+        for s in sides.values():
+          s.run(k)
+      wall = {n: [] for n in sides}
+      cpu = {n: [] for n in sides}
+      for _ in range(args.reps):
+        for n, s in sides.items():
+          w, c = timed(s.run, k)
+          wall[n].append(w / k)
+          cpu[n].append(c / k)
+      row = {"size": size, "batch": batch, "params": j.params, "jgan_compile_s": j.compile_s,
+             "load_avg": [la0, os.getloadavg()[0]]}
+      for n in sides:
+        row[f"{n}_img_s"] = batch / float(np.median(wall[n]))
+        row[f"{n}_cpu_s"] = float(np.median(cpu[n]))
+        row[f"{n}_wall_all"] = [round(x, 4) for x in wall[n]]
+      if t is not None:
+        row["torch_first_step_s"] = t_first
+        row["ratio"] = row["jgan_img_s"] / row["torch_img_s"]
+        row["cpu_ratio"] = row["torch_cpu_s"] / row["jgan_cpu_s"]
+      del j, t, sides
+      if not args.no_memory:
+        row["jgan_memory"] = peak_memory_child("jgan", size, batch, args.compute_dtype)
+        if use_torch:
+          row["torch_memory"] = peak_memory_child("torch", size, batch, args.compute_dtype)
+      rows.append(row)
+      print_row(row, use_torch, header=len(rows) == 1)
+
+  print(f"# load average at end: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
+  if args.json:
+    with open(args.json, "w") as f:
+      json.dump(rows, f, indent=1)
+
+
+def print_row(row, use_torch: bool, header: bool) -> None:
+  if header:
+    cols = ["size", "batch", "jgan img/s"]
+    if use_torch:
+      cols += ["torch img/s", "ratio", "jgan CPU s/step", "torch CPU s/step", "CPU ratio"]
+    else:
+      cols += ["jgan CPU s/step"]
+    cols += ["jgan compile s"] + (["torch 1st step s"] if use_torch else [])
+    cols += ["jgan peak mem", "torch peak mem"] if use_torch else ["jgan peak mem"]
+    cols += ["load (start, end)"]
+    print("| " + " | ".join(cols) + " |")
+    print("|" + "---|" * len(cols))
+  vals = [str(row["size"]), str(row["batch"]), f"{row['jgan_img_s']:.1f}"]
+  if use_torch:
+    vals += [f"{row['torch_img_s']:.1f}", f"**{row['ratio']:.2f}x**", f"{row['jgan_cpu_s']:.3f}",
+             f"{row['torch_cpu_s']:.3f}", f"{row['cpu_ratio']:.2f}x"]
+  else:
+    vals += [f"{row['jgan_cpu_s']:.3f}"]
+  vals += [f"{row['jgan_compile_s']:.1f}"] + ([f"{row['torch_first_step_s']:.2f}"] if use_torch else [])
+  vals += [row.get("jgan_memory", "-")] + ([row.get("torch_memory", "-")] if use_torch else [])
+  vals += [f"{row['load_avg'][0]:.1f}, {row['load_avg'][1]:.1f}"]
+  print("| " + " | ".join(vals) + " |", flush=True)
+
+
+if __name__ == "__main__":
+  main()
