@@ -3,6 +3,9 @@
 Train:   python launch.py --config configs/dcgan_mnist5k.py --workdir runs/x [--config.KEY=VALUE ...]
          (rerun on the same --workdir to resume from its latest checkpoint; SIGTERM/Ctrl-C saves one;
          --config.checkpoint.allow_config_change=True resumes even if a result-changing field differs)
+Multi-process (docs/multihost.md): add --distributed (SLURM, Open MPI, TPU pods, Kubernetes: detected),
+         or --coordinator_address HOST:PORT --num_processes N --process_id I; --distributed_timeout S
+         bounds the rendezvous (default 300 s)
 Others:  python launch.py SUBCOMMAND [args]   (run `python launch.py SUBCOMMAND --help`)
 """
 
@@ -28,11 +31,12 @@ def _train(argv):
     return 0
   from absl import logging
 
-  from jgan import checkpoint, config as config_lib
+  from jgan import checkpoint, config as config_lib, distributed
 
   logging.set_verbosity(logging.WARNING)  # absl's INFO lines (backend probing, TFDS) drown the progress bar
   try:
-    config, workdir = config_lib.parse_cli(argv)
+    dist_kwargs, config_argv = distributed.pop_flags(argv)
+    config, workdir = config_lib.parse_cli(config_argv)
     from configs import common
 
     config_lib.check_keys(config, common.get_config())  # typos in the experiment file itself
@@ -40,6 +44,12 @@ def _train(argv):
     print(f"error: {e}", file=sys.stderr)
     return 2
 
+  if dist_kwargs is not None:  # before anything touches a device
+    try:
+      distributed.initialize(**dist_kwargs)
+    except distributed.DistributedError as e:
+      print(f"error: {_one_line(e)}", file=sys.stderr)
+      return 2
   from jgan import train
 
   # Rerunning the same command on the same workdir resumes from its latest checkpoint.

@@ -33,6 +33,7 @@ import numpy as np
 from jgan import checkpoint as ckpt_lib
 from jgan import config as config_lib
 from jgan import data as data_lib
+from jgan import distributed
 from jgan import parallel, plots, state as state_lib, step as step_lib, writers
 
 FIXED_Z_TAG = 0xF1C5ED  # fold_in tag of the fixed z used for sample grids
@@ -163,9 +164,15 @@ def drop_metrics_after(workdir: str, step: int) -> None:
   os.replace(path + ".tmp", path)
 
 
-def save_samples(state, sample_fn, fixed_z, workdir: str, step: int, writer, config) -> str:
-  """Writes the fixed-z sample grid (images) or scatter plot (2-D) for ``step``; returns its path."""
+def save_samples(state, sample_fn, fixed_z, workdir: str, step: int, writer, config,
+                 write: bool = True) -> str | None:
+  """Writes the fixed-z sample grid (images) or scatter plot (2-D) for ``step``; returns its path.
+
+  Every process must call it (the samples are computed on the mesh); only the one with ``write`` writes.
+  """
   x = np.asarray(jax.device_get(sample_fn(state, fixed_z)))
+  if not write:
+    return None
   os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
   path = os.path.join(workdir, "samples", f"step_{step:07d}.png")
   if x.ndim == 4:
@@ -182,6 +189,18 @@ def save_samples(state, sample_fn, fixed_z, workdir: str, step: int, writer, con
   title = (f"{config.data.name}, step {step}: {m['modes']}/{len(centres)} modes, "
            f"{100 * m['high_quality']:.0f}% high quality")
   return plots.scatter_2d(x, centres, path, title=title, real=real)
+
+
+def stop_signal(guard: ckpt_lib.PreemptionGuard, calls: int, every: int) -> str | None:
+  """The signal after which training stops now (None: go on), checked after each jitted call.
+
+  One process: its own. Several: any process's, looked at only every ``every`` calls (the logging
+  interval, a host sync anyway) and agreed on by all of them, so all stop after the same step and save
+  the same checkpoint together even if the signal reached them at different steps, or reached one only.
+  """
+  if jax.process_count() == 1:
+    return guard.signal
+  return distributed.any_signal(guard.signal) if calls % every == 0 else None
 
 
 def _resume_hint(workdir: str, resume_command: str | None) -> str:
@@ -203,6 +222,7 @@ def train_and_evaluate(config, workdir: str, *, resume_command: str | None = Non
   checkpoints exist but none restores.
   """
   config = config_lib.resolve(config)
+  distributed.check_same_config(config, workdir)  # multi-process: one program everywhere (else a no-op)
   if os.path.exists(workdir) and not os.path.isdir(workdir):
     raise ValueError(f"workdir={workdir!r} exists and is not a directory")
   mesh = parallel.make_mesh(config.parallel.num_devices)
@@ -228,7 +248,7 @@ def train_and_evaluate(config, workdir: str, *, resume_command: str | None = Non
     it = data_lib.make_iterator(config.data, per_call // jax.process_count(), seed=config.seed,
                                 shard_index=jax.process_index(), shard_count=jax.process_count())
     if restored is None:
-      state = jax.device_put(state_lib.create_state(config, data_shape, rng), sh.replicated)
+      state = parallel.put_replicated(state_lib.create_state(config, data_shape, rng), sh.replicated)
     else:
       state = restored.state
       it.set_state(restored.data_state)
@@ -269,8 +289,10 @@ def train_and_evaluate(config, workdir: str, *, resume_command: str | None = Non
       # Built before the first step: a bad metric name or missing weights fail before any compilation.
       evaluator = evaluation.make_evaluator(config, workdir, progress=bar is not None)
     try:
-      while step < t.steps and guard.signal is None:
-        batch = jax.device_put(stack_batch(next(it), n_critic, k), sh.batch)
+      calls = 0
+      stop = stop_signal(guard, calls, 1)  # the signal that ends training early, if any
+      while step < t.steps and stop is None:
+        batch = parallel.put_batch(stack_batch(next(it), n_critic, k), sh.batch)  # this process's rows
         state, metrics = train_step(state, batch)
         step += k
         log.add(metrics)
@@ -287,15 +309,17 @@ def train_and_evaluate(config, workdir: str, *, resume_command: str | None = Non
           writer.scalars(step, {f"eval/{name}": v for name, v in results.items()})
         if save_now or results:  # an evaluated state is also saved, so best_metric can keep it
           save(step, state, metrics=results)
-        if is_writer and t.sample_every and step % t.sample_every == 0 and step != t.steps:
-          save_samples(state, sample_fn, fixed_z, workdir, step, writer, config)
-      if guard.signal is not None:
+        if t.sample_every and step % t.sample_every == 0 and step != t.steps:
+          save_samples(state, sample_fn, fixed_z, workdir, step, writer, config, write=is_writer)
+        calls += 1
+        stop = stop_signal(guard, calls, max(1, t.log_every // k))
+      if stop is not None:
         log.flush(step)
         save(step, state)
         ckpt.wait()
         if bar is not None:
           bar.close()
-        print(f"\n{guard.signal} received: saved checkpoint {ckpt.path(step)} at step {step} of {t.steps}; "
+        print(f"\n{stop} received: saved checkpoint {ckpt.path(step)} at step {step} of {t.steps}; "
               f"{_resume_hint(workdir, resume_command)}", file=sys.stderr)
         return state
     except FloatingPointError as e:
@@ -306,8 +330,8 @@ def train_and_evaluate(config, workdir: str, *, resume_command: str | None = Non
       raise FloatingPointError(f"{e}; {good}") from None
     if bar is not None:
       bar.close()
+    final = save_samples(state, sample_fn, fixed_z, workdir, step, writer, config, write=is_writer)
     if is_writer:
-      final = save_samples(state, sample_fn, fixed_z, workdir, step, writer, config)
       shutil.copyfile(final, os.path.join(workdir, "samples_final.png"))
       plots.plot_losses(writers.read_jsonl(os.path.join(workdir, "metrics.jsonl")), os.path.join(workdir, "losses.png"))
       writer.flush()
