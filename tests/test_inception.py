@@ -320,8 +320,8 @@ def test_forward_299_features_and_unbiased_probs(fid_file, loaded):
   ref = jax.nn.softmax(pool @ jnp.asarray(fid_file[1]["fc.weight"]).T, axis=-1)  # no bias: IS convention
   np.testing.assert_allclose(np.asarray(probs), np.asarray(ref), rtol=1e-5, atol=1e-7)
   # Grayscale is the same image in 3 channels (as PIL's convert("RGB") in pytorch-fid).
-  np.testing.assert_array_equal(np.asarray(inception.resize_to_input(x)),
-                                np.asarray(inception.resize_to_input(jnp.repeat(x, 3, axis=-1))))
+  np.testing.assert_allclose(np.asarray(inception.resize_to_input(x)),
+                             np.asarray(inception.resize_to_input(jnp.repeat(x, 3, axis=-1))), atol=1e-6)
 
 
 def _torch_fid_forward(torch, sd, x):

@@ -19,6 +19,7 @@ config) and ``classifier.json`` (held-out accuracy, parameter digest, library ve
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -243,12 +244,14 @@ def load(path: str = "") -> LoadedClassifier:
   with ocp.StandardCheckpointer() as ckptr:
     restored = ckptr.restore(os.path.join(path, "params"), target)
   nnx.replace_by_pure_dict(params, restored)
+  return LoadedClassifier(functools.partial(_apply, graphdef, params), config, info)
 
-  @jax.jit
-  def apply(params, images):
-    return nnx.merge(graphdef, params)(images)
 
-  return LoadedClassifier(lambda images: apply(params, images), config, info)
+@functools.partial(jax.jit, static_argnums=0)
+def _apply(graphdef, params, images):
+  # Module level with a static (hashable) graphdef: every load of the same architecture shares one
+  # compilation per input shape.
+  return nnx.merge(graphdef, params)(images)
 
 
 def load_classifier(path: str = "") -> tuple[Callable[[jax.Array], jax.Array], Callable[[jax.Array], jax.Array]]:

@@ -465,11 +465,12 @@ def make_apply(model: InceptionV3) -> Callable[[jax.Array], tuple[jax.Array, jax
   the module docstring). The model is split once; its parameters are an argument, not constants.
   """
   graphdef, params = nnx.split(model)
-  fc_kernel = model.fc.kernel[...]
+  return functools.partial(_apply, graphdef, params)
 
-  @jax.jit
-  def apply(params, fc_kernel, images):
-    pool = nnx.merge(graphdef, params).features(images)
-    return pool, jax.nn.softmax(pool @ fc_kernel, axis=-1)
 
-  return functools.partial(apply, params, fc_kernel)
+@functools.partial(jax.jit, static_argnums=0)
+def _apply(graphdef, params, images):
+  # Module level with a static graphdef: models loaded again (a new evaluator) reuse the compilation.
+  model = nnx.merge(graphdef, params)
+  pool = model.features(images)
+  return pool, jax.nn.softmax(pool @ model.fc.kernel[...], axis=-1)
