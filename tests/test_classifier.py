@@ -37,6 +37,11 @@ def _shared_classifier(tmp_path_factory, name: str, **overrides) -> str:
   return path
 
 
+def _read_json(directory: str) -> dict:
+  with open(os.path.join(directory, "classifier.json")) as f:
+    return json.load(f)
+
+
 @pytest.fixture(scope="session")
 def small_classifier(tmp_path_factory) -> str:
   """A tiny classifier (~90% accurate): enough to tell real digits from collapsed ones in tests."""
@@ -51,7 +56,7 @@ def full_classifier(tmp_path_factory) -> str:
 
 def test_saved_classifier_loads_and_handles_sizes(small_classifier):
   features_fn, logits_fn = classifier.load_classifier(small_classifier)
-  info = json.load(open(os.path.join(small_classifier, "classifier.json")))
+  info = _read_json(small_classifier)
   assert info["num_test"] == 500 and info["num_train"] == 4500
   assert info["test_accuracy"] > 0.8, info
   x = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (3, 28, 28, 1)).astype(np.float32))
@@ -98,7 +103,7 @@ def test_stacked_labels():
 
 @pytest.mark.slow
 def test_full_classifier_reaches_97_percent_on_held_out_digits(full_classifier):
-  info = json.load(open(os.path.join(full_classifier, "classifier.json")))
+  info = _read_json(full_classifier)
   print(f"held-out accuracy {info['test_accuracy']:.3f} in {info['seconds']:.0f} s")
   assert info["num_test"] == 500
   assert info["test_accuracy"] >= 0.97, info

@@ -100,7 +100,7 @@ def test_evaluator_on_a_train_state(small_classifier, tmp_path):  # noqa: F811
   # The same noise at every call: an unchanged generator scores exactly the same (real features cached).
   again = evaluation.make_evaluator(config, str(tmp_path / "run"), progress=False)(state, 300)
   assert again == first
-  rows = [json.loads(line) for line in open(tmp_path / "run" / "evals.jsonl")]
+  rows = [json.loads(line) for line in (tmp_path / "run" / "evals.jsonl").read_text().splitlines()]
   assert [r["step"] for r in rows] == [200, 300] and rows[0]["generator"] == "ema"
   assert rows[0]["mnist_fid500"] == first["mnist_fid500"]
   # The sampler draws from the EMA parameters by default, the live ones with ema=False.
@@ -145,6 +145,6 @@ def test_launch_eval_on_a_finished_run(small_classifier, tmp_path, capsys):  # n
   assert launch.run(["launch.py", "eval", *args, "--data", "test"]) == 0
   assert launch.run(["launch.py", "eval", *args[:-1], "nope"]) == 2
   assert "unknown metric 'nope'" in capsys.readouterr().err
-  rows = [json.loads(line) for line in open(os.path.join(workdir, "evals.jsonl"))]
+  rows = [json.loads(line) for line in (tmp_path / "run" / "evals.jsonl").read_text().splitlines()]
   assert [(r["step"], r["generator"]) for r in rows] == [(10, "ema"), (0, "data:test")]
   assert rows[1]["mnist_fid500"] < rows[0]["mnist_fid500"]  # real digits beat a 10-step generator
