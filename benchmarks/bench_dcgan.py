@@ -18,7 +18,11 @@ Device-agnostic: JAX uses its default backend; PyTorch uses CUDA when available 
 else the CPU with ``torch.set_num_threads(os.cpu_count())``.
 
   .venv/bin/python benchmarks/bench_dcgan.py [--sizes 32,64] [--batches 64,128] [--reps 7]
-      [--no-torch] [--no-memory] [--compute-dtype float32|bfloat16] [--steps-per-rep K]
+      [--no-torch] [--no-memory] [--compute-dtype float32|bfloat16] [--steps-per-rep K] [--plain]
+
+``--plain`` adds a third interleaved side: the same jgan step with the layers jgan had before the
+performance work (G's up-sampling as one 3x3 phase convolution to 4*Cout channels, D's stride-2
+``lax.conv_general_dilated``, ``nnx.BatchNorm``), to measure what the fast layers bring.
 
 PyTorch is the optional ``bench`` dependency (``pip install -e '.[bench]'``); without it the jgan side
 still runs and the table says so.
@@ -47,6 +51,7 @@ import numpy as np  # noqa: E402
 from configs import common  # noqa: E402
 from jgan import state as state_lib  # noqa: E402
 from jgan import step as step_lib  # noqa: E402
+from jgan.models import layers  # noqa: E402
 
 try:
   import torch  # noqa: E402
@@ -70,10 +75,56 @@ def count_params(tree) -> int:
   return int(sum(np.prod(x.shape) for x in jax.tree.leaves(tree)))
 
 
-class JganSide:
-  """The jitted jgan step on a live state; ``run(k)`` runs k steps and waits for the result."""
+def _plain_upconv2x(x, w):
+  """The pre-optimisation UpConv: one 3x3 stride-1 conv to 4*Cout channels (zero taps) + depth-to-space."""
+  b, h, wd, cin = x.shape
+  cout = w.shape[-1]
+  z = jnp.zeros_like(w[:1])
+  rows = [jnp.concatenate([w[0:1], w[2:3], z], 0), jnp.concatenate([z, w[1:2], w[3:4]], 0)]
+  blocks = []
+  for r in rows:
+    zc = jnp.zeros_like(r[:, :1])
+    blocks += [jnp.concatenate([r[:, 0:1], r[:, 2:3], zc], 1), jnp.concatenate([zc, r[:, 1:2], r[:, 3:4]], 1)]
+  k = jnp.concatenate(blocks, axis=-1)
+  xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+  y = jax.lax.conv_general_dilated(xp, k, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  return y.reshape(b, h, wd, 2, 2, cout).transpose(0, 1, 3, 2, 4, 5).reshape(b, 2 * h, 2 * wd, cout)
 
-  def __init__(self, size: int, batch: int, compute_dtype: str):
+
+def _plain_downconv2x(x, w):
+  """The pre-optimisation DownConv: XLA's stride-2 convolution (what ``nnx.Conv`` runs)."""
+  return jax.lax.conv_general_dilated(x, w, (2, 2), ((1, 1), (1, 1)), dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+class _plain_layers:
+  """Context manager: trace with the pre-optimisation layer implementations (see ``--plain``)."""
+
+  def __enter__(self):
+    self.saved = layers.upconv2x, layers.downconv2x, layers.BatchNorm.__call__
+    layers.upconv2x, layers.downconv2x = _plain_upconv2x, _plain_downconv2x
+    layers.BatchNorm.__call__ = nnx_batchnorm_call
+
+  def __exit__(self, *exc):
+    layers.upconv2x, layers.downconv2x, layers.BatchNorm.__call__ = self.saved
+
+
+def nnx_batchnorm_call(self, x, use_running_average=None, *, mask=None):
+  from flax import nnx
+
+  return nnx.BatchNorm.__call__(self, x, use_running_average, mask=mask)
+
+
+class JganSide:
+  """The jitted jgan step on a live state; ``run(k)`` runs k steps and waits for the result.
+
+  ``plain=True`` compiles the step with the pre-optimisation layers (see ``--plain``).
+  """
+
+  def __init__(self, size: int, batch: int, compute_dtype: str, plain: bool = False):
+    if plain:
+      with _plain_layers():
+        self.__init__(size, batch, compute_dtype)  # tracing and compiling happen inside
+      return
     c = jgan_config(size, batch, compute_dtype)
     self.state = state_lib.create_state(c, (size, size, 3), jax.random.key(0))
     self.params = count_params(self.state.g_params) + count_params(self.state.d_params)
@@ -172,6 +223,8 @@ def main() -> None:
                       help="jgan's model.compute_dtype (PyTorch stays float32)")
   parser.add_argument("--no-torch", action="store_true", help="jgan side only")
   parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory child processes")
+  parser.add_argument("--plain", action="store_true",
+                      help="also time jgan with the pre-optimisation layers (third interleaved side)")
   parser.add_argument("--json", default="", help="also write the rows to this JSON file")
   parser.add_argument("--_memory-child", default="", help=argparse.SUPPRESS)
   args = parser.parse_args()
@@ -209,6 +262,8 @@ def main() -> None:
         t.run(1)
         t_first = time.perf_counter() - t0
       sides = {"jgan": j, "torch": t} if t is not None else {"jgan": j}
+      if args.plain:
+        sides["plain"] = JganSide(size, batch, args.compute_dtype, plain=True)
       for _ in range(args.warmup):
         for s in sides.values():
           s.run(k)
@@ -225,6 +280,9 @@ def main() -> None:
         row[f"{n}_img_s"] = batch / float(np.median(wall[n]))
         row[f"{n}_cpu_s"] = float(np.median(cpu[n]))
         row[f"{n}_wall_all"] = [round(x, 4) for x in wall[n]]
+      if args.plain:
+        row["plain_compile_s"] = sides["plain"].compile_s
+        row["fast_vs_plain"] = row["jgan_img_s"] / row["plain_img_s"]
       if t is not None:
         row["torch_first_step_s"] = t_first
         row["ratio"] = row["jgan_img_s"] / row["torch_img_s"]
@@ -237,6 +295,16 @@ def main() -> None:
       rows.append(row)
       print_row(row, use_torch, header=len(rows) == 1)
 
+
+  if args.plain:
+    print("\njgan's fast layers vs the pre-optimisation layers (same interleaved runs):\n")
+    print("| size | batch | fast img/s | plain img/s | speed-up | fast CPU s/step | plain CPU s/step | "
+          "fast compile s | plain compile s |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+      print(f"| {r['size']} | {r['batch']} | {r['jgan_img_s']:.1f} | {r['plain_img_s']:.1f} | "
+            f"**{r['fast_vs_plain']:.2f}x** | {r['jgan_cpu_s']:.3f} | {r['plain_cpu_s']:.3f} | "
+            f"{r['jgan_compile_s']:.1f} | {r['plain_compile_s']:.1f} |")
   print(f"# load average at end: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
   if args.json:
     with open(args.json, "w") as f:

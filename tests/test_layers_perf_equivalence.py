@@ -167,3 +167,14 @@ def test_unknown_compute_dtype_lists_choices():
 
   with pytest.raises(ValueError, match="valid choices: float32, bfloat16"):
     nnx.eval_shape(lambda: make_models(c.model, (32, 32, 3), nnx.Rngs(0)))
+
+
+def test_spectral_norm_still_wraps_dcgan_critic_convs():
+  """DownConv subclasses nnx.Conv, so ``model.d_spectral_norm`` still finds D's strided convolutions."""
+  from jgan.models import make_models, spectral
+
+  c = common.get_config()
+  c.model.d_spectral_norm, c.model.d_norm = True, "none"
+  c.model.latent_dim, c.model.g_width, c.model.d_width = 4, 8, 8
+  _, d = nnx.eval_shape(lambda: make_models(c.model, (32, 32, 3), nnx.Rngs(0)))
+  assert all(isinstance(m, spectral.SpectralNorm) and isinstance(m.layer, layers.DownConv) for m in d.convs)
