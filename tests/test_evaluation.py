@@ -109,6 +109,20 @@ def test_evaluator_on_a_train_state(small_classifier, tmp_path):  # noqa: F811
   assert x.shape == (4, 28, 28, 1) and np.array_equal(np.asarray(x), np.asarray(s(jax.random.key(1), 4)))
 
 
+def test_sampler_splits_the_batch_over_a_mesh():
+  from jgan import parallel
+
+  config = _config()
+  state = state_lib.create_state(config, (28, 28, 1), jax.random.key(0))
+  one = np.asarray(evaluation.state_sampler(state, config.model.latent_dim)(jax.random.key(2), 16))
+  sh = parallel.make_shardings(parallel.make_mesh(8))
+  sampler = evaluation.state_sampler(jax.device_put(state, sh.replicated), config.model.latent_dim)
+  x = sampler(jax.random.key(2), 16)
+  assert x.sharding.spec == jax.sharding.PartitionSpec("data")  # each device made 2 of the 16
+  np.testing.assert_allclose(np.asarray(x), one, atol=1e-5)
+  assert sampler(jax.random.key(2), 12).shape == (12, 28, 28, 1)  # 12 does not split over 8: replicated
+
+
 @pytest.mark.slow
 def test_inception_metrics_end_to_end(tmp_path):
   """fid10k and is10k with Inception (random weights in a .pth written here) on 10 samples.
