@@ -174,20 +174,28 @@ def labelled_rows(path: str, rows: list[tuple[str, np.ndarray]], ncols: int, cel
 
   from jgan import writers
 
-  h = rows[0][1].shape[1]
-  size = (1.2 + cell * ncols * h / 28, (cell + 0.05) * len(rows) * h / 28 + 0.2)
-  fig, axes = plt.subplots(len(rows), 1, figsize=size, dpi=100, squeeze=False)
-  for ax, (label, images) in zip(axes[:, 0], rows):
+  grids = []
+  for _, images in rows:
     blank = np.ones((ncols - len(images), *images.shape[1:]), np.float32)  # white: invisible padding
-    grid = writers.image_grid(np.concatenate([images, blank]), ncols=ncols)
+    grids.append(writers.image_grid(np.concatenate([images, blank]), ncols=ncols))
+  # Size the figure to the grids (inches = pixels * cell / 28) so no space is left around them.
+  inch = cell / 28
+  label_w, gap, margin = 1.2, 0.06, 0.05
+  heights = [g.shape[0] * inch for g in grids]
+  width = label_w + grids[0].shape[1] * inch + margin
+  height = sum(heights) + gap * (len(grids) - 1) + 2 * margin
+  fig = plt.figure(figsize=(width, height), dpi=100)
+  top = height - margin
+  for (label, _), grid, h in zip(rows, grids, heights):
+    ax = fig.add_axes((label_w / width, (top - h) / height, grid.shape[1] * inch / width, h / height))
+    top -= h + gap
     ax.imshow(grid[..., 0] if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=255,
               interpolation="nearest")
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=10)
-    for s in ax.spines.values():
-      s.set_visible(False)
-  fig.tight_layout()
+    for spine in ax.spines.values():
+      spine.set_visible(False)
   fig.savefig(path)
   plt.close(fig)
   return path
@@ -228,7 +236,8 @@ def op_walk(args, g, config, out: str) -> list[str]:
   n, frames, d = args.n or 16, args.frames or 16, config.model.latent_dim
   points = _normal(args.seed, (n, args.points, d), 20)
   z = np.asarray(jax.vmap(lambda p: latent.walk(p, frames, closed=True, method=args.method))(jnp.asarray(points)))
-  images = g(z.reshape(-1, d)).reshape(*z.shape[:2], *g(z[0, :1]).shape[1:])  # [n, T, H, W, C]
+  images = g(z.reshape(-1, d))
+  images = images.reshape(*z.shape[:2], *images.shape[1:])  # [n, T, H, W, C]
   ncols = int(np.ceil(np.sqrt(n)))
   gif_frames = []
   for t in range(images.shape[1]):
