@@ -54,6 +54,8 @@ from jgan import step as step_lib  # noqa: E402
 from jgan.models import layers  # noqa: E402
 
 try:
+  if "--_memory-child" in sys.argv and "jgan" in sys.argv:
+    raise ImportError  # the jgan memory child must not pay for PyTorch's libraries
   import torch  # noqa: E402
 
   import torch_dcgan  # noqa: E402
@@ -189,8 +191,14 @@ def _maxrss_mb() -> float:
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
 
 
+def _rss_mb() -> float:
+  """Current resident set size (Linux /proc), to subtract what the imports hold."""
+  with open("/proc/self/statm") as f:
+    return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 def memory_child(side: str, size: int, batch: int, compute_dtype: str, steps: int) -> None:
-  base = _maxrss_mb()
+  base = _rss_mb()
   if side == "jgan":
     s = JganSide(size, batch, compute_dtype)
     s.run(steps)
@@ -200,7 +208,7 @@ def memory_child(side: str, size: int, batch: int, compute_dtype: str, steps: in
       mem = f"{stats['peak_bytes_in_use'] / 2**20:.0f} MiB device peak"
     else:
       mem = f"{_maxrss_mb():.0f} MiB peak RSS ({_maxrss_mb() - base:.0f} over imports)"
-  else:
+  else:  # this process imported JAX too (the module does), so "over imports" is the fairer number
     dev = torch_device()
     s = TorchSide(size, batch, dev)
     s.run(steps)
