@@ -188,6 +188,15 @@ def peak_memory_child(side: str, size: int, batch: int, compute_dtype: str, step
 
 
 def _maxrss_mb() -> float:
+  """Peak RSS of this process. VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss over fork+exec,
+  so a child would report at least its parent's size."""
+  try:
+    with open("/proc/self/status") as f:
+      for line in f:
+        if line.startswith("VmHWM:"):
+          return int(line.split()[1]) / 1024.0  # kB
+  except OSError:
+    pass
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
 
 
