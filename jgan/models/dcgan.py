@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from jgan.models.layers import BatchNorm, DownConv, UpConv
+from jgan.models.layers import BatchNorm, DownConv, MapConv, UpConv
 
 SUPPORTED_SIZES = {28: 7, 32: 4, 64: 4}  # image size -> spatial size of G's first feature map
 NORMS = ("batch", "layer", "none")
@@ -126,8 +126,8 @@ class Discriminator(nnx.Module):
     self.norms = nnx.List(norms)
     # The final "conv over the whole map" (kernel = map size, VALID) is one logit per image; in float32,
     # so the loss sees float32 logits whatever the compute dtype.
-    self.out = nnx.Conv(c, 1, (self.s_final, self.s_final), padding="VALID", kernel_init=_w_init,
-                        dtype=jnp.float32, rngs=rngs)
+    self.out = MapConv(c, 1, (self.s_final, self.s_final), padding="VALID", kernel_init=_w_init,
+                       dtype=jnp.float32, rngs=rngs)
 
   def features(self, x: jax.Array) -> jax.Array:
     """Penultimate activations [B, s_final, s_final, C] in the compute dtype (before the output conv)."""

@@ -29,6 +29,10 @@ the BatchNorm reductions were a quarter of a DCGAN step on CPU (docs/performance
 Per axis, ``out[n] = sum_k xp[2n+k] w_k`` (``xp`` padded by one). Grouping ``xp`` into pairs
 ``X[j] = (xp[2j], xp[2j+1])`` (space-to-depth) gives ``out[n] = X[n].(w0, w1) + X[n+1].(w2, w3)``: a
 stride-1 2x2 'VALID' convolution with ``4*Cin`` input channels, exactly the strided convolution's work.
+
+Every convolution above is :func:`conv_valid`, whose derivatives of any order are again forward
+convolutions, so the step stays fast where XLA:CPU would otherwise emit naive loops (critic updates in a
+``lax.scan``, gradient penalties; see its docstring). ``MapConv`` (D's last layer) is a matmul.
 """
 
 from __future__ import annotations
@@ -42,9 +46,47 @@ from flax import nnx
 _DN = ("NHWC", "HWIO", "NHWC")
 
 
-def _conv2x2(x: jax.Array, k: jax.Array) -> jax.Array:
-  """Stride-1 'VALID' correlation of NHWC ``x`` with an HWIO ``k``."""
+@jax.custom_vjp
+def conv_valid(x: jax.Array, k: jax.Array) -> jax.Array:
+  """Stride-1 'VALID' correlation whose derivatives of every order are the same kind of convolution.
+
+  Args:
+    x: [B, H, W, Cin] float (NHWC).
+    k: [kh, kw, Cin, Cout] float (HWIO), same dtype as ``x``; ``kh <= H``, ``kw <= W``.
+
+  Returns:
+    [B, H - kh + 1, W - kw + 1, Cout]: ``y[b, i, j, o] = sum_{r, s, c} x[b, i + r, j + s, c] k[r, s, c, o]``,
+    what ``lax.conv_general_dilated(x, k, (1, 1), 'VALID', ('NHWC', 'HWIO', 'NHWC'))`` returns.
+
+  Why a custom VJP: JAX's own derivatives of a convolution are convolutions with permuted dimension
+  numbers and reversed windows. At the top level of a jitted function XLA:CPU rewrites those into its
+  fast (Eigen) convolution, but not where they sit inside a loop body (``lax.scan``: n_critic > 1,
+  ``train.steps_per_call``) or come from a second derivative (gradient penalties): there XLA:CPU falls
+  back to a naive loop, 50-450x slower (docs/performance.md). Here both derivatives are written as
+  forward ``conv_valid`` calls on explicitly transposed operands (the rewrite XLA does at the top level),
+  so every derivative, of any order and anywhere, stays on the fast path; the maths is unchanged.
+  """
   return jax.lax.conv_general_dilated(x, k, (1, 1), "VALID", dimension_numbers=_DN)
+
+
+def _conv_valid_fwd(x, k):
+  return conv_valid(x, k), (x, k)
+
+
+def _conv_valid_bwd(res, dy):
+  x, k = res
+  kh, kw = k.shape[0], k.shape[1]
+  # dx: the 'full' correlation of dy with the spatially flipped kernel, input/output channels swapped.
+  dyp = jnp.pad(dy, ((0, 0), (kh - 1, kh - 1), (kw - 1, kw - 1), (0, 0)))
+  dx = conv_valid(dyp, jnp.flip(k, (0, 1)).transpose(0, 1, 3, 2))
+  # dk[r, s, c, o] = sum_{b, i, j} x[b, i + r, j + s, c] dy[b, i, j, o]: a correlation with Cin as the
+  # batch, B as the contracted channels and dy as the kernel.
+  dk = conv_valid(x.transpose(3, 1, 2, 0), dy.transpose(1, 2, 0, 3)).transpose(1, 2, 0, 3)
+  return dx.astype(x.dtype), dk.astype(k.dtype)
+
+
+conv_valid.defvjp(_conv_valid_fwd, _conv_valid_bwd)
+_conv2x2 = conv_valid  # every DCGAN convolution is a stride-1 2x2 'VALID' one
 
 
 def upconv2x(x: jax.Array, w: jax.Array) -> jax.Array:
@@ -220,3 +262,23 @@ class DownConv(nnx.Conv):
 
   def __call__(self, x: jax.Array) -> jax.Array:
     return _apply(downconv2x, x, self.kernel[...], None if self.bias is None else self.bias[...], self.dtype)
+
+
+class MapConv(nnx.Conv):
+  """``nnx.Conv(cin, cout, (S, S), padding='VALID')`` on an ``S x S`` map, computed as one matmul.
+
+  A convolution whose kernel covers the whole input map is a dense layer over the flattened map
+  (``[B, S*S*cin] @ kernel.reshape(S*S*cin, cout)``); as a matmul its gradients are matmuls too, fast at
+  any derivative order and inside loop bodies (see :func:`conv_valid`). Same variables as ``nnx.Conv``
+  (a subclass, so spectral normalisation finds it). Input ``[B, S, S, cin]`` -> ``[B, 1, 1, cout]``.
+  """
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    kernel = self.kernel[...]
+    if x.shape[1:3] != kernel.shape[:2]:
+      raise ValueError(f"MapConv expects a {kernel.shape[0]}x{kernel.shape[1]} map, got {x.shape}")
+    dtype = self.dtype or jnp.result_type(x, kernel)
+    y = x.reshape(x.shape[0], -1).astype(dtype) @ kernel.reshape(-1, kernel.shape[-1]).astype(dtype)
+    if self.bias is not None:
+      y = y + self.bias[...].astype(dtype)[None]
+    return y.reshape(x.shape[0], 1, 1, -1)
