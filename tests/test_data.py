@@ -1,5 +1,7 @@
 """Data: every TFDS config reads batches under tfds.testing.mock_data; mnist5k; mixtures; iterator state."""
 
+import contextlib
+
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
@@ -48,6 +50,31 @@ def test_mnist5k_through_tfds_matches_the_raw_digits():
   got = sorted((int(src[i]["label"]), np.asarray(src[i]["image"]).tobytes()) for i in range(len(src)))
   want = sorted((int(y[i]), x[i].tobytes()) for i in test_idx)
   assert got == want  # PNG round trip is lossless
+
+
+@pytest.mark.parametrize("name", ["dcgan_mnist5k", "dcgan_cifar10"])
+def test_decoded_source_gives_the_same_batches_as_the_tfds_source(name, monkeypatch):
+  """The in-memory source (decode once) against TFDS's own decoding, across an epoch boundary."""
+  c = load_config(name)
+  with tfds.testing.mock_data(num_examples=12, policy=tfds.testing.MockPolicy.USE_CODE) if name != "dcgan_mnist5k" \
+      else contextlib.nullcontext():
+    src = data_lib.cached_source(c.data)
+    assert isinstance(src, data_lib.DecodedSource)
+    cached = data_lib.make_iterator(c.data, 5, seed=1)
+    want_batches = 2 * len(src) // 5 + 1
+    got = [next(cached) for _ in range(min(want_batches, 40))]
+    monkeypatch.setattr(data_lib, "CACHE_LIMIT_BYTES", 0)  # too small: the plain TFDS source
+    assert not isinstance(data_lib.cached_source(c.data), data_lib.DecodedSource)
+    plain = data_lib.make_iterator(c.data, 5, seed=1)
+    for g in got:
+      p = next(plain)
+      assert np.array_equal(g["image"], p["image"]) and np.array_equal(g["label"], p["label"])
+
+
+def test_variable_size_datasets_are_not_cached():
+  c = load_config("dcgan_celeb_a")
+  with tfds.testing.mock_data(num_examples=4, policy=tfds.testing.MockPolicy.USE_CODE):
+    assert not isinstance(data_lib.cached_source(c.data), data_lib.DecodedSource)
 
 
 def test_image_iterator_is_seeded_and_resumable():
