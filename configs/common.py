@@ -84,6 +84,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.optim = ml_collections.ConfigDict()
   c.optim.g = ml_collections.ConfigDict(dict(name="adam", lr=2e-4, b1=0.5, b2=0.999))
   c.optim.d = ml_collections.ConfigDict(dict(name="adam", lr=2e-4, b1=0.5, b2=0.999))
+  c.optim.lr_schedule = "constant"  # constant | linear | cosine: both rates decay to 0 over train.steps
   c.optim.d_clip = 0.0  # WGAN weight clipping of D's parameters (0 = off)
   c.optim.ema_decay = 0.999  # EMA of G's parameters (used for samples and evaluation)
 

@@ -219,7 +219,11 @@ class Checkpointer:
         failures.append(self._damaged(s, e, has_earlier))
         continue
       if config is not None:
-        diff = config_diff(meta["config"], config_to_json(config))
+        cur = config_to_json(config)
+        # A learning-rate schedule spans train.steps, so there the run length changes the result.
+        scheduled = cur.get("optim", {}).get("lr_schedule", "constant") != "constant"
+        diff = config_diff(meta["config"], cur, harmless=tuple(
+            h for h in HARMLESS_FIELDS if not (scheduled and h == "train.steps")))
         if diff and not allow_config_change:
           raise ValueError(
               f"{self.path(s)} was saved with a different config; fields that change the result: "

@@ -53,6 +53,8 @@ def validate(c: ml_collections.ConfigDict) -> None:
     _check(o.name in optim.OPTIMIZERS,
            f"unknown optimizer optim.{who}.name={o.name!r}; valid choices: {', '.join(sorted(optim.OPTIMIZERS))}")
     _positive(f"optim.{who}.lr", o.lr)
+  _check(c.optim.lr_schedule in optim.LR_SCHEDULES, f"unknown optim.lr_schedule={c.optim.lr_schedule!r}; "
+         f"valid choices: {', '.join(optim.LR_SCHEDULES)}")
   _check(0.0 <= c.optim.ema_decay < 1.0, f"optim.ema_decay={c.optim.ema_decay!r} must be in [0, 1)")
   _check(c.optim.d_clip >= 0.0, f"optim.d_clip={c.optim.d_clip!r} must be >= 0 (0 = no clipping)")
   for key in ("steps", "batch_size", "n_critic", "steps_per_call", "log_every"):
@@ -105,7 +107,7 @@ _TYPES = {
     "model.d_norm": str, "model.depth": int,
     "objective.name": str,
     "optim.g.name": str, "optim.g.lr": float, "optim.d.name": str, "optim.d.lr": float,
-    "optim.d_clip": float, "optim.ema_decay": float,
+    "optim.d_clip": float, "optim.ema_decay": float, "optim.lr_schedule": str,
     "train.steps": int, "train.batch_size": int, "train.n_critic": int, "train.steps_per_call": int,
     "train.log_every": int, "train.sample_every": int, "train.num_samples": int, "train.progress": bool,
     "parallel.num_devices": int,

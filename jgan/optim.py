@@ -1,8 +1,9 @@
 """Optimisers (optax), WGAN weight clipping and the EMA of G's parameters.
 
-``OPTIMIZERS[name](cfg) -> optax.GradientTransformation`` where ``cfg`` has ``lr`` and the optimiser's
-own fields (``b1``, ``b2`` for Adam; ``decay`` for RMSProp; ``momentum`` for SGD). G and D get separate
-optimisers, so two-time-scale updates (TTUR, Heusel et al. 2017) are just two learning rates.
+``OPTIMIZERS[name](cfg, lr) -> optax.GradientTransformation`` where ``lr`` is a float or an optax schedule
+and ``cfg`` has the optimiser's own fields (``b1``, ``b2`` for Adam; ``decay`` for RMSProp; ``momentum``
+for SGD). G and D get separate optimisers, so two-time-scale updates (TTUR, Heusel et al. 2017) are just
+two learning rates. ``optim.lr_schedule`` (:data:`LR_SCHEDULES`) decays both rates over the run.
 """
 
 from __future__ import annotations
@@ -14,18 +15,28 @@ import jax.numpy as jnp
 import optax
 
 OPTIMIZERS: dict[str, Callable[..., optax.GradientTransformation]] = {
-    "adam": lambda c: optax.adam(c.lr, b1=c.b1, b2=c.b2, eps=c.get("eps", 1e-8)),
+    "adam": lambda c, lr: optax.adam(lr, b1=c.b1, b2=c.b2, eps=c.get("eps", 1e-8)),
     # WGAN's RMSProp: no momentum, decay 0.9 as in the reference (PyTorch's alpha=0.99 is a variant).
-    "rmsprop": lambda c: optax.rmsprop(c.lr, decay=c.get("decay", 0.9), eps=c.get("eps", 1e-8)),
-    "sgd": lambda c: optax.sgd(c.lr, momentum=c.get("momentum", None) or None),
+    "rmsprop": lambda c, lr: optax.rmsprop(lr, decay=c.get("decay", 0.9), eps=c.get("eps", 1e-8)),
+    "sgd": lambda c, lr: optax.sgd(lr, momentum=c.get("momentum", None) or None),
+}
+
+# Learning-rate schedules over a run of ``n`` optimiser updates: (base rate, n) -> float or optax schedule.
+LR_SCHEDULES: dict[str, Callable[[float, int], object]] = {
+    "constant": lambda lr, n: lr,
+    "linear": lambda lr, n: optax.linear_schedule(lr, 0.0, n),  # lr at update 0, 0 at update n
+    "cosine": lambda lr, n: optax.cosine_decay_schedule(lr, n),  # half a cosine from lr to 0
 }
 
 
-def make_optimizer(cfg) -> optax.GradientTransformation:
-  """Builds the optimiser named ``cfg.name`` (see OPTIMIZERS); ValueError listing valid names otherwise."""
+def make_optimizer(cfg, schedule: str = "constant", updates: int = 1) -> optax.GradientTransformation:
+  """The optimiser named ``cfg.name`` (see OPTIMIZERS) with learning rate ``cfg.lr`` under ``schedule``
+  (see LR_SCHEDULES) over ``updates`` optimiser updates; ValueError listing the valid names otherwise."""
   if cfg.name not in OPTIMIZERS:
     raise ValueError(f"unknown optimizer {cfg.name!r}; valid choices: {', '.join(sorted(OPTIMIZERS))}")
-  return OPTIMIZERS[cfg.name](cfg)
+  if schedule not in LR_SCHEDULES:
+    raise ValueError(f"unknown optim.lr_schedule={schedule!r}; valid choices: {', '.join(LR_SCHEDULES)}")
+  return OPTIMIZERS[cfg.name](cfg, LR_SCHEDULES[schedule](cfg.lr, max(1, updates)))
 
 
 def optimistic_gradients() -> optax.GradientTransformation:
@@ -54,7 +65,10 @@ def make_optimizers(config) -> tuple[optax.GradientTransformation, optax.Gradien
 
   The one place both the state's optimiser states and the step's updates come from, so they match.
   """
-  g_tx, d_tx = make_optimizer(config.optim.g), make_optimizer(config.optim.d)
+  # G updates once per step, D n_critic times: each schedule spans its own optimiser's updates.
+  schedule = config.optim.get("lr_schedule", "constant")
+  g_tx = make_optimizer(config.optim.g, schedule, config.train.steps)
+  d_tx = make_optimizer(config.optim.d, schedule, config.train.steps * config.train.n_critic)
   rule = config.train.get("update_rule", "alternating")
   if rule not in UPDATE_RULES:
     raise ValueError(f"unknown train.update_rule={rule!r}; valid choices: {', '.join(UPDATE_RULES)}")

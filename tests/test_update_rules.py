@@ -149,3 +149,34 @@ def test_pacgan_step_matches_direct_autodiff():
   th1 = _sgd(th, jax.grad(g_loss, 0)(th, ph1))
   new, _ = fn(state, batch)
   assert _max_diff(new.g_params, th1) < 1e-5 and _max_diff(new.d_params, ph1) < 1e-5
+
+
+@pytest.mark.parametrize("schedule", ["constant", "linear", "cosine"])
+def test_lr_schedules_span_each_players_updates(schedule):
+  """SGD on a unit gradient moves a parameter by the learning rate of each update: G decays over
+  train.steps updates, D over train.steps * n_critic (closed forms of the three schedules)."""
+  from jgan import optim
+
+  c = load_config("ring8")
+  c.train.steps, c.train.n_critic, c.optim.lr_schedule = 4, 2, schedule
+  for who in ("g", "d"):
+    c.optim[who] = dict(name="sgd", lr=0.5)
+  g_tx, d_tx = optim.make_optimizers(c)
+
+  def closed_form(u, n):
+    frac = min(u, n) / n
+    return {"constant": 0.5, "linear": 0.5 * (1 - frac), "cosine": 0.25 * (1 + np.cos(np.pi * frac))}[schedule]
+
+  for tx, n in ((g_tx, 4), (d_tx, 8)):
+    p, opt = jnp.zeros(()), tx.init(jnp.zeros(()))
+    for u in range(n + 1):
+      upd, opt = tx.update(jnp.ones(()), opt, p)
+      np.testing.assert_allclose(-upd, closed_form(u, n), rtol=1e-6, atol=1e-7)
+      p = p + upd
+
+
+def test_unknown_lr_schedule_is_refused_before_compiling():
+  c = load_config("ring8")
+  c.optim.lr_schedule = "exponential"
+  with pytest.raises(ValueError, match="optim.lr_schedule='exponential'; valid choices: constant, linear, cosine"):
+    config_lib.resolve(c)
