@@ -28,6 +28,7 @@ so the same sweep on the same machine writes byte-identical files; wall times go
 from __future__ import annotations
 
 import concurrent.futures
+import csv as csv_lib
 import dataclasses
 import difflib
 import hashlib
@@ -342,8 +343,8 @@ def aggregate(runs: list[Run], results: list[dict], workdir: str) -> str:
   m_txt = f" (of {next(iter(num_modes.values()))})" if same_m else ""
   header = keys + ["runs", f"modes{m_txt}", "high quality %", "reverse KL", "runs with all modes"]
   md = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-  csv = [",".join(keys + ["runs", "modes_mean", "modes_std", "high_quality_mean", "high_quality_std",
-                          "reverse_kl_mean", "reverse_kl_std", "all_modes_runs", "undefined_kl_runs"])]
+  table_rows = [keys + ["runs", "modes_mean", "modes_std", "high_quality_mean", "high_quality_std",
+                        "reverse_kl_mean", "reverse_kl_std", "all_modes_runs", "undefined_kl_runs"]]
   for g, idx in groups.items():
     rs = [results[i] for i in idx]
     m = np.array([r["modes"] for r in rs], np.float64)
@@ -357,16 +358,19 @@ def aggregate(runs: list[Run], results: list[dict], workdir: str) -> str:
       cells[2] += f" ({bad_kl} undefined)"
     md.append("| " + " | ".join([v for _, v in g] + [str(len(rs))] + cells + [f"{full}/{len(rs)}"]) + " |")
     nums = [f"{x:.6f}" for pair in stats for x in pair]
-    csv.append(",".join([v for _, v in g] + [str(len(rs))] + nums + [str(full), str(bad_kl)]))
-  per_run = [",".join(["name"] + [k for k, _ in runs[0].labels] + ["seed", "step", "modes", "high_quality",
-                                                                    "reverse_kl"])]
+    table_rows.append([v for _, v in g] + [str(len(rs))] + nums + [str(full), str(bad_kl)])
+  label_keys = [k for k, _ in runs[0].labels if k != "seed"]
+  per_run = [["name"] + label_keys + ["seed", "step", "modes", "high_quality", "reverse_kl"]]
   for run, r in zip(runs, results):
-    per_run.append(",".join([run.name] + [v for _, v in run.labels] + [str(r["seed"]), str(r["step"]),
-                                                                       str(r["modes"]), f"{r['high_quality']:.6f}",
-                                                                       f"{r['reverse_kl']:.6f}"]))
-  for name, lines in (("table.md", md), ("table.csv", csv), ("results.csv", per_run)):
-    with open(os.path.join(workdir, name), "w") as f:
-      f.write("\n".join(lines) + "\n")
+    labels = dict(run.labels)
+    per_run.append([run.name] + [labels[k] for k in label_keys] + [str(r["seed"]), str(r["step"]), str(r["modes"]),
+                                                                  f"{r['high_quality']:.6f}", f"{r['reverse_kl']:.6f}"])
+  with open(os.path.join(workdir, "table.md"), "w") as f:
+    f.write("\n".join(md) + "\n")
+  # Run names and config arguments hold commas ("arg=ring8_gan,seed=3"): the csv module quotes them.
+  for name, rows in (("table.csv", table_rows), ("results.csv", per_run)):
+    with open(os.path.join(workdir, name), "w", newline="") as f:
+      csv_lib.writer(f, lineterminator="\n").writerows(rows)
   plot_samples(runs, results, groups, os.path.join(workdir, "samples.png"), workdir)
   return "\n".join(md) + "\n"
 

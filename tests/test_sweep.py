@@ -96,6 +96,15 @@ def test_tiny_sweep_reproduces_tables_and_resumes(tmp_path):
   table = pathlib.Path(a, "table.md").read_text()
   assert "| arg | runs | modes (of 8) |" in table and "| ring8:pacgan2 | 2 |" in table
 
+  # results.csv is real CSV although run names hold commas: one column per field, named once.
+  import csv
+
+  with open(os.path.join(a, "results.csv")) as f:
+    rows = list(csv.DictReader(f))
+  assert [r["name"] for r in rows] == [r["name"] for r in res] and rows[0]["name"].count(",") == 1
+  assert [r["arg"] for r in rows] == ["ring8:gan", "ring8:gan", "ring8:pacgan2", "ring8:pacgan2"]
+  assert [int(r["seed"]) for r in rows] == [0, 1, 0, 1] and all(int(r["step"]) == 20 for r in rows)
+
   sweep.run_sweep(MC, TINY, b, log=lines.append)
   assert _read(a) == _read(b)
 
