@@ -146,6 +146,8 @@ CASES: dict[str, Case] = {
                             "unknown dataset 'imagenet'; valid choices:"),
     "dcgan_on_points": Case("`data.name = 'ring8'` with DCGAN", _resolve(**{"data.name": "ring8"}),
                             "model 'dcgan' needs an image dataset"),
+    "lr_schedule": Case("`optim.lr_schedule = 'exponential'`", _resolve(**{"optim.lr_schedule": "exponential"}),
+                        "unknown optim.lr_schedule='exponential'; valid choices: constant, linear, cosine"),
     "best_mode": Case("`checkpoint.best_mode = 'median'`", _resolve(**{"checkpoint.best_mode": "median"}),
                       "unknown checkpoint.best_mode='median'; valid choices: max, min"),
     "checkpoint_interval": Case("`checkpoint.every_steps = 3` with `train.steps_per_call = 2`",
