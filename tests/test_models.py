@@ -30,6 +30,42 @@ def test_upconv_equals_conv_transpose(shape):
     np.testing.assert_allclose(a, r, atol=1e-4, rtol=1e-4)
 
 
+def _cfg(**kw):
+  base = dict(name="dcgan", latent_dim=16, g_width=8, d_width=8, d_norm="batch", depth=2)
+  return ml_collections.ConfigDict({**base, **kw})
+
+
+def _dcgan_up_shapes():
+  """(size, layer, (h, w, cin, cout)) of every G up-sampling layer of the 28/32/64 px DCGAN at the
+  default width 64, read off the model itself."""
+  out = []
+  for size, ch in ((28, 1), (32, 3), (64, 3)):
+    g, _ = nnx.eval_shape(lambda: make_models(_cfg(g_width=64, d_width=64), (size, size, ch), nnx.Rngs(0)))
+    res = g.s0
+    for i, up in enumerate(g.ups):
+      out.append((size, i, (res, res) + tuple(up.kernel.shape[2:])))
+      res *= 2
+  return out
+
+
+@pytest.mark.parametrize("size,layer,shape", _dcgan_up_shapes(),
+                         ids=lambda v: str(v) if not isinstance(v, tuple) else "x".join(map(str, v)))
+def test_upconv_equals_conv_transpose_for_every_dcgan_layer(size, layer, shape):
+  # The real layer shapes (batch 2): forward to 1e-5, input and kernel gradients to 1e-4 (relative to
+  # the gradient's scale), against lax.conv_transpose with the same HWIO kernel.
+  h, w, cin, cout = shape
+  kx, kw, kc = jax.random.split(jax.random.key(size * 10 + layer), 3)
+  x = jax.random.normal(kx, (2, h, w, cin))
+  k = 0.02 * jax.random.normal(kw, (4, 4, cin, cout))
+  cot = jax.random.normal(kc, (2, 2 * h, 2 * w, cout))
+  ref_fn = lambda x, k: jax.lax.conv_transpose(x, k, (2, 2), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  ref, ref_vjp = jax.vjp(ref_fn, x, k)
+  got, got_vjp = jax.vjp(layers.upconv2x, x, k)
+  np.testing.assert_allclose(got, ref, atol=1e-5, rtol=1e-5)
+  for a, r in zip(got_vjp(cot), ref_vjp(cot)):
+    np.testing.assert_allclose(a, r, atol=1e-4 * float(jnp.max(jnp.abs(r))), rtol=1e-4)
+
+
 def test_upconv_module_is_a_drop_in_for_nnx_conv_transpose():
   ref = nnx.ConvTranspose(6, 3, (4, 4), strides=(2, 2), padding="SAME", use_bias=True, rngs=nnx.Rngs(0))
   ref.bias[...] = jnp.arange(3.0)
@@ -38,11 +74,6 @@ def test_upconv_module_is_a_drop_in_for_nnx_conv_transpose():
   mine.bias[...] = ref.bias[...]
   x = jax.random.normal(jax.random.key(2), (2, 5, 5, 6))
   np.testing.assert_allclose(mine(x), ref(x), atol=1e-5)
-
-
-def _cfg(**kw):
-  base = dict(name="dcgan", latent_dim=16, g_width=8, d_width=8, d_norm="batch", depth=2)
-  return ml_collections.ConfigDict({**base, **kw})
 
 
 @pytest.mark.parametrize("size,channels", [(28, 1), (32, 3), (64, 3)])
