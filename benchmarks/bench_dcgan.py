@@ -5,7 +5,10 @@ block, repeated), so load from other processes hits both alike. For each image s
 table gives the median images/s of each side and their ratio, the median *CPU* seconds per step (process
 CPU time, all threads: less sensitive to other processes' load than wall time), the jgan compile time
 and PyTorch's first (warm-up) step. Peak memory is measured per side in a child process (peak RSS on
-CPU, the framework's peak device bytes on an accelerator).
+CPU, the framework's peak device bytes on an accelerator). A second table gives the work per step
+(GFLOP: XLA's cost analysis of jgan's compiled step; PyTorch's ``FlopCounterMode`` for its step) and the
+rate each side achieves, next to the rate of a 2048x2048 float32 matmul in each framework (the header):
+on an accelerator, achieved over peak rate is the model FLOP utilisation.
 
 jgan side: the real jitted step of :func:`jgan.step.make_train_step` on a state from
 :func:`jgan.state.create_state` (configs/common.py: DCGAN, width 64, latent 100, non-saturating loss,
@@ -137,6 +140,9 @@ class JganSide:
     t0 = time.perf_counter()
     self.step = fn.lower(self.state, self.batch).compile()
     self.compile_s = time.perf_counter() - t0
+    cost = self.step.cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost  # a list of one dict in older jaxlibs
+    self.gflop = float(cost.get("flops", float("nan"))) / 1e9  # XLA's count: every op, per step
 
   def run(self, k: int = 1):
     for _ in range(k):
@@ -155,12 +161,54 @@ class TorchSide:
     self.d_params = torch_dcgan.param_count(self.step.netD)
     self.params = self.g_params + self.d_params
     self.real = (torch.rand(batch, 3, size, size, device=device) * 2 - 1)
+    self.gflop = float("nan")
+
+  def count_flops(self) -> float:
+    """GFLOP of one step by PyTorch's FlopCounterMode (convolutions and matmuls, forward + backward);
+    the step it runs counts as a warm-up step."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+      self.run(1)
+    self.gflop = counter.get_total_flops() / 1e9
+    return self.gflop
 
   def run(self, k: int = 1):
     for _ in range(k):
       out = self.step(self.real)
     self.step.sync()
     return out
+
+
+def matmul_rate(n: int = 2048, reps: int = 5) -> dict[str, float]:
+  """GFLOP/s of an ``n x n`` float32 matmul (median of ``reps``) in JAX (jitted) and PyTorch: the rate a
+  convolution-bound step can at best approach on this machine."""
+  rng = np.random.default_rng(0)
+  a = rng.standard_normal((n, n), dtype=np.float32)
+  flop = 2 * n**3
+  out = {}
+  x = jax.device_put(a)
+  f = jax.jit(lambda x: x @ x)
+  f(x).block_until_ready()
+  ts = []
+  for _ in range(reps):
+    t0 = time.perf_counter()
+    f(x).block_until_ready()
+    ts.append(time.perf_counter() - t0)
+  out["jax"] = flop / float(np.median(ts)) / 1e9
+  if torch is not None:
+    dev = torch_device()
+    xt = torch.from_numpy(a).to(dev)
+    (xt @ xt).sum().item()
+    ts = []
+    for _ in range(reps):
+      t0 = time.perf_counter()
+      y = xt @ xt
+      if dev == "cuda":
+        torch.cuda.synchronize()
+      ts.append(time.perf_counter() - t0)
+    out["torch"] = flop / float(np.median(ts)) / 1e9
+  return out
 
 
 def torch_device() -> str:
@@ -264,6 +312,8 @@ def main() -> None:
   if torch is None:
     print("# " + TORCH_MISSING)
   print(f"# load average at start: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
+  peak = matmul_rate()
+  print("# float32 2048x2048 matmul: " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peak.items()))
 
   rows = []
   for size in sizes:
@@ -278,6 +328,7 @@ def main() -> None:
         t0 = time.perf_counter()
         t.run(1)
         t_first = time.perf_counter() - t0
+        t.count_flops()
       sides = {"jgan": j, "torch": t} if t is not None else {"jgan": j}
       if args.plain:
         sides["plain"] = JganSide(size, batch, args.compute_dtype, plain=True)
@@ -296,6 +347,8 @@ def main() -> None:
       for n in sides:
         row[f"{n}_img_s"] = batch / float(np.median(wall[n]))
         row[f"{n}_cpu_s"] = float(np.median(cpu[n]))
+        row[f"{n}_gflop"] = sides[n].gflop
+        row[f"{n}_gflop_s"] = sides[n].gflop * row[f"{n}_img_s"] / batch  # achieved, wall clock
         row[f"{n}_wall_all"] = [round(x, 4) for x in wall[n]]
       if args.plain:
         row["plain_compile_s"] = sides["plain"].compile_s
@@ -322,6 +375,13 @@ def main() -> None:
       print(f"| {r['size']} | {r['batch']} | {r['jgan_img_s']:.1f} | {r['plain_img_s']:.1f} | "
             f"**{r['fast_vs_plain']:.2f}x** | {r['jgan_cpu_s']:.3f} | {r['plain_cpu_s']:.3f} | "
             f"{r['jgan_compile_s']:.1f} | {r['plain_compile_s']:.1f} |")
+  print("\nWork per step (GFLOP: jgan = XLA's cost analysis of the compiled step, every op; torch = "
+        "FlopCounterMode, convolutions and matmuls) and the rate achieved (GFLOP/s, wall clock):\n")
+  print("| size | batch | jgan GFLOP/step | jgan GFLOP/s |" + (" torch GFLOP/step | torch GFLOP/s |" if use_torch else ""))
+  print("|---|---|---|---|" + ("---|---|" if use_torch else ""))
+  for r in rows:
+    print(f"| {r['size']} | {r['batch']} | {r['jgan_gflop']:.1f} | {r['jgan_gflop_s']:.0f} |"
+          + (f" {r['torch_gflop']:.1f} | {r['torch_gflop_s']:.0f} |" if use_torch else ""))
   print(f"# load average at end: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
   if args.json:
     with open(args.json, "w") as f:
