@@ -22,6 +22,7 @@ from jgan import train  # noqa: E402
 from tests.helpers import load_config  # noqa: E402
 
 IMG_DIR = "docs/img/objectives"
+HAND_WRITTEN = "## What the grids show"  # heading of the page's hand-written section, kept on regeneration
 # One objective per family of jgan.objectives.OBJECTIVES (the f-GAN family is represented by KL; its
 # nine divergences share the model, step and recipe and differ only in g_f and f*).
 FAMILIES = {
@@ -97,7 +98,15 @@ def main():
     raise SystemExit(f"stored runs have different step counts {steps}; rerun all objectives")
   args.steps = steps[0]
   labelled_figure([r[0] for r in rows], args.workdir, os.path.join(IMG_DIR, "all.png"))
-  with open("docs/objectives.md", "w") as f:
+  # The page's hand-written findings (from HAND_WRITTEN on) survive a regeneration: only the generated
+  # part above them is rewritten.
+  page = "docs/objectives.md"
+  hand = ""
+  if os.path.exists(page):
+    old = open(page).read()
+    if HAND_WRITTEN in old:
+      hand = "\n" + old[old.index(HAND_WRITTEN):]
+  with open(page, "w") as f:
     f.write("# Objectives on MNIST: one sample grid per family\n\n")
     f.write(f"Each objective trains `configs/dcgan_mnist5k.py:<objective>` (the 28 px DCGAN of `make demo`, "
             f"with the objective's recipe from `configs/common.py`: optimiser, critic steps, D "
@@ -113,6 +122,7 @@ def main():
       f.write(f"| `{name}` | {FAMILIES.get(name, name)} | {opt} | {nc} | {dl:.3f} | {gl:.3f} | {dt:.0f} | "
               f"{la:.1f} |\n")
     f.write("\nLosses are on each objective's own scale and are not comparable across rows.\n")
+    f.write(hand)
 
 
 if __name__ == "__main__":
