@@ -41,7 +41,7 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 from configs import common, ring8  # noqa: E402
-from jgan import parallel  # noqa: E402
+from jgan import sharding  # noqa: E402
 from jgan import state as state_lib  # noqa: E402
 from jgan import step as step_lib  # noqa: E402
 from jgan.data import mixtures  # noqa: E402
@@ -103,7 +103,7 @@ def section_fused(k: int, reps: int) -> None:
 
 def child(workload: str, n: int, reps: int, k: int) -> None:
   """Runs in a subprocess with ``n`` devices; prints one JSON line."""
-  mesh = parallel.make_mesh(n)
+  mesh = sharding.make_mesh(n)
   if workload == "dcgan32":
     c = common.get_config()
     c.data.image_size, c.train.batch_size = 32, 64
@@ -116,7 +116,7 @@ def child(workload: str, n: int, reps: int, k: int) -> None:
     shape, kk = (2,), k
     host = ring8_batches(c, k, np.random.default_rng(0))
     per_call = k
-  sh = parallel.make_shardings(mesh, kk)
+  sh = sharding.make_shardings(mesh, kk)
   state = jax.device_put(state_lib.create_state(c, shape, jax.random.key(0)), sh.replicated)
   batch = jax.device_put(host, sh.batch)
   fn = step_lib.make_train_step(c, sh.replicated, sh.batch, sh.data)

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/divergence_table.py [--out docs/divergence_estimates.md] [--seed 0]
 
 For every f-divergence of f-GAN's Table 2 and for W1 (WGAN-GP), a small MLP critic maximises the
-objective's variational bound between two 1-D Gaussians (jgan.divergence.estimate_divergences, the
+objective's variational bound between two 1-D Gaussians (jgan.labs.divergence.estimate_divergences, the
 function tests/test_divergence_estimation.py checks); the table lists the true value (quadrature, or
 scipy.stats.wasserstein_distance on 2^20 samples), the estimate and the relative error. A second table
 shows WGAN-GP's overshoot of W1 at the published gp_weight = 10.
@@ -25,7 +25,7 @@ import jgan  # noqa: E402  (XLA:CPU work-around before JAX starts)
 import jax  # noqa: E402
 import optax  # noqa: E402
 
-from jgan import divergence  # noqa: E402
+from jgan.labs import divergence  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -68,11 +68,11 @@ softplus, zero-initialised output layer) is trained with each registered objecti
 and the bound `-d_loss` is evaluated on {divergence.TABLE_SETTINGS['eval_size']:,} fresh samples of each
 distribution.
 For W1 the WGAN-GP critic's `E_P[D] - E_Q[D]` is reported (the penalty excluded). Settings: {settings}.
-All estimations ran in one compiled program (`jgan.divergence.estimate_divergences`) in {elapsed:.0f} s
+All estimations ran in one compiled program (`jgan.labs.divergence.estimate_divergences`) in {elapsed:.0f} s
 on {platform.machine()} CPU with {os.cpu_count()} cores (jax {jax.__version__}, optax {optax.__version__});
 XLA compilation is most of it, and the time depends on the load of the machine.
 
-True values: quadrature of `q f(p/q)` (`scipy.integrate.quad`, `jgan.divergence.reference_value`);
+True values: quadrature of `q f(p/q)` (`scipy.integrate.quad`, `jgan.labs.divergence.reference_value`);
 for W1 `scipy.stats.wasserstein_distance` on 2^20 samples of each distribution. `jensen_shannon` is
 f-GAN's `2 JSD` (its f and f*), `gan` is `2 JSD - log 4`.
 

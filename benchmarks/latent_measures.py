@@ -5,13 +5,13 @@
         [--figures docs/img] [--json out.json]
 
 1. **Smoothness.** ``--walks`` slerp walks of ``--frames`` frames between random z pairs; per walk, the
-   largest per-frame RMS pixel change over the mean one (:func:`jgan.latent.jump_ratio`, 1 = perfectly
+   largest per-frame RMS pixel change over the mean one (:func:`jgan.labs.latent.jump_ratio`, 1 = perfectly
    even, frames - 1 = one jump). The same walks answered by a memoriser (each frame replaced by its
    nearest training image, in pixel space and in the classifier's feature space) give the lookup-table
    counterfactual of the seed article's argument.
 2. **Arithmetic.** In each of ``--pools`` pools of ``--pool`` random z's, for every ordered digit pair
    (a, b), a != b: ``thick_a - thin_a + thin_b`` with concepts of 3 z's each, chosen by the classifier's
-   label (probability >= 0.9) and the ink thickness (:func:`jgan.attributes.thickness`), and DCGAN's 8
+   label (probability >= 0.9) and the ink thickness (:func:`jgan.labs.attributes.thickness`), and DCGAN's 8
    variations (the exact result + 7 with U(-0.25, 0.25) noise). Reported: the fraction of result images
    labelled b, and the fraction thicker than the mean of the 3 "thin b" images (and than G(thin_b), the
    concept's own image). A control replaces thick_a and thin_a by two random draws of 3 z's labelled a,
@@ -38,7 +38,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from jgan import latent, latent_cli  # noqa: E402
+from jgan.labs import latent, latent_figures  # noqa: E402
 from jgan.metrics import classifier as clf_lib  # noqa: E402
 
 
@@ -91,7 +91,7 @@ def arithmetic(g, d: int, logits_fn, pools: int, pool: int, seed: int, k: int = 
   for p in range(pools):
     key = jax.random.fold_in(jax.random.key(seed), 100 + p)
     z = np.asarray(jax.random.normal(key, (pool, d)))
-    scores = latent_cli.describe(g(z), logits_fn)
+    scores = latent_figures.describe(g(z), logits_fn)
     rng = np.random.default_rng([seed, p, k])
     def mean(idx, z=z):
       return z[idx].mean(0)
@@ -102,9 +102,9 @@ def arithmetic(g, d: int, logits_fn, pools: int, pool: int, seed: int, k: int = 
         if a == b:
           continue
         try:
-          i_thick = latent_cli.concept_indices(f"thick{a}", scores, k, min_conf)
-          i_thin = latent_cli.concept_indices(f"thin{a}", scores, k, min_conf)
-          i_thin_b = latent_cli.concept_indices(f"thin{b}", scores, k, min_conf)
+          i_thick = latent_figures.concept_indices(f"thick{a}", scores, k, min_conf)
+          i_thin = latent_figures.concept_indices(f"thin{a}", scores, k, min_conf)
+          i_thin_b = latent_figures.concept_indices(f"thin{b}", scores, k, min_conf)
         except ValueError:
           skipped += 1
           continue
@@ -118,7 +118,7 @@ def arithmetic(g, d: int, logits_fn, pools: int, pool: int, seed: int, k: int = 
         trials.append((a, b, scores["thickness"][i_thin_b], scores["thickness"][i_thick]))
     if not trials:
       continue
-    res = latent_cli.describe(g(np.concatenate(batch)), logits_fn)
+    res = latent_figures.describe(g(np.concatenate(batch)), logits_fn)
     for t, (a, b, thin_b, thick_a) in enumerate(trials):
       base = 17 * t  # per trial: 8 arithmetic, 8 control, 1 thin-b concept image
       concept_thickness = res["thickness"][base + 16]
@@ -169,7 +169,7 @@ def _figures(arrays: dict, out_dir: str, frames: int) -> list[str]:
   rows = [("generator", gen[i]), ("pixel NN", arrays["memoriser_pixel"][1][i])]
   if "memoriser_feature" in arrays:
     rows.append(("feature NN", arrays["memoriser_feature"][1][i]))
-  strip = latent_cli.labelled_rows(os.path.join(out_dir, "latent_memoriser_walk.png"), rows, frames, cell=0.4)
+  strip = latent_figures.labelled_rows(os.path.join(out_dir, "latent_memoriser_walk.png"), rows, frames, cell=0.4)
   return [hist, strip]
 
 
@@ -190,11 +190,11 @@ def main(argv=None) -> int:
   p.add_argument("--json", default="")
   args = p.parse_args(argv)
   t0 = time.time()
-  g, config = latent_cli.load_generator_fn(args.workdir, step=args.step)
+  g, config = latent_figures.load_generator_fn(args.workdir, step=args.step)
   d = config.model.latent_dim
   features_fn, logits_fn = clf_lib.load_classifier(args.classifier)
   info = clf_lib.load(args.classifier).info
-  train = latent_cli.training_images(config.data, "train")
+  train = latent_figures.training_images(config.data, "train")
   smooth, arrays = smoothness(g, d, train, features_fn, args.walks, args.frames, args.seed)
   result = {"workdir": args.workdir, "step": config.get("restored_step"), "classifier_test_accuracy":
             info.get("test_accuracy"), "smoothness": {"walks": args.walks, "frames": args.frames, **smooth}}

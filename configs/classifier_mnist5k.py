@@ -1,6 +1,6 @@
 """The domain classifier for digit datasets (jgan.metrics.classifier), trained on mnist5k's 4,500 train digits.
 
-python -m jgan.metrics.classifier --config configs/classifier_mnist5k.py --workdir ~/.cache/jgan/classifier_mnist5k
+jgan classifier --config configs/classifier_mnist5k.py --workdir ~/.cache/jgan/classifier_mnist5k
 
 Held-out accuracy is measured on mnist5k's 500 'test' digits (50 per class) and written to
 classifier.json. About a minute on 2 CPU cores.

@@ -33,6 +33,7 @@ import numpy as np
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from jgan import data as data_lib
 from jgan import state as state_lib
 from jgan.metrics import protocols
 
@@ -123,25 +124,6 @@ def quantize(images: jax.Array) -> jax.Array:
   return jnp.round((jnp.clip(images, -1.0, 1.0) + 1.0) * 127.5) / 127.5 - 1.0
 
 
-def split_batches(data_cfg, split: str, limit: int | None, batch_size: int, seed: int = 0
-                  ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-  """Batches ``(images float32 [b, S, S, C] in [-1, 1], labels int32 [b])`` of a dataset split.
-
-  The first ``limit`` examples (all if None) of a fixed permutation drawn with ``seed``, decoded as
-  training decodes them (:func:`jgan.data.tfds_source`, :func:`jgan.data.preprocess_image`); so a
-  smaller ``limit`` gives a prefix of a larger one.
-  """
-  from jgan import data as data_lib
-
-  src = data_lib.tfds_source(data_cfg, split)
-  crop = data_lib.IMAGE_DATASETS[data_cfg.name].crop
-  order = np.random.default_rng(seed).permutation(len(src))[:limit]
-  for start in range(0, len(order), batch_size):
-    exs = [src[int(i)] for i in order[start:start + batch_size]]
-    images = [data_lib.preprocess_image(np.asarray(ex["image"]), data_cfg.image_size, crop) for ex in exs]
-    yield np.stack(images), np.asarray([int(ex.get("label", -1)) for ex in exs], np.int32)
-
-
 def _run_extractors(extractors: list[Extractor], batches, total: int, batch_size: int, desc: str,
                     progress: bool) -> dict[str, dict[str, np.ndarray]]:
   """Applies every extractor to each batch (padded to ``batch_size``: one compilation); host arrays."""
@@ -211,7 +193,6 @@ class Evaluator:
 
   def _check(self) -> None:
     """Fails before any training or sampling if a metric cannot run on this data set."""
-    from jgan import data as data_lib
     from jgan.metrics import classifier, inception
 
     name = self.config.data.name
@@ -239,7 +220,6 @@ class Evaluator:
     return self._extractors[kind]
 
   def real_split(self) -> str:
-    from jgan import data as data_lib
 
     return self.settings.real_split or data_lib.IMAGE_DATASETS[self.config.data.name].train_split
 
@@ -256,7 +236,7 @@ class Evaluator:
         out = {k: z[k] for k in z.files}
     else:
       bs = self.settings.batch_size
-      batches = (x for x, _ in split_batches(d, split, n, bs))
+      batches = (x for x, _ in data_lib.split_batches(d, split, n, bs))
       out = _run_extractors([ex], batches, n, bs, f"real {d.name}/{split}", self.progress)[kind]
       os.makedirs(cache_dir, exist_ok=True)
       tmp = path + f".tmp{os.getpid()}.npz"

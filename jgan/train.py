@@ -20,11 +20,9 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import shutil
 import sys
 import time
-from importlib import metadata
 
 import jax
 import jax.numpy as jnp
@@ -33,34 +31,10 @@ import numpy as np
 from jgan import checkpoint as ckpt_lib
 from jgan import config as config_lib
 from jgan import data as data_lib
-from jgan import distributed
-from jgan import parallel, plots, state as state_lib, step as step_lib, writers
+from jgan import multihost
+from jgan import plots, run_info, sharding, state as state_lib, step as step_lib, writers
 
 FIXED_Z_TAG = 0xF1C5ED  # fold_in tag of the fixed z used for sample grids
-
-
-def library_versions() -> dict[str, str]:
-  """Versions of Python and the packages that decide a run's numbers."""
-  out = {"python": platform.python_version()}
-  for pkg in ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "grain", "tensorflow-datasets", "numpy",
-              "jgan"):
-    try:
-      out[pkg] = metadata.version(pkg)
-    except metadata.PackageNotFoundError:
-      out[pkg] = "not installed"
-  return out
-
-
-def write_run_info(config, workdir: str, resumed_from: int | None = None) -> None:
-  """Writes the resolved config (``config.json``) and versions / seed / devices (``run_info.json``)."""
-  os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, "config.json"), "w") as f:
-    f.write(config.to_json_best_effort(indent=2, sort_keys=True))
-  info = {"versions": library_versions(), "seed": config.seed, "argv": sys.argv,
-          "devices": [str(d) for d in jax.devices()], "process_count": jax.process_count(),
-          "xla_flags": os.environ.get("XLA_FLAGS", ""), "resumed_from_step": resumed_from}
-  with open(os.path.join(workdir, "run_info.json"), "w") as f:
-    json.dump(info, f, indent=2)
 
 
 def stack_batch(host_batch: dict[str, np.ndarray], n_critic: int, k: int) -> dict[str, np.ndarray]:
@@ -183,7 +157,7 @@ def save_samples(state, sample_fn, fixed_z, workdir: str, step: int, writer, con
 
   from jgan.metrics import modes
 
-  centres, sigma = mixtures.mixture(config.data.name)
+  centres, sigma = mixtures.get(config.data.name)
   real = mixtures.sample(config.data.name, len(x), np.random.default_rng(0))
   m = modes.mode_metrics(x, centres, sigma)
   title = (f"{config.data.name}, step {step}: {m['modes']}/{len(centres)} modes, "
@@ -200,7 +174,7 @@ def stop_signal(guard: ckpt_lib.PreemptionGuard, calls: int, every: int) -> str 
   """
   if jax.process_count() == 1:
     return guard.signal
-  return distributed.any_signal(guard.signal) if calls % every == 0 else None
+  return multihost.any_signal(guard.signal) if calls % every == 0 else None
 
 
 def _resume_hint(workdir: str, resume_command: str | None) -> str:
@@ -222,20 +196,20 @@ def train_and_evaluate(config, workdir: str, *, resume_command: str | None = Non
   checkpoints exist but none restores.
   """
   config = config_lib.resolve(config)
-  distributed.check_same_config(config, workdir)  # multi-process: one program everywhere (else a no-op)
+  multihost.check_same_config(config, workdir)  # multi-process: one program everywhere (else a no-op)
   if os.path.exists(workdir) and not os.path.isdir(workdir):
     raise ValueError(f"workdir={workdir!r} exists and is not a directory")
-  mesh = parallel.make_mesh(config.parallel.num_devices)
-  parallel.check_batch_size(config.train.batch_size, mesh)
+  mesh = sharding.make_mesh(config.parallel.num_devices)
+  sharding.check_batch_size(config.train.batch_size, mesh)
   t = config.train
   k, n_critic = t.steps_per_call, t.n_critic
-  sh = parallel.make_shardings(mesh, k)
+  sh = sharding.make_shardings(mesh, k)
   is_writer = jax.process_index() == 0
   data_shape = data_lib.sample_shape(config.data)
   rng = jax.random.key(config.seed)
 
   ckpt = ckpt_lib.Checkpointer(ckpt_lib.checkpoint_dir(workdir), config.checkpoint, config=config,
-                               versions=library_versions())
+                               versions=run_info.library_versions())
   writer = None
   # Installed before restoring and compiling, so a signal at any point ends in a checkpoint.
   guard = ckpt_lib.PreemptionGuard().__enter__()
@@ -248,18 +222,18 @@ def train_and_evaluate(config, workdir: str, *, resume_command: str | None = Non
     it = data_lib.make_iterator(config.data, per_call // jax.process_count(), seed=config.seed,
                                 shard_index=jax.process_index(), shard_count=jax.process_count())
     if restored is None:
-      state = parallel.put_replicated(state_lib.create_state(config, data_shape, rng), sh.replicated)
+      state = sharding.put_replicated(state_lib.create_state(config, data_shape, rng), sh.replicated)
     else:
       state = restored.state
       it.set_state(restored.data_state)
       print(f"resumed from {ckpt.path(restored.step)} (step {restored.step})", file=sys.stderr)
-      if restored.versions and restored.versions != library_versions():
+      if restored.versions and restored.versions != run_info.library_versions():
         print(f"warning: the checkpoint was written with other library versions ({restored.versions}); "
               f"the resumed run may not be bit-identical to an uninterrupted one", file=sys.stderr)
       if is_writer:
         drop_metrics_after(workdir, restored.step)
     if is_writer:
-      write_run_info(config, workdir, None if restored is None else restored.step)
+      run_info.write_run_info(config, workdir, None if restored is None else restored.step)
     writer = writers.RunWriter(workdir, enabled=is_writer)
     train_step = step_lib.make_train_step(config, sh.replicated, sh.batch, sh.data)
     fixed_z = jax.random.normal(jax.random.fold_in(rng, FIXED_Z_TAG), (t.num_samples, config.model.latent_dim))
@@ -292,7 +266,7 @@ def train_and_evaluate(config, workdir: str, *, resume_command: str | None = Non
       calls = 0
       stop = stop_signal(guard, calls, 1)  # the signal that ends training early, if any
       while step < t.steps and stop is None:
-        batch = parallel.put_batch(stack_batch(next(it), n_critic, k), sh.batch)  # this process's rows
+        batch = sharding.put_batch(stack_batch(next(it), n_critic, k), sh.batch)  # this process's rows
         state, metrics = train_step(state, batch)
         step += k
         log.add(metrics)

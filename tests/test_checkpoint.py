@@ -28,7 +28,7 @@ import pytest
 from jgan import checkpoint as ckpt_lib
 from jgan import config as config_lib
 from jgan import data as data_lib
-from jgan import sampling, train
+from jgan import train
 from jgan import state as state_lib
 from tests.helpers import ROOT, load_config
 
@@ -79,7 +79,7 @@ def _leaves(state):
 
 
 def _assert_same_checkpoint(workdir_a, workdir_b, step):
-  (sa, _), (sb, _) = sampling.load_state(workdir_a, step=step), sampling.load_state(workdir_b, step=step)
+  (sa, _), (sb, _) = ckpt_lib.load_state(workdir_a, step=step), ckpt_lib.load_state(workdir_b, step=step)
   assert int(sa.step) == int(sb.step) == step
   la, lb = _leaves(sa), _leaves(sb)
   assert len(la) == len(lb) > 20
@@ -184,17 +184,17 @@ def _forbid_data(monkeypatch):
 @pytest.mark.slow
 def test_sampling_images_needs_no_data(reference, monkeypatch):
   _forbid_data(monkeypatch)
-  sample = sampling.load_generator(str(reference))
+  sample = ckpt_lib.load_generator(str(reference))
   x = np.asarray(sample(jax.random.key(3), 5))
   assert x.shape == (5, 28, 28, 1) and x.dtype == np.float32
   assert np.all(np.abs(x) <= 1.0) and x.std() > 0
   assert np.array_equal(x, np.asarray(sample(jax.random.key(3), 5)))  # a function of rng only
-  state, config = sampling.load_state(str(reference))
+  state, config = ckpt_lib.load_state(str(reference))
   assert jax.dtypes.issubdtype(state.rng.dtype, jax.dtypes.prng_key)  # still a typed key, same bits
   assert np.array_equal(jax.random.key_data(state.rng), jax.random.key_data(jax.random.key(SEED)))
   assert int(state.step) == TOTAL and config.seed == SEED
   oldest = _steps_in(reference)[0]
-  live = np.asarray(sampling.load_generator(str(reference / "checkpoints"), ema=False, step=oldest)(
+  live = np.asarray(ckpt_lib.load_generator(str(reference / "checkpoints"), ema=False, step=oldest)(
       jax.random.key(3), 5))
   assert live.shape == x.shape and not np.array_equal(live, x)
 
@@ -222,7 +222,7 @@ def ring8_run(tmp_path_factory):
 def test_sampling_points_matches_the_trained_generator(ring8_run, monkeypatch):
   _forbid_data(monkeypatch)
   workdir, final = ring8_run
-  x = np.asarray(sampling.load_generator(str(workdir))(jax.random.key(5), 7))
+  x = np.asarray(ckpt_lib.load_generator(str(workdir))(jax.random.key(5), 7))
   assert x.shape == (7, 2) and x.dtype == np.float32
   z = jax.random.normal(jax.random.key(5), (7, _ring8().model.latent_dim), np.float32)
   expect = np.asarray(jax.jit(lambda s, z: state_lib.generator_fn(s)(z))(final, z))  # the EMA generator
@@ -259,7 +259,7 @@ def test_nan_names_metric_step_range_and_last_good_checkpoint(tmp_path, monkeypa
   good = str(tmp_path / "checkpoints" / "6")
   assert f"the last good checkpoint {good} (step 6) is intact" in msg
   assert _steps_in(tmp_path) == [2, 4, 6]
-  state, _ = sampling.load_state(str(tmp_path))
+  state, _ = ckpt_lib.load_state(str(tmp_path))
   assert int(state.step) == 6 and all(np.all(np.isfinite(x)) for x in _leaves(state))
 
 
@@ -286,7 +286,7 @@ def test_truncated_latest_checkpoint_falls_back_with_warning(ring8_run, tmp_path
   with open(biggest, "r+b") as f:
     f.truncate(os.path.getsize(biggest) // 2)
   with pytest.warns(ckpt_lib.CheckpointWarning, match=r"checkpoint .*/12 is damaged .*falling back"):
-    state, _ = sampling.load_state(str(workdir))
+    state, _ = ckpt_lib.load_state(str(workdir))
   assert int(state.step) == 10
   assert _steps_in(workdir) == [8, 10, 12]  # reading deletes nothing
   # Training on the workdir resumes from 10, keeps the damaged one aside and writes step 12 anew.
@@ -302,15 +302,15 @@ def test_missing_file_and_all_damaged(ring8_run, tmp_path):
   workdir = _copy_run(ring8_run[0], tmp_path / "run")
   os.remove(workdir / "checkpoints" / "12" / "state" / "_METADATA")
   with pytest.warns(ckpt_lib.CheckpointWarning, match="12 is damaged"):
-    assert int(sampling.load_state(str(workdir))[0].step) == 10
+    assert int(ckpt_lib.load_state(str(workdir))[0].step) == 10
   for s in (8, 10):
     os.remove(workdir / "checkpoints" / str(s) / "config" / "metadata")
   with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     with pytest.raises(ckpt_lib.CheckpointError, match=r"could be restored: step 12: .*; step 10: .*; step 8: "):
-      sampling.load_state(str(workdir))
+      ckpt_lib.load_state(str(workdir))
   with pytest.raises(ckpt_lib.CheckpointError, match="no checkpoint under"):
-    sampling.load_state(str(tmp_path))
+    ckpt_lib.load_state(str(tmp_path))
 
 
 def test_config_change_is_refused_unless_allowed_and_harmless_fields_may_change(ring8_run, tmp_path):

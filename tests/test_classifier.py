@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jgan import classifier_training
 from jgan.metrics import classifier
 from tests.helpers import load_config
 
@@ -33,7 +34,7 @@ def _shared_classifier(tmp_path_factory, name: str, **overrides) -> str:
         section, _, field = key.partition(".")
         config[section][field] = value
       config.train.log_every = 0
-      classifier.train_classifier(config, path)
+      classifier_training.train_classifier(config, path)
   return path
 
 
@@ -73,7 +74,7 @@ def test_saved_classifier_loads_and_handles_sizes(small_classifier):
 
 def test_missing_classifier_says_how_to_train(tmp_path, monkeypatch):
   monkeypatch.delenv(classifier.CLASSIFIER_ENV, raising=False)
-  with pytest.raises(FileNotFoundError, match="python -m jgan.metrics.classifier --config"):
+  with pytest.raises(FileNotFoundError, match="jgan classifier --config"):
     classifier.classifier_path(str(tmp_path / "none"))
   with pytest.raises(ValueError, match="1-channel"):
     classifier.to_classifier_input(jnp.zeros((1, 28, 28, 3)))
@@ -81,8 +82,8 @@ def test_missing_classifier_says_how_to_train(tmp_path, monkeypatch):
 
 def test_random_shift_translates_within_range():
   x = jnp.asarray(np.random.default_rng(1).uniform(-1, 1, (16, 6, 7, 1)).astype(np.float32))
-  assert classifier.random_shift(jax.random.key(0), x, 0) is x
-  out = np.asarray(classifier.random_shift(jax.random.key(0), x, 2))
+  assert classifier_training.random_shift(jax.random.key(0), x, 0) is x
+  out = np.asarray(classifier_training.random_shift(jax.random.key(0), x, 2))
   padded = np.pad(np.asarray(x), ((0, 0), (2, 2), (2, 2), (0, 0)), constant_values=-1.0)
   seen = set()
   for i in range(16):

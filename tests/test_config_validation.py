@@ -22,7 +22,8 @@ from absl import flags
 
 from jgan import checkpoint as ckpt_lib
 from jgan import config as config_lib
-from jgan import sampling, train
+from jgan.cli import flags as cli_flags
+from jgan import train
 from jgan import state as state_lib
 from tests.helpers import ROOT, load_config
 
@@ -45,7 +46,7 @@ def _cli(*extra: str, config: str = "configs/smoke.py", workdir: bool = True) ->
     cwd = os.getcwd()
     os.chdir(ROOT)  # config paths are relative to the repository root, as for launch.py
     try:
-      config_lib.parse_cli(argv, flags.FlagValues())
+      cli_flags.parse_cli(argv[1:], flags.FlagValues())
     finally:
       os.chdir(cwd)
   return run
@@ -165,7 +166,7 @@ CASES: dict[str, Case] = {
         one_line=False),
     "changed_config": Case("resume a workdir with `train.batch_size` changed", _changed_config_resume,
                            "was saved with a different config; fields that change the result: train.batch_size: 256 -> 128"),
-    "no_checkpoint": Case("`load_generator('<dir without checkpoints>')`", lambda tmp: sampling.load_generator(tmp),
+    "no_checkpoint": Case("`load_generator('<dir without checkpoints>')`", lambda tmp: ckpt_lib.load_generator(tmp),
                           "no checkpoint under"),
 }
 

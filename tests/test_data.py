@@ -112,7 +112,7 @@ def test_preprocess_pads_digits_to_32_and_crops_faces():
 @pytest.mark.parametrize("name,m,sigma", [("ring8", 8, 0.01), ("grid25", 25, 0.05)])
 def test_mixtures_cover_their_modes(name, m, sigma):
   x = mixtures.sample(name, 5000, np.random.default_rng(0))
-  centres, s = mixtures.mixture(name)
+  centres, s = mixtures.get(name)
   assert len(centres) == m and s == sigma
   r = modes.mode_metrics(x, centres, s)
   assert r["modes"] == m and r["high_quality"] > 0.98

@@ -3,7 +3,7 @@
 For every f-divergence of Nowozin et al.'s Table 2 (and W1 through WGAN-GP), a small MLP critic is
 trained on fresh samples of two 1-D Gaussians; its bound on a large fresh sample must land within 5%
 of the true value, computed here independently (closed forms, or scipy quadrature / scipy's
-wasserstein_distance). All tasks share one compiled program (jgan.divergence.estimate_divergences).
+wasserstein_distance). All tasks share one compiled program (jgan.labs.divergence.estimate_divergences).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from jgan import divergence
-from jgan.divergence import (
+from jgan.labs import divergence
+from jgan.labs.divergence import (
     GAUSSIAN_CASES,
     TABLE_SETTINGS,
     Row,
@@ -82,7 +82,7 @@ def test_estimates_within_5_percent():
 
 
 def test_reference_values_agree_with_the_module():
-  """jgan.divergence.reference_value (quadrature with F_DIVERGENCES' numpy f) vs the closed forms here."""
+  """jgan.labs.divergence.reference_value (quadrature with F_DIVERGENCES' numpy f) vs the closed forms here."""
   for name, case in GAUSSIAN_CASES.items():
     if name != "wgan_gp":
       got = divergence.reference_value(name, case)

@@ -12,8 +12,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jgan import dynamics
-from jgan import dynamics_report
+from jgan.labs import dynamics
+from jgan.cli import dynamics as dynamics_cli
+from jgan.labs.dynamics import report as dynamics_report
 from jgan import objectives as objectives_lib
 
 LRS = (0.01, 0.05, 0.1, 0.3, 0.5, 0.7, 1.0, 1.2, 1.5)
@@ -229,7 +230,7 @@ def test_flow_on_grid_is_minus_the_vector_field():
 
 def test_cli_writes_its_three_files(tmp_path, capsys):
   workdir = str(tmp_path / "bil")
-  rc = dynamics_report.main(
+  rc = dynamics_cli.main(
       ["--game", "bilinear", "--methods", "simultaneous,extragradient", "--steps", "20", "--workdir", workdir,
        "--dpi", "40"]
   )
@@ -245,7 +246,7 @@ def test_cli_writes_its_three_files(tmp_path, capsys):
 
 def test_cli_dirac_variants(tmp_path):
   argv = ["--game", "dirac", "--methods", "simultaneous", "--steps", "10", "--workdir", str(tmp_path)]
-  parse = dynamics_report.build_parser().parse_args
+  parse = dynamics_cli.build_parser().parse_args
   games = dynamics_report.game_variants(parse(argv + ["--r1", "0,1", "--clip", "none,0.5"]))
   assert [g.name for g in games] == [
       "dirac(non_saturating)", "dirac(non_saturating, clip=0.5)", "dirac(non_saturating, r1=1)",
@@ -263,13 +264,12 @@ def test_cli_dirac_variants(tmp_path):
         (["--game", "bilinear", "--r1", "1"], "apply to --game dirac only"),
     ],
 )
-def test_cli_rejects_bad_names_before_compiling(tmp_path, monkeypatch, argv, message):
+def test_cli_rejects_bad_names_before_compiling(tmp_path, monkeypatch, capsys, argv, message):
   def no_compiling(*args, **kwargs):
     raise AssertionError("compiled before validating")
 
   monkeypatch.setattr(dynamics, "trajectory", no_compiling)
-  with pytest.raises(SystemExit) as e:
-    dynamics_report.main(argv + ["--workdir", str(tmp_path / "x")])
-  text = str(e.value)
-  assert message in text and "\n" not in text
+  assert dynamics_cli.main(argv + ["--workdir", str(tmp_path / "x")]) == 2
+  text = capsys.readouterr().err
+  assert text.startswith("error: ") and message in text and text.count("\n") == 1
   assert not os.path.exists(tmp_path / "x")

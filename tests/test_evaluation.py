@@ -11,6 +11,7 @@ import jax
 import numpy as np
 import pytest
 
+from jgan import data as data_lib
 from jgan import evaluation
 from jgan import state as state_lib
 from jgan.data import mixtures
@@ -46,7 +47,7 @@ def test_modes2500_separates_full_and_collapsed_mixtures(tmp_path):
   full = ev.evaluate(real)
   assert full["modes2500/modes"] == 8 and full["modes2500/high_quality"] > 0.99
   assert full["modes2500/reverse_kl"] < 0.01
-  collapsed = ev.evaluate(np.repeat(modes.ring8_centres()[:1], 2500, axis=0).astype(np.float32))
+  collapsed = ev.evaluate(np.repeat(mixtures.ring8_centres()[:1], 2500, axis=0).astype(np.float32))
   assert collapsed["modes2500/modes"] == 1
   assert collapsed["modes2500/reverse_kl"] == pytest.approx(np.log(8))
 
@@ -60,7 +61,7 @@ def test_config_errors_come_before_any_work(tmp_path, monkeypatch):
     evaluation.Evaluator(_config("ring8", metrics="mnist_fid5k"), str(tmp_path))
   with pytest.raises(FileNotFoundError, match="JGAN_INCEPTION_WEIGHTS"):
     evaluation.Evaluator(_config(metrics="fid10k", inception_weights=str(tmp_path / "no.pth")), str(tmp_path))
-  with pytest.raises(FileNotFoundError, match="python -m jgan.metrics.classifier"):
+  with pytest.raises(FileNotFoundError, match="jgan classifier"):
     evaluation.Evaluator(_config(metrics="mnist_fid5k", classifier_path=str(tmp_path / "no")), str(tmp_path))
   ev = evaluation.make_evaluator(_config(), str(tmp_path))  # no metrics: nothing to do
   assert ev.metrics == [] and not ev.due(1000) and ev.evaluate(lambda rng, n: None) == {}
@@ -74,7 +75,7 @@ def test_real_digits_beat_collapsed_ones(small_classifier, tmp_path):  # noqa: F
   names = "mnist_fid500,mnist_kid500,mnist_is500,mnist_prdc500,mnist_modes500"
   config = _config(metrics=names, classifier_path=small_classifier, batch_size=250)
   ev = evaluation.Evaluator(config, str(tmp_path), progress=False)
-  images, labels = map(np.concatenate, zip(*evaluation.split_batches(config.data, "test", None, 500)))
+  images, labels = map(np.concatenate, zip(*data_lib.split_batches(config.data, "test", None, 500)))
   real = ev.evaluate(images)
   ones = images[labels == 1]
   collapsed = ev.evaluate(ones[np.random.default_rng(0).integers(0, len(ones), 500)])
@@ -110,12 +111,12 @@ def test_evaluator_on_a_train_state(small_classifier, tmp_path):  # noqa: F811
 
 
 def test_sampler_splits_the_batch_over_a_mesh():
-  from jgan import parallel
+  from jgan import sharding
 
   config = _config()
   state = state_lib.create_state(config, (28, 28, 1), jax.random.key(0))
   one = np.asarray(evaluation.state_sampler(state, config.model.latent_dim)(jax.random.key(2), 16))
-  sh = parallel.make_shardings(parallel.make_mesh(8))
+  sh = sharding.make_shardings(sharding.make_mesh(8))
   sampler = evaluation.state_sampler(jax.device_put(state, sh.replicated), config.model.latent_dim)
   x = sampler(jax.random.key(2), 16)
   assert x.sharding.spec == jax.sharding.PartitionSpec("data")  # each device made 2 of the 16
@@ -146,8 +147,7 @@ def test_inception_metrics_end_to_end(tmp_path):
 
 @pytest.mark.slow
 def test_launch_eval_on_a_finished_run(small_classifier, tmp_path, capsys):  # noqa: F811
-  import launch
-  from jgan import train
+  from jgan import cli, train
 
   workdir = str(tmp_path / "run")
   config = load_config("smoke")
@@ -155,9 +155,9 @@ def test_launch_eval_on_a_finished_run(small_classifier, tmp_path, capsys):  # n
   train.train_and_evaluate(config, workdir)
   args = ["--workdir", workdir, "--classifier", small_classifier, "--no_progress",
           "--metrics", "mnist_fid500,mnist_modes500"]
-  assert launch.run(["launch.py", "eval", *args]) == 0
-  assert launch.run(["launch.py", "eval", *args, "--data", "test"]) == 0
-  assert launch.run(["launch.py", "eval", *args[:-1], "nope"]) == 2
+  assert cli.main(["eval", *args]) == 0
+  assert cli.main(["eval", *args, "--data", "test"]) == 0
+  assert cli.main(["eval", *args[:-1], "nope"]) == 2
   assert "unknown metric 'nope'" in capsys.readouterr().err
   rows = [json.loads(line) for line in (tmp_path / "run" / "evals.jsonl").read_text().splitlines()]
   assert [(r["step"], r["generator"]) for r in rows] == [(10, "ema"), (0, "data:test")]

@@ -1,4 +1,4 @@
-"""jgan.latent (closed forms), jgan.attributes (synthetic strokes of known width and angle), the latent CLI."""
+"""jgan.labs.latent (closed forms), jgan.labs.attributes (synthetic strokes of known width and angle), the latent CLI."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jgan import attributes, latent, latent_cli
+from jgan.cli import latent as latent_cli
+from jgan.labs import attributes, latent, latent_figures
 
 D = 16
 
@@ -241,22 +242,22 @@ def test_moments_of_a_single_pixel_and_shape_check():
 
 
 def test_concept_names_and_selection():
-  assert latent_cli.parse_concept("thick7") == ("thick", 7)
-  assert latent_cli.parse_concept("3") == (None, 3)
-  assert latent_cli.parse_concept("upright") == ("upright", None)
+  assert latent_figures.parse_concept("thick7") == ("thick", 7)
+  assert latent_figures.parse_concept("3") == (None, 3)
+  assert latent_figures.parse_concept("upright") == ("upright", None)
   for bad in ("fat7", "77", "thick_7", ""):
     with pytest.raises(ValueError, match="bad concept name"):
-      latent_cli.parse_concept(bad)
+      latent_figures.parse_concept(bad)
   scores = {"thickness": np.array([0.1, 0.5, 0.3, 0.9, 0.2]), "slant": np.zeros(5), "abs_slant": np.zeros(5),
             "label": np.array([7, 7, 7, 7, 1]), "confidence": np.array([0.95, 0.99, 0.97, 0.5, 0.99])}
-  assert latent_cli.concept_indices("thick7", scores, k=2).tolist() == [1, 2]  # 3 is not confident
-  assert latent_cli.concept_indices("thin7", scores, k=2).tolist() == [0, 2]
-  assert latent_cli.concept_indices("7", scores, k=1).tolist() == [1]
-  assert latent_cli.concept_indices("thick", scores, k=1).tolist() == [3]
+  assert latent_figures.concept_indices("thick7", scores, k=2).tolist() == [1, 2]  # 3 is not confident
+  assert latent_figures.concept_indices("thin7", scores, k=2).tolist() == [0, 2]
+  assert latent_figures.concept_indices("7", scores, k=1).tolist() == [1]
+  assert latent_figures.concept_indices("thick", scores, k=1).tolist() == [3]
   with pytest.raises(ValueError, match="only 1 of 5"):
-    latent_cli.concept_indices("1", scores, k=2)
+    latent_figures.concept_indices("1", scores, k=2)
   with pytest.raises(ValueError, match="needs a digit classifier"):
-    latent_cli.concept_indices("thin1", {k: v for k, v in scores.items() if k not in ("label", "confidence")})
+    latent_figures.concept_indices("thin1", {k: v for k, v in scores.items() if k not in ("label", "confidence")})
 
 
 @pytest.fixture(scope="module")
@@ -320,7 +321,7 @@ def test_launch_dispatches_latent():
 
 @pytest.mark.slow
 def test_cli_ops_write_figures_and_redrawable_z(untrained_run, tmp_path, monkeypatch, capsys):
-  monkeypatch.setattr(latent_cli, "_logits_fn", _fake_classifier)
+  monkeypatch.setattr(latent_figures, "_logits_fn", _fake_classifier)
   out = str(tmp_path / "out")
   common = ["--workdir", untrained_run, "--out", out, "--scale", "1"]
   assert latent_cli.main(common + ["--op", "interpolate", "--n", "2", "--frames", "3"]) == 0

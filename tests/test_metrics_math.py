@@ -11,6 +11,7 @@ import scipy.linalg
 from scipy.spatial.distance import cdist
 
 from jgan import metrics
+from jgan.data import mixtures
 from jgan.metrics import frechet
 from jgan.metrics import modes
 
@@ -303,20 +304,20 @@ def _ring_points(centre, count, dist):
 
 
 def test_mixture_centres_and_sigmas():
-  ring = metrics.ring8_centres()
+  ring = mixtures.ring8_centres()
   assert ring.shape == (8, 2)
   np.testing.assert_allclose(np.linalg.norm(ring, axis=1), 1.0)
   np.testing.assert_allclose(ring[2], [0.0, 1.0], atol=1e-15)
-  np.testing.assert_allclose(np.linalg.norm(metrics.ring8_centres(radius=2.0), axis=1), 2.0)
-  grid = metrics.grid25_centres()
+  np.testing.assert_allclose(np.linalg.norm(mixtures.ring8_centres(radius=2.0), axis=1), 2.0)
+  grid = mixtures.grid25_centres()
   assert grid.shape == (25, 2)
   assert {tuple(p) for p in grid} == {(i, j) for i in range(-4, 5, 2) for j in range(-4, 5, 2)}
-  assert (metrics.RING8_SIGMA, metrics.GRID25_SIGMA) == (0.01, 0.05)
-  assert set(metrics.MIXTURES) == {"ring8", "grid25"}
+  assert (mixtures.RING8_SIGMA, mixtures.GRID25_SIGMA) == (0.01, 0.05)
+  assert set(mixtures.MIXTURES) == {"ring8", "grid25"}
 
 
 def test_mode_metrics_ring_known_coverage():
-  centres, sigma = metrics.ring8_centres(), metrics.RING8_SIGMA
+  centres, sigma = mixtures.ring8_centres(), mixtures.RING8_SIGMA
   covered = [0, 2, 3, 5, 7]
   good = [_ring_points(centres[m], 40, 2.0 * sigma) for m in covered]
   bad = np.zeros((50, 2))  # the ring's centre: 100 sigma from every mode
@@ -327,7 +328,7 @@ def test_mode_metrics_ring_known_coverage():
 
 
 def test_mode_metrics_threshold_and_min_count():
-  centres, sigma = metrics.grid25_centres(), metrics.GRID25_SIGMA
+  centres, sigma = mixtures.grid25_centres(), mixtures.GRID25_SIGMA
   inside = _ring_points(centres[0], 10, 2.9 * sigma)
   outside = _ring_points(centres[1], 10, 3.1 * sigma)
   few = _ring_points(centres[2], 3, 0.5 * sigma)
@@ -342,7 +343,7 @@ def test_mode_metrics_threshold_and_min_count():
 
 
 def test_mode_metrics_grid_balanced_collapsed_and_nan():
-  centres, sigma = metrics.grid25_centres(), metrics.GRID25_SIGMA
+  centres, sigma = mixtures.grid25_centres(), mixtures.GRID25_SIGMA
   balanced = np.concatenate([_ring_points(c, 4, sigma) for c in centres])
   out = metrics.mode_metrics(balanced, centres, sigma)
   assert (out["modes"], out["high_quality"]) == (25, 1.0)

@@ -30,7 +30,7 @@ import jax
 import numpy as np
 import pytest
 
-from jgan import distributed, parallel, sampling, train
+from jgan import checkpoint, multihost, sharding, train
 from tests.helpers import ROOT, load_config
 
 ATOL = RTOL = 1e-5  # 2 x 2 vs 1 x 4 devices (see the module docstring)
@@ -55,7 +55,7 @@ def env(tmp_path_factory):
   e.update(XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu",
            JAX_CPU_COLLECTIVES_IMPLEMENTATION="gloo", JAX_COMPILATION_CACHE_DIR=str(root / "jax_cache"),
            JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0", PYTHONUNBUFFERED="1")
-  for var in distributed.CLUSTER_HINTS.values():  # no auto-detected cluster from the CI runner
+  for var in multihost.CLUSTER_HINTS.values():  # no auto-detected cluster from the CI runner
     e.pop(var, None)
   return {"env": e, "data_dir": str(root / "tfds")}
 
@@ -148,7 +148,7 @@ def test_two_processes_match_one_process_and_resume_exactly(env, tmp_path):
   full = tmp_path / "full"
   _ok(launch_group(full, env["data_dir"], env["env"]))
   t_full = time.monotonic()
-  full_state, _ = sampling.load_state(str(full), step=STEPS)
+  full_state, _ = checkpoint.load_state(str(full), step=STEPS)
   assert int(full_state.step) == STEPS
   worst = 0.0
   for x, y in zip(_leaves(full_state), _leaves(ref), strict=True):
@@ -182,7 +182,7 @@ def test_two_processes_match_one_process_and_resume_exactly(env, tmp_path):
   for _, err in resumed:
     assert f"resumed from {part / 'checkpoints' / str(stop)} (step {stop})" in err
   t_resume = time.monotonic()
-  part_state, _ = sampling.load_state(str(part), step=STEPS)
+  part_state, _ = checkpoint.load_state(str(part), step=STEPS)
   for i, (x, y) in enumerate(zip(_leaves(part_state), _leaves(full_state), strict=True)):
     assert x.dtype == y.dtype and np.array_equal(x, y), f"leaf {i} differs after the resume"
   assert _rows(part) == _rows(full)
@@ -222,52 +222,52 @@ def test_unreachable_coordinator_and_missing_peer_end_within_the_bound(env):
 
 
 def test_pop_flags_splits_distributed_flags():
-  kw, rest = distributed.pop_flags(["--config", "c.py", "--coordinator_address=h:1", "--num_processes", "4",
+  kw, rest = multihost.pop_flags(["--config", "c.py", "--coordinator_address=h:1", "--num_processes", "4",
                                     "--process_id=3", "--distributed_timeout", "9.5", "--workdir=w"])
   assert kw == {"coordinator_address": "h:1", "num_processes": 4, "process_id": 3, "timeout_s": 9.5}
   assert rest == ["--config", "c.py", "--workdir=w"]
-  assert distributed.pop_flags(["--distributed", "--config=c.py"]) == ({"auto": True}, ["--config=c.py"])
-  assert distributed.pop_flags(["--config=c.py"]) == (None, ["--config=c.py"])
+  assert multihost.pop_flags(["--distributed", "--config=c.py"]) == ({"auto": True}, ["--config=c.py"])
+  assert multihost.pop_flags(["--config=c.py"]) == (None, ["--config=c.py"])
   with pytest.raises(ValueError, match=r"bad value in --num_processes=two: expected int"):
-    distributed.pop_flags(["--num_processes=two"])
+    multihost.pop_flags(["--num_processes=two"])
 
 
 def test_wait_for_coordinator_is_bounded():
   port = free_port()  # nothing listens there
   t0 = time.monotonic()
-  with pytest.raises(distributed.DistributedError, match=rf"127.0.0.1:{port} is unreachable after 0.5 s"):
-    distributed.wait_for_coordinator(f"127.0.0.1:{port}", 0.5)
+  with pytest.raises(multihost.DistributedError, match=rf"127.0.0.1:{port} is unreachable after 0.5 s"):
+    multihost.wait_for_coordinator(f"127.0.0.1:{port}", 0.5)
   assert time.monotonic() - t0 < 5
   with socket.socket() as s:
     s.bind(("127.0.0.1", 0))
     s.listen()
-    assert distributed.wait_for_coordinator(f"127.0.0.1:{s.getsockname()[1]}", 5) < 5
-    with pytest.raises(distributed.DistributedError, match=r"cannot host the JAX coordinator on port"):
-      distributed.check_port_free(f"127.0.0.1:{s.getsockname()[1]}")
-  with pytest.raises(distributed.DistributedError, match=r"is not HOST:PORT"):
-    distributed.wait_for_coordinator("nohost", 1)
+    assert multihost.wait_for_coordinator(f"127.0.0.1:{s.getsockname()[1]}", 5) < 5
+    with pytest.raises(multihost.DistributedError, match=r"cannot host the JAX coordinator on port"):
+      multihost.check_port_free(f"127.0.0.1:{s.getsockname()[1]}")
+  with pytest.raises(multihost.DistributedError, match=r"is not HOST:PORT"):
+    multihost.wait_for_coordinator("nohost", 1)
 
 
 def test_initialize_argument_errors(monkeypatch):
-  for var in distributed.CLUSTER_HINTS.values():
+  for var in multihost.CLUSTER_HINTS.values():
     monkeypatch.delenv(var, raising=False)
-  monkeypatch.setattr(distributed, "detected_clusters", lambda: [])
-  with pytest.raises(distributed.DistributedError, match=r"missing: --num_processes, --process_id"):
-    distributed.initialize("127.0.0.1:1")
-  with pytest.raises(distributed.DistributedError, match=r"--distributed found no cluster environment"):
-    distributed.initialize(auto=True)
-  with pytest.raises(distributed.DistributedError, match=r"--process_id=2 must be in 0..1"):
-    distributed.initialize("127.0.0.1:1", 2, 2)
+  monkeypatch.setattr(multihost, "detected_clusters", lambda: [])
+  with pytest.raises(multihost.DistributedError, match=r"missing: --num_processes, --process_id"):
+    multihost.initialize("127.0.0.1:1")
+  with pytest.raises(multihost.DistributedError, match=r"--distributed found no cluster environment"):
+    multihost.initialize(auto=True)
+  with pytest.raises(multihost.DistributedError, match=r"--process_id=2 must be in 0..1"):
+    multihost.initialize("127.0.0.1:1", 2, 2)
   jax.devices()  # the backend is up: too late to join
   with pytest.raises(RuntimeError, match=r"must run before any JAX computation"):
-    distributed.initialize("127.0.0.1:1", 2, 0)
+    multihost.initialize("127.0.0.1:1", 2, 0)
 
 
 def test_single_process_helpers_are_no_ops(tmp_path):
-  distributed.check_same_config(load_config("smoke"), str(tmp_path))  # one process: nothing to compare
-  sh = parallel.make_shardings(parallel.make_mesh(4))
+  multihost.check_same_config(load_config("smoke"), str(tmp_path))  # one process: nothing to compare
+  sh = sharding.make_shardings(sharding.make_mesh(4))
   batch = {"x": np.arange(24, dtype=np.float32).reshape(1, 12, 2)}
-  assert parallel.global_shape((1, 12, 2), sh.batch) == (1, 12, 2)
-  out = parallel.put_batch(batch, sh.batch)
+  assert sharding.global_shape((1, 12, 2), sh.batch) == (1, 12, 2)
+  out = sharding.put_batch(batch, sh.batch)
   assert out["x"].sharding == sh.batch and np.array_equal(np.asarray(out["x"]), batch["x"])
-  assert distributed.info().process_count == 1
+  assert multihost.info().process_count == 1

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from jgan import data as data_lib
-from jgan import parallel, state as state_lib, step as step_lib, train
+from jgan import sharding, state as state_lib, step as step_lib, train
 from tests.helpers import load_config
 
 # 1 vs 8 devices: the same maths with a different reduction order (BatchNorm statistics and gradient
@@ -54,8 +54,8 @@ def _setup(config, num_devices):
   from jgan import config as config_lib
 
   config = config_lib.resolve(config)
-  mesh = parallel.make_mesh(num_devices)
-  sh = parallel.make_shardings(mesh, config.train.steps_per_call)
+  mesh = sharding.make_mesh(num_devices)
+  sh = sharding.make_shardings(mesh, config.train.steps_per_call)
   shape = data_lib.sample_shape(config.data)
   state = jax.device_put(state_lib.create_state(config, shape, jax.random.key(config.seed)), sh.replicated)
   fn = step_lib.make_train_step(config, sh.replicated, sh.batch, sh.data)
@@ -115,9 +115,9 @@ def test_n_critic_runs_that_many_d_updates():
 
 
 def test_indivisible_batch_is_a_clear_error():
-  mesh = parallel.make_mesh(8)
+  mesh = sharding.make_mesh(8)
   with pytest.raises(ValueError, match=r"batch_size=20 does not divide by the 8 devices"):
-    parallel.check_batch_size(20, mesh)
+    sharding.check_batch_size(20, mesh)
 
 
 def test_noise_is_drawn_for_the_global_batch():

@@ -8,7 +8,8 @@ import pathlib
 import pytest
 
 from jgan import config as config_lib
-from jgan import sweep, sweep_cli
+from jgan.cli import sweep as sweep_cli
+from jgan.labs import sweep
 from tests.helpers import CONFIG_DIR, load_config
 
 MC = os.path.join(CONFIG_DIR, "mode_collapse.py")

@@ -9,7 +9,7 @@ from flax import nnx
 
 from jgan import config as config_lib
 from jgan import data as data_lib
-from jgan import objectives, parallel, state as state_lib, step as step_lib, train
+from jgan import objectives, sharding, state as state_lib, step as step_lib, train
 from tests.helpers import load_config
 
 LR = 0.05
@@ -24,8 +24,8 @@ def _setup(rule, unrolled=0, pack=1):
   for who in ("g", "d"):
     c.optim[who] = dict(name="sgd", lr=LR)
   c = config_lib.resolve(c)
-  mesh = parallel.make_mesh(1)
-  sh = parallel.make_shardings(mesh)
+  mesh = sharding.make_mesh(1)
+  sh = sharding.make_shardings(mesh)
   state = state_lib.create_state(c, (2,), jax.random.key(0))
   it = data_lib.make_iterator(c.data, c.train.batch_size, seed=0)
   batch = train.stack_batch(next(it), 1, 1)

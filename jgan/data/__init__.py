@@ -14,7 +14,7 @@ process (``shard_index``/``shard_count``), deterministic for a given process cou
 from __future__ import annotations
 
 import os
-from typing import NamedTuple
+from typing import Iterator, NamedTuple
 
 import numpy as np
 
@@ -40,8 +40,8 @@ IMAGE_DATASETS: dict[str, ImageSpec] = {
     "celeb_a": ImageSpec("celeb_a", 3, None, crop=108),
     "lsun_bedroom": ImageSpec("lsun/bedroom", 3, None),
 }
-MIXTURES = ("ring8", "grid25")
-DATASETS = tuple(sorted(IMAGE_DATASETS)) + MIXTURES
+MIXTURES = mixtures.MIXTURES  # name -> Mixture(centres, sigma)
+DATASETS = tuple(sorted(IMAGE_DATASETS)) + tuple(MIXTURES)
 
 
 def check_dataset_name(name: str) -> None:
@@ -146,6 +146,32 @@ def cached_source(data_cfg, split: str | None = None):
   if len(src) * int(np.prod(shape)) > CACHE_LIMIT_BYTES:
     return src
   return DecodedSource(src, shape)
+
+
+def split_batches(data_cfg, split: str, limit: int | None, batch_size: int, seed: int = 0
+                  ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+  """Batches ``(images float32 [b, S, S, C] in [-1, 1], labels int32 [b])`` of a dataset split.
+
+  The first ``limit`` examples (all if None) of a fixed permutation drawn with ``seed``, decoded as
+  training decodes them (:func:`tfds_source`, :func:`preprocess_image`); so a
+  smaller ``limit`` gives a prefix of a larger one.
+  """
+  src = tfds_source(data_cfg, split)
+  crop = IMAGE_DATASETS[data_cfg.name].crop
+  order = np.random.default_rng(seed).permutation(len(src))[:limit]
+  for start in range(0, len(order), batch_size):
+    exs = [src[int(i)] for i in order[start:start + batch_size]]
+    images = [preprocess_image(np.asarray(ex["image"]), data_cfg.image_size, crop) for ex in exs]
+    yield np.stack(images), np.asarray([int(ex.get("label", -1)) for ex in exs], np.int32)
+
+
+def split_arrays(data_cfg, split: str, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+  """A dataset split as arrays: images float32 ``[N, S, S, C]`` in [-1, 1] and labels int32 ``[N]``.
+
+  The order and ``limit`` of :func:`split_batches`.
+  """
+  batches = list(split_batches(data_cfg, split, limit, batch_size=1000))
+  return np.concatenate([b[0] for b in batches]), np.concatenate([b[1] for b in batches])
 
 
 def make_image_dataset(data_cfg, seed: int, split: str | None = None, shard_index: int = 0,

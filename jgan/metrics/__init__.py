@@ -6,8 +6,8 @@ Modules (re-exported here):
 * :mod:`jgan.metrics.kid`: Kernel Inception Distance (unbiased polynomial-kernel MMD^2 over subsets).
 * :mod:`jgan.metrics.inception_score`: Inception Score from class probabilities.
 * :mod:`jgan.metrics.manifold`: k-NN precision/recall and density/coverage.
-* :mod:`jgan.metrics.modes`: mode coverage for 2-D Gaussian mixtures and classifier-labelled modes,
-  and the mixtures' centres/stds (single source of truth for the data module).
+* :mod:`jgan.metrics.modes`: mode coverage for 2-D Gaussian mixtures (:data:`jgan.data.mixtures.MIXTURES`)
+  and classifier-labelled modes.
 * :mod:`jgan.metrics.protocols`: the ``METRICS`` registry of protocol-named metrics.
 
 Feature extractors (imported on demand, not here): :mod:`jgan.metrics.inception` (FID Inception-v3)
@@ -33,14 +33,9 @@ from jgan.metrics.manifold import density_coverage
 from jgan.metrics.manifold import knn_radii
 from jgan.metrics.manifold import manifold_metrics
 from jgan.metrics.manifold import precision_recall
-from jgan.metrics.modes import GRID25_SIGMA
-from jgan.metrics.modes import MIXTURES
-from jgan.metrics.modes import RING8_SIGMA
 from jgan.metrics.modes import assign_modes
 from jgan.metrics.modes import class_mode_counts
-from jgan.metrics.modes import grid25_centres
 from jgan.metrics.modes import mode_metrics
-from jgan.metrics.modes import ring8_centres
 
 # The math behind feature-based metrics. Inputs: all but "inception_score" take
 # (real_features [N, D], fake_features [M, D]); "inception_score" takes fake class probabilities
@@ -74,19 +69,15 @@ from jgan.metrics.protocols import Protocol  # noqa: E402
 __all__ = [
     "DISTANCES",
     "DISTANCE_OUTPUTS",
-    "GRID25_SIGMA",
     "GaussianStatsAccumulator",
     "METRICS",
-    "MIXTURES",
     "Protocol",
-    "RING8_SIGMA",
     "assign_modes",
     "class_mode_counts",
     "density_coverage",
     "fid_from_features",
     "frechet_distance",
     "gaussian_stats",
-    "grid25_centres",
     "inception_score",
     "kernel_inception_distance",
     "kid_from_features",
@@ -95,6 +86,5 @@ __all__ = [
     "mode_metrics",
     "polynomial_mmd2",
     "precision_recall",
-    "ring8_centres",
     "trace_sqrt_product",
 ]

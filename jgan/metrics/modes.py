@@ -16,45 +16,15 @@ PacGAN (Lin et al. 2018, Sec. 5.1 and their released code, ``synthetic_data_expe
   equals ``log M - H(q)``, in ``[0, log M]``: 0 for a perfectly balanced generator, ``log M`` when all
   high-quality samples fall in one mode. It is NaN when there is no high-quality sample at all.
 
-This module is the single source of truth for the mixtures' centres and standard deviations; the data
-module samples from them.
+The mixtures' centres and standard deviations are :data:`jgan.data.mixtures.MIXTURES`.
 """
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 
-RING8_SIGMA = 0.01
-GRID25_SIGMA = 0.05
 HIGH_QUALITY_NUM_STD = 3.0
 MIN_COUNT = 1
-
-
-def ring8_centres(radius: float = 1.0) -> np.ndarray:
-  """Means of the 2D-ring mixture: float64 ``[8, 2]``, ``radius * (cos(2 pi i/8), sin(2 pi i/8))``.
-
-  Used with per-component std :data:`RING8_SIGMA` (0.01) and uniform weights.
-  """
-  angles = 2.0 * np.pi * np.arange(8) / 8
-  return radius * np.stack([np.cos(angles), np.sin(angles)], axis=1)
-
-
-def grid25_centres() -> np.ndarray:
-  """Means of the 2D-grid mixture: float64 ``[25, 2]``, ``{-4, -2, 0, 2, 4}^2`` in row-major order.
-
-  Used with per-component std :data:`GRID25_SIGMA` (0.05) and uniform weights.
-  """
-  coords = np.arange(-4.0, 5.0, 2.0)
-  return np.asarray(list(itertools.product(coords, coords)), dtype=np.float64)
-
-
-# name -> (centres factory, per-component std), for configs that name a mixture.
-MIXTURES = {
-    "ring8": (ring8_centres, RING8_SIGMA),
-    "grid25": (grid25_centres, GRID25_SIGMA),
-}
 
 
 def assign_modes(samples, centres, sigma: float, *, num_std: float = HIGH_QUALITY_NUM_STD) -> np.ndarray:
@@ -104,7 +74,7 @@ def mode_metrics(
   Args:
     samples: ``[N, 2]`` array-like of generated points (VEEGAN / PacGAN evaluate N = 2500).
     centres: ``[M, 2]`` mode means, e.g. :func:`ring8_centres` or :func:`grid25_centres`.
-    sigma: the mixture's per-component std, e.g. :data:`RING8_SIGMA` or :data:`GRID25_SIGMA`.
+    sigma: the mixture's per-component std, e.g. ``jgan.data.mixtures.MIXTURES["ring8"].sigma``.
     num_std: high-quality radius in standard deviations (default 3).
     min_count: high-quality samples a mode needs to count as captured (default 1; see module doc).
 

@@ -29,6 +29,7 @@ from typing import NamedTuple
 import numpy as np
 
 from jgan.metrics import DISTANCE_OUTPUTS, DISTANCES
+from jgan.data import mixtures
 from jgan.metrics import modes as modes_lib
 
 # Outputs of the mode metrics, which are not feature distances (see jgan.metrics.modes).
@@ -134,10 +135,10 @@ def compute(name: str, fake: dict[str, np.ndarray], real: dict[str, np.ndarray] 
   if p.distance == "class_modes":
     values = modes_lib.class_mode_counts(x.astype(np.int64), p.num_classes)
   elif p.distance == "mixture_modes":
-    if dataset not in modes_lib.MIXTURES:
-      raise ValueError(f"{name} needs a 2-D mixture data set ({', '.join(modes_lib.MIXTURES)}); got {dataset!r}")
-    centres_fn, sigma = modes_lib.MIXTURES[dataset]
-    values = modes_lib.mode_metrics(x, centres_fn(), sigma)
+    if dataset not in mixtures.MIXTURES:
+      raise ValueError(f"{name} needs a 2-D mixture data set ({', '.join(mixtures.MIXTURES)}); got {dataset!r}")
+    centres, sigma = mixtures.MIXTURES[dataset]
+    values = modes_lib.mode_metrics(x, centres, sigma)
   elif p.distance == "inception_score":
     values = DISTANCES["inception_score"](x)
   else:

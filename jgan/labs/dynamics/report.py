@@ -1,12 +1,13 @@
-"""Command-line report of the game-dynamics lab: trajectories, spectral radii, a figure and a table.
+"""Reports of the game-dynamics lab: trajectories, spectral radii, a figure and a table.
 
-Example (the figure in ``docs/dynamics.md``)::
+``jgan dynamics`` (:mod:`jgan.cli.dynamics`) parses the options and calls :func:`run` and
+:func:`write_report`, e.g. for the figure in ``docs/dynamics.md``::
 
-  python -m jgan.dynamics_report --game bilinear \
+  jgan dynamics --game bilinear \
       --methods simultaneous,alternating,extragradient,optimistic,consensus,adam \
       --lr 0.1 --steps 1000 --start 1,1 --workdir docs/img/dynamics_bilinear
 
-writes ``dynamics.png`` (one panel per method: the trajectory over the gradient-play vector field,
+which writes ``dynamics.png`` (one panel per method: the trajectory over the gradient-play vector field,
 plus the distance to the equilibrium over steps), ``dynamics.md`` and ``dynamics.csv`` (per method:
 spectral radius of the step operator at the equilibrium, final distance) into the workdir and prints
 the table. For the Dirac-GAN, ``--objective``, ``--r1``, ``--r2``, ``--instance-noise`` and ``--clip``
@@ -19,22 +20,16 @@ and listing the valid choices.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import itertools
 import math
 import os
-import sys
 from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
-import jgan  # noqa: F401  (XLA:CPU work-around before JAX starts its backend)
-from jgan import dynamics
-
-DEFAULT_METHODS = "simultaneous,alternating,extragradient,optimistic,consensus"
-
+from jgan.labs import dynamics
 
 class Row(NamedTuple):
   """One (game variant, method) result; distances are Euclidean, >= 0 (inf/NaN when diverged)."""
@@ -59,40 +54,7 @@ def _clips(text: str) -> list[float | None]:
   return [None if t.strip().lower() in ("none", "0", "") else float(t) for t in text.split(",")]
 
 
-def build_parser() -> argparse.ArgumentParser:
-  """The argparse parser of :func:`main`."""
-  p = argparse.ArgumentParser(
-      prog="dynamics", description="Game-dynamics lab: trajectories and spectral radii of GAN update rules."
-  )
-  p.add_argument("--game", default="bilinear", help=f"one of: {', '.join(dynamics.GAMES)}")
-  p.add_argument(
-      "--objective", default="non_saturating", help="Dirac-GAN only: comma-separated logit objectives"
-  )
-  p.add_argument(
-      "--methods",
-      default=DEFAULT_METHODS,
-      help="comma-separated update rules: name[:key=value...]; " + dynamics.method_choices(),
-  )
-  p.add_argument("--lr", type=float, default=0.1, help="learning rate of every method")
-  p.add_argument("--steps", type=int, default=1000, help="number of updates T")
-  p.add_argument("--start", default="1,1", help="starting point x0,y0 (theta0,psi0 for the Dirac-GAN)")
-  p.add_argument("--workdir", required=True, help="directory for dynamics.png / .md / .csv")
-  p.add_argument("--r1", default="0", help="Dirac-GAN: comma-separated R1 weights gamma")
-  p.add_argument("--r2", default="0", help="Dirac-GAN: comma-separated R2 weights gamma")
-  p.add_argument("--instance-noise", default="0", help="Dirac-GAN: comma-separated noise std sigma")
-  p.add_argument("--clip", default="none", help="Dirac-GAN: comma-separated WGAN clip values c (or none)")
-  p.add_argument(
-      "--variants",
-      default=None,
-      help="Dirac-GAN: ';'-separated variants, each 'key=value,...' over objective, r1, r2, instance_noise, "
-      "clip overriding the flags above ('none' = the flags as given), e.g. 'none;r1=1;instance_noise=1'",
-  )
-  p.add_argument("--noise-points", type=int, default=64, help="quadrature points for instance noise")
-  p.add_argument("--dpi", type=int, default=80, help="resolution of dynamics.png")
-  return p
-
-
-def game_variants(args: argparse.Namespace) -> list[dynamics.Game]:
+def game_variants(args) -> list[dynamics.Game]:
   """The game variants that ``args`` asks for (validating names and values; nothing is compiled).
 
   Bilinear: one game. Dirac-GAN: the product of the comma-separated lists of ``--objective``, ``--r1``,
@@ -154,7 +116,7 @@ def _verdict(d0: float, dT: float) -> str:
   return "not converged"
 
 
-def run(args: argparse.Namespace) -> tuple[list[Row], dict[tuple[int, int], np.ndarray], list[Any], list[Any]]:
+def run(args) -> tuple[list[Row], dict[tuple[int, int], np.ndarray], list[Any], list[Any]]:
   """Validates ``args``, then runs every (variant, method): returns rows, trajectories, games, rules."""
   games = game_variants(args)
   specs = [m.strip() for m in args.methods.split(",") if m.strip()]
@@ -286,17 +248,12 @@ def _save_small_png(path: str, png: bytes) -> None:
   img.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-  """Runs the report; returns 0. Bad names or values raise SystemExit with a one-line message.
+def write_report(args, rows, trajs, games, rules) -> str:
+  """Writes ``dynamics.png``, ``dynamics.md`` and ``dynamics.csv`` into ``args.workdir``; returns the table.
 
-  Writes ``dynamics.png``, ``dynamics.md`` and ``dynamics.csv`` into ``--workdir`` and prints the
-  Markdown table to stdout.
+  ``args`` holds the options of :mod:`jgan.cli.dynamics` (game, methods, lr, steps, start, workdir, dpi,
+  and the Dirac-GAN lists); ``rows, trajs, games, rules`` are what :func:`run` returned.
   """
-  args = build_parser().parse_args(argv)
-  try:
-    rows, trajs, games, rules = run(args)
-  except ValueError as e:  # validation happens before any compilation; keep the message to one line
-    raise SystemExit(f"dynamics: {e}") from None
   os.makedirs(args.workdir, exist_ok=True)
   table = markdown_table(rows)
   header = (
@@ -310,10 +267,4 @@ def main(argv: list[str] | None = None) -> int:
     f.write(header + table + "\n![dynamics](dynamics.png)\n")
   write_csv(os.path.join(args.workdir, "dynamics.csv"), rows)
   plot(os.path.join(args.workdir, "dynamics.png"), args, rows, trajs, games, rules)
-  print(table, end="")
-  print(f"wrote {args.workdir}/dynamics.png, dynamics.md, dynamics.csv")
-  return 0
-
-
-if __name__ == "__main__":
-  sys.exit(main())
+  return table

@@ -1,62 +1,29 @@
-"""``python launch.py latent``: figures of a trained generator's latent space, with their z's saved.
+"""Figures of a trained generator's latent space, with their z's saved (``jgan latent``).
 
-    python launch.py latent --workdir runs/demo --op interpolate [--n 8] [--frames 10] [--method slerp]
-    python launch.py latent --workdir runs/demo --op walk        [--n 16] [--points 4] [--frames 16]
-    python launch.py latent --workdir runs/demo --op arithmetic  [--expr "thick7 - thin7 + thin1"]
-    python launch.py latent --workdir runs/demo --op neighbours  [--n 16] [--classifier PATH]
-
-Everything goes to ``WORKDIR/latent/`` (``--out`` to change): ``OP.png`` (and ``walk.gif``) plus
-``OP.npz`` holding every z drawn (``z``, float32, latent rows in figure order), so any figure can be
-redrawn with ``g(np.load(path)["z"])`` (:func:`load_generator_fn`).
+Each op ``op_NAME(args, g, config, out) -> [written paths]`` draws z's, renders them with ``g`` (from
+:func:`load_generator_fn`) and writes ``OP.png`` (and ``walk.gif``) plus ``OP.npz`` holding every z
+drawn (``z``, float32, latent rows in figure order), so any figure can be redrawn with
+``g(np.load(path)["z"])``. ``args`` holds the options of :mod:`jgan.cli.latent` (n, seed, frames,
+points, method, expr, k, pool, min_confidence, classifier, scale).
 
 Concept names in ``--expr`` are ``[style][digit]``: ``thick7`` is the mean of the ``--k`` z's whose
 samples the domain classifier labels 7 (with confidence >= ``--min-confidence``) that have the most
-ink; styles are ``thick``/``thin`` (:func:`jgan.attributes.thickness`), ``right``/``left``/``upright``
-(:func:`jgan.attributes.slant`); a bare digit picks the most confident; a bare style ignores the label.
+ink; styles are ``thick``/``thin`` (:func:`jgan.labs.attributes.thickness`), ``right``/``left``/``upright``
+(:func:`jgan.labs.attributes.slant`); a bare digit picks the most confident; a bare style ignores the label.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import sys
 
 import numpy as np
 
-OPS = ("interpolate", "walk", "arithmetic", "neighbours")
 # style -> (attribute, highest first?). "upright" ranks by |slant|, smallest first.
 STYLES = {"thick": ("thickness", True), "thin": ("thickness", False), "right": ("slant", True),
           "left": ("slant", False), "upright": ("abs_slant", False)}
 _CONCEPT = re.compile(r"^(?P<style>[a-z]+?)?(?P<digit>\d)?$")
-
-
-class _Parser(argparse.ArgumentParser):
-  def error(self, message):  # one line instead of usage + message
-    raise ValueError(message)
-
-
-def _parser() -> argparse.ArgumentParser:
-  p = _Parser(prog="python launch.py latent", description=__doc__.split("\n\n")[0])
-  p.add_argument("--workdir", required=True, help="a training run directory (with checkpoints/)")
-  p.add_argument("--op", required=True, help=f"one of: {', '.join(OPS)}")
-  p.add_argument("--n", type=int, default=0, help="rows / walks / samples (default per op: 8, 16, 8, 16)")
-  p.add_argument("--seed", type=int, default=0, help="seed of every z drawn")
-  p.add_argument("--classifier", default="", help="domain classifier directory (default $JGAN_CLASSIFIER "
-                 "or ~/.cache/jgan/classifier_mnist5k)")
-  p.add_argument("--frames", type=int, default=0, help="interpolate: points per row (10); walk: frames per leg (16)")
-  p.add_argument("--points", type=int, default=4, help="walk: latent points per closed loop")
-  p.add_argument("--method", default="slerp", help="slerp or lerp")
-  p.add_argument("--expr", default="thick7 - thin7 + thin1", help="arithmetic: expression on concepts")
-  p.add_argument("--k", type=int, default=3, help="arithmetic: z's averaged per concept (DCGAN: 3)")
-  p.add_argument("--pool", type=int, default=1024, help="arithmetic: z's drawn to choose concepts from")
-  p.add_argument("--min-confidence", type=float, default=0.9, help="arithmetic: classifier probability "
-                 "needed for a z to count as its label")
-  p.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
-  p.add_argument("--live", action="store_true", help="use G's live parameters instead of their EMA")
-  p.add_argument("--out", default="", help="output directory (default WORKDIR/latent)")
-  p.add_argument("--scale", type=int, default=3, help="PNG/GIF pixel upscaling (nearest)")
-  return p
 
 
 def load_generator_fn(workdir: str, *, ema: bool = True, step: int | None = None, batch_size: int = 256):
@@ -69,10 +36,10 @@ def load_generator_fn(workdir: str, *, ema: bool = True, step: int | None = None
   import jax
   import jax.numpy as jnp
 
-  from jgan import sampling
+  from jgan import checkpoint
   from jgan import state as state_lib
 
-  state, config = sampling.load_state(workdir, step=step)
+  state, config = checkpoint.load_state(workdir, step=step)
   config.restored_step = int(state.step)
   apply = jax.jit(lambda st, z: state_lib.generator_fn(st, ema=ema)(z).astype(jnp.float32))
 
@@ -120,7 +87,7 @@ def describe(images: np.ndarray, logits_fn=None) -> dict[str, np.ndarray]:
   import jax
   import jax.numpy as jnp
 
-  from jgan import attributes
+  from jgan.labs import attributes
 
   x = jnp.asarray(images)
   out = {"thickness": np.asarray(attributes.thickness(x)), "slant": np.asarray(attributes.slant(x))}
@@ -139,7 +106,7 @@ def concept_indices(name: str, scores: dict[str, np.ndarray], k: int = 3, min_co
   ``scores`` comes from :func:`describe`. Raises ValueError if the concept needs a label but no
   classifier scored the pool, or if fewer than k candidates qualify.
   """
-  from jgan import latent
+  from jgan.labs import latent
 
   style, digit = parse_concept(name)
   n = len(scores["thickness"])
@@ -211,7 +178,8 @@ def op_interpolate(args, g, config, out: str) -> list[str]:
   """Rows of interpolations between random z pairs, and a 2-D sheet spanned by four random corners."""
   import jax.numpy as jnp
 
-  from jgan import latent, writers
+  from jgan import writers
+  from jgan.labs import latent
 
   n, frames, d = args.n or 8, args.frames or 10, config.model.latent_dim
   ends = _normal(args.seed, (2, n, d), 10)
@@ -231,7 +199,8 @@ def op_walk(args, g, config, out: str) -> list[str]:
   import jax.numpy as jnp
   from PIL import Image
 
-  from jgan import latent, writers
+  from jgan import writers
+  from jgan.labs import latent
 
   n, frames, d = args.n or 16, args.frames or 16, config.model.latent_dim
   points = _normal(args.seed, (n, args.points, d), 20)
@@ -274,7 +243,7 @@ def op_arithmetic(args, g, config, out: str) -> list[str]:
   import jax
   import jax.numpy as jnp
 
-  from jgan import latent
+  from jgan.labs import latent
 
   terms = latent.parse_expression(args.expr)
   names = list(dict.fromkeys(n for _, n in terms))
@@ -316,7 +285,7 @@ def op_neighbours(args, g, config, out: str) -> list[str]:
   Also prints the median nearest-training-neighbour distance of 512 samples next to that of the held-out
   real images: samples much closer to the training set than real unseen digits would mean memorisation.
   """
-  from jgan import latent
+  from jgan.labs import latent
 
   n, d = args.n or 16, config.model.latent_dim
   z = _normal(args.seed, (max(n, 512), d), 40)
@@ -348,47 +317,3 @@ def op_neighbours(args, g, config, out: str) -> list[str]:
 OP_FNS = {"interpolate": op_interpolate, "walk": op_walk, "arithmetic": op_arithmetic, "neighbours": op_neighbours}
 
 
-def _check_args(args) -> None:
-  from jgan import latent
-
-  if args.op not in OPS:
-    raise ValueError(f"unknown op {args.op!r}; valid choices: {', '.join(OPS)}")
-  if args.method not in latent.METHODS:
-    raise ValueError(f"unknown --method {args.method!r}; valid choices: {', '.join(latent.METHODS)}")
-  for name in ("n", "frames", "points", "k", "pool", "scale"):
-    if getattr(args, name) < 0:
-      raise ValueError(f"--{name} must be >= 0; got {getattr(args, name)}")
-  if args.op == "interpolate" and args.frames == 1:
-    raise ValueError("--frames must be >= 2 for interpolate (both endpoints are shown)")
-  if args.op == "walk" and args.points < 2:
-    raise ValueError(f"--points must be >= 2; got {args.points}")
-  if not os.path.isdir(args.workdir):
-    raise FileNotFoundError(f"workdir {args.workdir!r} does not exist (train one: python launch.py "
-                            f"--config configs/dcgan_mnist5k.py --workdir {args.workdir})")
-
-
-def main(argv) -> int:
-  """``python launch.py latent --workdir DIR --op OP [...]``; 0 on success, 2 with a one-line error."""
-  try:
-    args = _parser().parse_args(argv)
-  except ValueError as e:
-    print(f"error: {e}", file=sys.stderr)
-    return 2
-  except SystemExit as e:  # --help
-    return int(e.code or 0)
-  from jgan import checkpoint, data as data_lib
-
-  try:
-    _check_args(args)
-    g, config = load_generator_fn(args.workdir, ema=not args.live, step=args.step)
-    if config.data.name in data_lib.MIXTURES:
-      raise ValueError(f"latent figures need an image dataset; {args.workdir!r} trained on {config.data.name!r}")
-    out = args.out or os.path.join(args.workdir, "latent")
-    os.makedirs(out, exist_ok=True)
-    written = OP_FNS[args.op](args, g, config, out)
-  except (ValueError, FileNotFoundError, checkpoint.CheckpointError) as e:
-    print("error: " + " ".join(line.strip() for line in str(e).splitlines() if line.strip()), file=sys.stderr)
-    return 2
-  for path in written:
-    print(path)
-  return 0

@@ -1,6 +1,6 @@
 """Label-free attributes of digit images: stroke thickness and slant, from pixels alone.
 
-Concept vectors (:mod:`jgan.latent`) need a way to pick the z's whose samples "show" a concept. A
+Concept vectors (:mod:`jgan.labs.latent`) need a way to pick the z's whose samples "show" a concept. A
 classifier gives the digit; these functions give the style: how much ink (thick vs thin strokes) and how
 far the digit leans (slant). All take images float ``[B, H, W, 1]`` in [-1, 1] (tanh range; background
 -1) and map them to ink ``p = (x + 1) / 2`` in [0, 1] first. All are pure and jit-friendly.

@@ -5,7 +5,7 @@ axis, the state is replicated. XLA inserts the gradient all-reduce, and BatchNor
 are computed over the *global* batch (synchronised BatchNorm) because the model sees one logical array.
 This is what ``pmap`` did, written the way today's JAX recommends (pmap is ``jit(shard_map)`` since 0.8).
 
-Multi-process runs (``jax.distributed``, set up by :mod:`jgan.distributed`) use the same mesh over every
+Multi-process runs (``jax.distributed``, set up by :mod:`jgan.multihost`) use the same mesh over every
 process's devices: each process loads only its part of the batch and :func:`put_batch` assembles the
 global array from the parts without copying data between processes.
 """

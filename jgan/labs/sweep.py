@@ -1,6 +1,6 @@
 """Reproducible sweeps: every combination of config overrides, one workdir per run, one results table.
 
-A sweep is a base config (``FILE[:ARG]``, as ``launch.py --config``) and a spec of axes::
+A sweep is a base config (``FILE[:ARG]``, as ``jgan train --config``) and a spec of axes::
 
   SPEC  := AXIS (";" AXIS)*
   AXIS  := KEY "=" VALUES
@@ -204,7 +204,7 @@ def evaluate(state, config) -> tuple[dict, np.ndarray]:
                         (EVAL_SAMPLES, config.model.latent_dim))
   # State as an argument (not a closed-over constant): every seed lowers to the same cached program.
   x = np.asarray(jax.device_get(jax.jit(lambda s, z: state_lib.generator_fn(s)(z))(state, z)), np.float32)
-  centres, sigma = mixtures.mixture(config.data.name)
+  centres, sigma = mixtures.get(config.data.name)
   return modes.mode_metrics(x, centres, sigma), x
 
 
@@ -338,7 +338,7 @@ def aggregate(runs: list[Run], results: list[dict], workdir: str) -> str:
   for i, run in enumerate(runs):
     groups.setdefault(run.group, []).append(i)
   keys = [k for k, _ in runs[0].group]
-  num_modes = {g: len(mixtures.mixture(results[idx[0]]["data"])[0]) for g, idx in groups.items()}
+  num_modes = {g: len(mixtures.get(results[idx[0]]["data"])[0]) for g, idx in groups.items()}
   same_m = len(set(num_modes.values())) == 1
   m_txt = f" (of {next(iter(num_modes.values()))})" if same_m else ""
   header = keys + ["runs", f"modes{m_txt}", "high quality %", "reverse KL", "runs with all modes"]
@@ -392,7 +392,7 @@ def plot_samples(runs: list[Run], results: list[dict], groups: dict, path: str, 
         ax.axis("off")
         continue
       r = results[idx[col]]
-      centres, _ = mixtures.mixture(r["data"])
+      centres, _ = mixtures.get(r["data"])
       x = np.load(os.path.join(workdir, "runs", runs[idx[col]].name, SAMPLES_FILE))
       # Centres under the points: a generator that hits them exactly should look it.
       ax.scatter(centres[:, 0], centres[:, 1], marker="o", s=14, facecolors="none", edgecolors="red",

@@ -3,7 +3,7 @@
 One jgan run may span several processes, typically one per host (GPU node or TPU VM), each driving its
 local devices. :func:`initialize` joins them into one JAX system before anything touches a device;
 afterwards ``jax.devices()`` lists every process's devices, the ``('data',)`` mesh of
-:mod:`jgan.parallel` spans them all, each process loads its share of every batch and the jitted step
+:mod:`jgan.sharding` spans them all, each process loads its share of every batch and the jitted step
 sees one global batch. Only process 0 writes logs, sample grids and TensorBoard; every process takes
 part in every computation on the mesh and in checkpointing (Orbax coordinates the writers).
 
@@ -193,7 +193,7 @@ def initialize(coordinator_address: str | None = None, num_processes: int | None
     raise DistributedError(f"--process_id={process_id} must be in 0..{num_processes - 1} (--num_processes="
                            f"{num_processes})")
   if _backends_initialised():
-    raise RuntimeError("jgan.distributed.initialize must run before any JAX computation (JAX's backends "
+    raise RuntimeError("jgan.multihost.initialize must run before any JAX computation (JAX's backends "
                        "are already initialised); call it first thing in the program")
   t0 = time.monotonic()
   local_device_ids = None

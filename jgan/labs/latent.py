@@ -1,7 +1,7 @@
 """The latent space as an object of study: interpolation, walks, concept vectors, arithmetic, neighbours.
 
 Everything here is a pure, batched function of arrays (no generator, no I/O), so it composes with any
-``g(z)`` and jits; :mod:`jgan.latent_cli` wires it to a checkpoint and writes the figures.
+``g(z)`` and jits; :mod:`jgan.labs.latent_figures` wires it to a checkpoint and writes the figures.
 
 * **Interpolation** (:func:`lerp`, :func:`slerp`, :func:`interpolate`, :func:`walk`,
   :func:`interpolation_grid`). Under a Gaussian prior in d dimensions, ``|z| ~ sqrt(d)`` almost surely, so
@@ -10,7 +10,7 @@ Everything here is a pure, batched function of arrays (no generator, no I/O), so
   networks").
 * **Concept vectors** (:func:`select_top`, :func:`concept_vector`): one z is noisy, so a concept is the
   mean of k (default 3, as in DCGAN) z's whose samples show it, chosen by index, by a classifier's label
-  and/or by an attribute score (:mod:`jgan.attributes`).
+  and/or by an attribute score (:mod:`jgan.labs.attributes`).
 * **Arithmetic** (:func:`parse_expression`, :func:`evaluate_expression`, :func:`variations`):
   ``"thick7 - thin7 + thin1"`` on named concept vectors, with DCGAN's uniform +-0.25 noise for a row of 8.
 * **Memorisation checks** (:func:`nearest_neighbours`, :func:`frame_changes`, :func:`jump_ratio`): a

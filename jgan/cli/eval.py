@@ -1,4 +1,4 @@
-"""``python launch.py eval --workdir runs/x [--metrics mnist_fid5k,...] [--step N] [--live]``.
+"""``jgan eval --workdir runs/x [--metrics mnist_fid5k,...] [--step N] [--live]``.
 
 Evaluates a finished (or running) training run's generator from its checkpoint: the EMA generator of
 the latest checkpoint by default. Metrics default to ``config.evals.metrics`` of the run, else to the
@@ -22,7 +22,7 @@ import numpy as np
 
 
 def _parser() -> argparse.ArgumentParser:
-  p = argparse.ArgumentParser(prog="launch.py eval", description=__doc__.split("\n\n")[1],
+  p = argparse.ArgumentParser(prog="jgan eval", description=__doc__.split("\n\n")[1],
                               formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("--workdir", required=True, help="run directory (with checkpoints/ and config.json)")
   p.add_argument("--metrics", default="", help="comma list of jgan.metrics.METRICS names "
@@ -43,12 +43,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def _data_source(config, spec: str, n: int) -> np.ndarray:
   """Real images of ``SPLIT`` (in the fixed evaluation order) or of one class of it, resampled to ``n``."""
-  from jgan import evaluation
+  from jgan import data as data_lib
 
   split, _, cls = spec.partition(":")
-  batches = list(evaluation.split_batches(config.data, split, None, batch_size=1000))
-  images = np.concatenate([b[0] for b in batches])
-  labels = np.concatenate([b[1] for b in batches])
+  images, labels = data_lib.split_arrays(config.data, split)
   if not cls:
     return images
   pool = images[labels == int(cls)]
@@ -68,10 +66,10 @@ def _load_config(workdir: str):
 
 
 def main(argv) -> int:
-  """Entry point of ``launch.py eval``; returns the exit status (0 ok, 2 usage or input error)."""
+  """Entry point of ``jgan eval``; returns the exit status (0 ok, 2 usage or input error)."""
   args = _parser().parse_args(argv)
   from jgan import checkpoint as ckpt_lib
-  from jgan import evaluation, sampling
+  from jgan import evaluation
 
   try:
     state = None
@@ -79,7 +77,7 @@ def main(argv) -> int:
       config = _load_config(args.workdir)
       step = 0  # real data: no training step
     else:
-      state, config = sampling.load_state(args.workdir, step=args.step)
+      state, config = ckpt_lib.load_state(args.workdir, step=args.step)
       step = int(state.step)
     settings = evaluation.eval_settings(config)
     for key, value in (("num_samples", args.num_samples), ("batch_size", args.batch_size),

@@ -1,13 +1,13 @@
-"""``python launch.py sweep``: run a reproducible sweep and write its results table.
+"""``jgan sweep``: run a reproducible sweep and write its results table.
 
 Examples::
 
-  python launch.py sweep --config configs/mode_collapse.py \\
+  jgan sweep --config configs/mode_collapse.py \\
       --sweep "arg=ring8:gan,ring8:pacgan2;seed=0:10" --workdir runs/ring8_sweep
-  python launch.py sweep --config configs/mode_collapse.py:grid25:gan \\
+  jgan sweep --config configs/mode_collapse.py:grid25:gan \\
       --sweep "model.pack=1,2,4;seed=0:10;train.steps=2000" --workdir runs/pack --processes 2
 
-Grammar of ``--sweep`` (see :mod:`jgan.sweep`): axes separated by ``;``, each ``KEY=V1,V2,...`` or
+Grammar of ``--sweep`` (see :mod:`jgan.labs.sweep`): axes separated by ``;``, each ``KEY=V1,V2,...`` or
 ``KEY=A:B[:S]`` (integers ``range(A, B, S)``); ``KEY`` is a dotted config key or ``arg`` (the config
 file's argument). Runs are the Cartesian product; single-valued axes are fixed overrides. Rerunning the
 same command skips finished runs and rewrites the table (``--report-only`` only rewrites it).
@@ -21,7 +21,7 @@ import sys
 
 
 def _parser() -> argparse.ArgumentParser:
-  p = argparse.ArgumentParser(prog="launch.py sweep", description=__doc__.split("\n\n")[0],
+  p = argparse.ArgumentParser(prog="jgan sweep", description=__doc__.split("\n\n")[0],
                               formatter_class=argparse.RawDescriptionHelpFormatter,
                               epilog=__doc__.split("\n\n", 1)[1])
   p.add_argument("--config", required=True, help="experiment file FILE[:ARG], e.g. configs/mode_collapse.py:ring8")
@@ -37,7 +37,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv) -> int:
   args = _parser().parse_args(argv)
-  from jgan import sweep
+  from jgan.labs import sweep
 
   try:
     runs = sweep.expand(args.config, args.sweep)

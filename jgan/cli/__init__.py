@@ -1,0 +1,48 @@
+"""jgan's command line: ``jgan SUBCOMMAND [args]`` (also ``python -m jgan`` and ``python launch.py``).
+
+Each subcommand is a module of this package with ``main(argv) -> exit status``; the modules parse
+arguments and print, and leave the work to the library (the training core and :mod:`jgan.labs`).
+Exit status: 0 success, 2 a bad input or a failure named in one ``error:`` line.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+# name -> (module, one-line description). ``jgan --help`` lists them in this order.
+SUBCOMMANDS = {
+    "train": ("jgan.cli.train", "train a GAN from a config file (the default: `jgan --config ...`)"),
+    "eval": ("jgan.cli.eval", "evaluate a run's generator (FID, KID, IS, precision/recall, modes)"),
+    "latent": ("jgan.cli.latent", "latent-space figures: interpolation, walks, arithmetic, neighbours"),
+    "sweep": ("jgan.cli.sweep", "a reproducible sweep over config values, with its results table"),
+    "dynamics": ("jgan.cli.dynamics", "the game-dynamics lab: bilinear game, Dirac-GAN, update rules"),
+    "classifier": ("jgan.cli.classifier", "train the domain classifier of the mnist_* metrics"),
+}
+
+
+def usage() -> str:
+  """The text of ``jgan --help``."""
+  width = max(map(len, SUBCOMMANDS))
+  lines = ["usage: jgan SUBCOMMAND [args]     (jgan SUBCOMMAND --help for its arguments)", "", "subcommands:"]
+  lines += [f"  {name:<{width}}  {text}" for name, (_, text) in SUBCOMMANDS.items()]
+  lines += ["", "Without a subcommand, arguments that start with '-' go to `train`."]
+  return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+  """Runs ``jgan``'s subcommand named by ``argv[0]`` (default ``sys.argv[1:]``); returns its exit status."""
+  argv = sys.argv[1:] if argv is None else list(argv)
+  if not argv or argv[0] in ("-h", "--help", "help"):
+    print(usage())
+    return 0 if argv else 2
+  if argv[0] == "--version":
+    import jgan
+
+    print(f"jgan {jgan.__version__}")
+    return 0
+  name, rest = (argv[0], argv[1:]) if not argv[0].startswith("-") else ("train", argv)
+  if name not in SUBCOMMANDS:
+    print(f"error: unknown subcommand {name!r}; valid choices: {', '.join(SUBCOMMANDS)}", file=sys.stderr)
+    return 2
+  return importlib.import_module(SUBCOMMANDS[name][0]).main(rest)

@@ -1,0 +1,67 @@
+"""``jgan train --config FILE[:ARG] --workdir DIR [--config.KEY=VALUE ...]``: train one GAN.
+
+Rerun on the same --workdir to resume from its latest checkpoint; SIGTERM/Ctrl-C saves one;
+--config.checkpoint.allow_config_change=True resumes even if a result-changing field differs.
+
+Multi-process (docs/multihost.md): add --distributed (SLURM, Open MPI, TPU pods, Kubernetes: detected),
+or --coordinator_address HOST:PORT --num_processes N --process_id I; --distributed_timeout S bounds the
+rendezvous (default 300 s).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+
+HELP_FLAGS = ("-h", "--help", "--helpshort", "--helpfull")
+
+
+def one_line(e: BaseException) -> str:
+  """An exception's message on one line (multi-line messages joined with spaces)."""
+  return " ".join(line.strip() for line in str(e).splitlines() if line.strip())
+
+
+def main(argv) -> int:
+  """Trains the config given in ``argv`` (no program name); 0 when done or preempted, 2 on an error."""
+  if any(a in HELP_FLAGS for a in argv):
+    print(__doc__.strip())
+    return 0
+  from absl import logging
+
+  from jgan import checkpoint, multihost
+  from jgan.cli import flags
+
+  logging.set_verbosity(logging.WARNING)  # absl's INFO lines (backend probing, TFDS) drown the progress bar
+  try:
+    dist_kwargs, config_argv = multihost.pop_flags(argv)
+    config, workdir = flags.parse_cli(config_argv, prog="jgan train")
+    from configs import common
+
+    from jgan import config as config_lib
+
+    config_lib.check_keys(config, common.get_config())  # typos in the experiment file itself
+  except ValueError as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
+
+  if dist_kwargs is not None:  # before anything touches a device
+    try:
+      multihost.initialize(**dist_kwargs)
+    except multihost.DistributedError as e:
+      print(f"error: {one_line(e)}", file=sys.stderr)
+      return 2
+  from jgan import train
+
+  # Rerunning the same command on the same workdir resumes from its latest checkpoint.
+  resume = f"cd {shlex.quote(os.getcwd())} && {shlex.join([sys.executable, *sys.argv])}"
+  try:
+    train.train_and_evaluate(config, workdir, resume_command=resume)
+  except (ValueError, FileNotFoundError, FloatingPointError, checkpoint.CheckpointError) as e:
+    print(f"error: {one_line(e)}", file=sys.stderr)
+    return 2
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main(sys.argv[1:]))
