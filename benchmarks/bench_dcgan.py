@@ -11,7 +11,7 @@ rate each side achieves, next to the rate of a 2048x2048 float32 matmul in each 
 on an accelerator, achieved over peak rate is the model FLOP utilisation.
 
 jgan side: the real jitted step of :func:`jgan.step.make_train_step` on a state from
-:func:`jgan.state.create_state` (configs/common.py: DCGAN, width 64, latent 100, non-saturating loss,
+:func:`jgan.state.create_state` (jgan.config.defaults(): DCGAN, width 64, latent 100, non-saturating loss,
 Adam 2e-4 / b1 0.5; the step also updates the EMA of G). PyTorch side: ``benchmarks/torch_dcgan.py``,
 the PyTorch DCGAN example's step (D on real, D on ``fake.detach()``, G step reusing ``fake``). The
 parameter counts of both sides are asserted equal. Data loading is excluded on both sides (a fixed
@@ -51,7 +51,8 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from configs import common  # noqa: E402
+from jgan import components  # noqa: E402
+from jgan import config as config_lib  # noqa: E402
 from jgan import state as state_lib  # noqa: E402
 from jgan import step as step_lib  # noqa: E402
 from jgan.models import layers  # noqa: E402
@@ -69,7 +70,7 @@ TORCH_MISSING = "PyTorch is not installed (pip install -e '.[bench]'): running t
 
 
 def jgan_config(size: int, batch: int, compute_dtype: str = "float32"):
-  c = common.get_config()
+  c = config_lib.defaults()
   c.data.image_size = size
   c.train.batch_size = batch
   c.model.compute_dtype = compute_dtype
@@ -131,12 +132,13 @@ class JganSide:
         self.__init__(size, batch, compute_dtype)  # tracing and compiling happen inside
       return
     c = jgan_config(size, batch, compute_dtype)
-    self.state = state_lib.create_state(c, (size, size, 3), jax.random.key(0))
-    self.params = count_params(self.state.g_params) + count_params(self.state.d_params)
-    self.g_params, self.d_params = count_params(self.state.g_params), count_params(self.state.d_params)
+    parts = components.build(config_lib.resolve(c), (size, size, 3))
+    self.state = state_lib.create_state(parts, jax.random.key(0))
+    self.g_params, self.d_params = count_params(self.state.g.params), count_params(self.state.d.params)
+    self.params = self.g_params + self.d_params
     rng = np.random.default_rng(0)
-    self.batch = {"image": jax.device_put(rng.uniform(-1, 1, (1, batch, size, size, 3)).astype(np.float32))}
-    fn = step_lib.make_train_step(c)
+    self.batch = {"x": jax.device_put(rng.uniform(-1, 1, (1, batch, size, size, 3)).astype(np.float32))}
+    fn = step_lib.make_train_step(parts)
     t0 = time.perf_counter()
     self.step = fn.lower(self.state, self.batch).compile()
     self.compile_s = time.perf_counter() - t0

@@ -40,8 +40,9 @@ import jgan  # noqa: E402,F401  (XLA:CPU work-around before JAX starts)
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from configs import common, ring8  # noqa: E402
-from jgan import sharding  # noqa: E402
+from configs import ring8  # noqa: E402
+from jgan import config as config_lib  # noqa: E402
+from jgan import components, sharding  # noqa: E402
 from jgan import state as state_lib  # noqa: E402
 from jgan import step as step_lib  # noqa: E402
 from jgan.data import mixtures  # noqa: E402
@@ -69,8 +70,9 @@ def section_fused(k: int, reps: int) -> None:
   sides = {}
   for name, kk in (("fused", k), ("unfused", 1)):
     c = ring8_config(kk)
-    state = state_lib.create_state(c, (2,), jax.random.key(0))
-    fn = step_lib.make_train_step(c)
+    parts = components.build(config_lib.resolve(c), (2,))
+    state = state_lib.create_state(parts, jax.random.key(0))
+    fn = step_lib.make_train_step(parts, c.train.steps_per_call)
     batch = jax.device_put(ring8_batches(c, kk, rng))
     t0 = time.perf_counter()
     fn = fn.lower(state, batch).compile()
@@ -105,11 +107,11 @@ def child(workload: str, n: int, reps: int, k: int) -> None:
   """Runs in a subprocess with ``n`` devices; prints one JSON line."""
   mesh = sharding.make_mesh(n)
   if workload == "dcgan32":
-    c = common.get_config()
+    c = config_lib.defaults()
     c.data.image_size, c.train.batch_size = 32, 64
     shape, kk = (32, 32, 3), 1
     rng = np.random.default_rng(0)
-    host = {"image": rng.uniform(-1, 1, (1, 64, 32, 32, 3)).astype(np.float32)}
+    host = {"x": rng.uniform(-1, 1, (1, 64, 32, 32, 3)).astype(np.float32)}
     per_call = 1
   else:
     c = ring8_config(k)
@@ -117,9 +119,10 @@ def child(workload: str, n: int, reps: int, k: int) -> None:
     host = ring8_batches(c, k, np.random.default_rng(0))
     per_call = k
   sh = sharding.make_shardings(mesh, kk)
-  state = jax.device_put(state_lib.create_state(c, shape, jax.random.key(0)), sh.replicated)
+  parts = components.build(config_lib.resolve(c), shape)
+  state = jax.device_put(state_lib.create_state(parts, jax.random.key(0)), sh.replicated)
   batch = jax.device_put(host, sh.batch)
-  fn = step_lib.make_train_step(c, sh.replicated, sh.batch, sh.data)
+  fn = step_lib.make_train_step(parts, c.train.steps_per_call, sh.replicated, sh.batch, sh.data)
   t0 = time.perf_counter()
   fn = fn.lower(state, batch).compile()
   compile_s = time.perf_counter() - t0

@@ -1,12 +1,7 @@
-"""DCGAN on TFDS `cifar10` at 32 px. Needs the prepared dataset: --config.data.data_dir=DIR."""
+"""DCGAN on TFDS `cifar10` at 32 px (jgan.presets.dcgan). Needs the prepared dataset: --config.data.data_dir=DIR."""
 
-from configs import common
+from jgan import presets
 
 
 def get_config(arg=None):
-  c = common.get_config()
-  c.data.name = "cifar10"
-  c.data.image_size = 32
-  c.train.steps = 20000
-  c.train.batch_size = 128
-  return c
+  return presets.dcgan("cifar10", 32, arg)  # arg: an objective with its recipe

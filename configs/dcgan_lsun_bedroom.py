@@ -1,12 +1,7 @@
-"""DCGAN on TFDS `lsun_bedroom` at 64 px. Needs the prepared dataset: --config.data.data_dir=DIR."""
+"""DCGAN on TFDS `lsun_bedroom` at 64 px (jgan.presets.dcgan). Needs the prepared dataset: --config.data.data_dir=DIR."""
 
-from configs import common
+from jgan import presets
 
 
 def get_config(arg=None):
-  c = common.get_config()
-  c.data.name = "lsun_bedroom"
-  c.data.image_size = 64
-  c.train.steps = 20000
-  c.train.batch_size = 128
-  return c
+  return presets.dcgan("lsun_bedroom", 64, arg)  # arg: an objective with its recipe

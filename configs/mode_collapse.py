@@ -1,74 +1,10 @@
-"""Mode-collapse lab: the 2-D ring / grid benchmarks with one preset per fix.
+"""The mode-collapse protocol, ``configs/mode_collapse.py:DATASET[:METHOD]`` (jgan.labs.mode_collapse.config).
 
-``get_config("DATASET[:METHOD]")``, e.g. ``configs/mode_collapse.py:ring8:pacgan2``:
-
-* DATASET: ``ring8`` (8 Gaussians on the unit circle, sigma 0.01) or ``grid25`` ({-4,..,4}^2, sigma
-  0.05): the VEEGAN / PacGAN mixtures, centres and sigmas from ``jgan.metrics.modes``.
-* METHOD (default ``gan``), each changing only what the fix needs, so every method shares the protocol:
-  ``gan`` (non-saturating GAN, the PacGAN baseline); ``pacganM`` (PacGAN, Lin et al. 2018: D judges M
-  samples at once, ``model.pack = M``); ``unrolledK`` (Unrolled GAN, Metz et al. 2017: G looks K D
-  updates ahead, ``train.unrolled_steps = K``; ``unrolled`` = 5, the paper's ring setting); any
-  objective name (``wgan_gp``, ``hinge``, ...) with its recipe from ``configs/common.py`` (WGAN-GP:
-  Adam (0.5, 0.9), 5 critic steps, gradient penalty 10).
-
-Protocol (docs/mode_collapse.md explains each choice and how it was tuned): MLPs (ReLU in G,
-LeakyReLU(0.2) in D) with a 2-D latent as PacGAN, Adam beta1 0.5, an EMA of G (decay 0.99) for
-evaluation, G updates fused 500 per call. Per dataset, the same for every method and seed:
-
-* ring8: 2 hidden layers of 128 units; G's learning rate 1e-3 and D's 1e-4 (the two rates of Metz et
-  al.'s ring experiment, a regime where the plain GAN collapses early); D judges 64 items per step.
-* grid25: 3 hidden layers of 128 units; both learning rates 1e-3; D judges 128 items per step.
-* Both: 60,000 G updates (at 12,000 the packed discriminators were still sharpening their modes; see
-  docs/mode_collapse.md).
-
-As in PacGAN, D judges the same number of items for every packing degree M, so G makes M times as many
-samples (``train.batch_size = items * M``).
+DATASET is ring8 or grid25; METHOD is gan (default), pacganM, unrolledK or an objective name.
 """
 
-from configs import common
-
-DATASETS = ("ring8", "grid25")
-# dataset -> (hidden layers, G learning rate, D learning rate, D items per step, G updates)
-PROTOCOL = {"ring8": (2, 1e-3, 1e-4, 64, 60_000), "grid25": (3, 1e-3, 1e-3, 128, 60_000)}
-
-
-def _apply_method(c, method: str):
-  if method == "gan":
-    return c
-  if method.startswith("pacgan") and method[6:].isdigit():
-    c.model.pack = int(method[6:])
-    c.train.batch_size *= c.model.pack
-    return c
-  if method.startswith("unrolled") and (method[8:].isdigit() or method == "unrolled"):
-    c.train.unrolled_steps = int(method[8:] or 5)
-    return c
-  try:
-    return common.set_objective(c, method)
-  except ValueError:
-    raise ValueError(f"unknown mode-collapse method {method!r}; valid choices: gan, pacganM (e.g. pacgan2), "
-                     f"unrolledK (e.g. unrolled5) or an objective name (e.g. wgan_gp)") from None
+from jgan.labs import mode_collapse
 
 
 def get_config(arg=None):
-  dataset, _, method = (arg or "ring8").partition(":")
-  if dataset not in DATASETS:
-    raise ValueError(f"unknown mode-collapse dataset {dataset!r}; valid choices: {', '.join(DATASETS)}")
-  depth, g_lr, d_lr, items, steps = PROTOCOL[dataset]
-  c = common.get_config()
-  c.data.name = dataset
-  c.model.name = "mlp"
-  c.model.latent_dim = 2
-  c.model.g_width = 128
-  c.model.d_width = 128
-  c.model.depth = depth
-  c.optim.g = {"name": "adam", "lr": g_lr, "b1": 0.5, "b2": 0.999}
-  c.optim.d = {"name": "adam", "lr": d_lr, "b1": 0.5, "b2": 0.999}
-  c.optim.ema_decay = 0.99
-  c.train.steps = steps
-  c.train.batch_size = items
-  c.train.steps_per_call = 500
-  c.train.log_every = 500
-  c.train.sample_every = 0  # final scatter only: a sweep trains many short runs
-  c.train.num_samples = 2500
-  c.checkpoint.every_steps = 0  # runs last a minute: a checkpoint at the end (and on SIGTERM) suffices
-  return _apply_method(c, method or "gan")
+  return mode_collapse.config(arg)

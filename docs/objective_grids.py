@@ -1,7 +1,7 @@
 """Regenerates docs/objectives.md: one MNIST (mnist5k) sample grid per objective family.
 
 Run from the repository root: `.venv/bin/python docs/objective_grids.py [--steps N] [names...]`.
-Each objective trains `configs/dcgan_mnist5k.py:<name>` (its recipe from configs/common.py) for the same
+Each objective trains `configs/dcgan_mnist5k.py:<name>` (its recipe from jgan/recipes.py) for the same
 number of G steps from the same seed; every grid shows the EMA generator on the same fixed z. Writes
 `docs/img/objectives/all.png` (every grid, labelled), `docs/img/objectives/results.json` (one row per
 objective, so a subset can be rerun) and the page `docs/objectives.md` (commands, timings, final
@@ -109,7 +109,7 @@ def main():
   with open(page, "w") as f:
     f.write("# Objectives on MNIST: one sample grid per family\n\n")
     f.write(f"Each objective trains `configs/dcgan_mnist5k.py:<objective>` (the 28 px DCGAN of `make demo`, "
-            f"with the objective's recipe from `configs/common.py`: optimiser, critic steps, D "
+            f"with the objective's recipe from `jgan/recipes.py`: optimiser, critic steps, D "
             f"normalisation) for {args.steps} G steps on mnist5k from seed 0; the grids show the EMA "
             f"generator on the same fixed z. Regenerate with "
             f"`.venv/bin/python docs/objective_grids.py --steps {args.steps}` "

@@ -33,11 +33,9 @@ import signal
 import threading
 import time
 import warnings
-import functools
 from typing import Any, Callable, NamedTuple
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import orbax.checkpoint as ocp
 
@@ -83,12 +81,17 @@ def config_to_json(config) -> dict:
   return json.loads(text)
 
 
-def abstract_state(config, data_shape: tuple[int, ...], sharding=None) -> state_lib.GANState:
-  """The GANState of ``config`` as ``jax.ShapeDtypeStruct`` leaves (nothing is computed or allocated).
+def abstract_state(components, sharding=None) -> state_lib.GANState:
+  """The GANState of ``components`` (:func:`jgan.components.build`) as ``jax.ShapeDtypeStruct`` leaves.
 
-  ``sharding`` (e.g. the replicated ``NamedSharding`` of the mesh) is where restored arrays are placed.
+  Nothing is computed or allocated. ``sharding`` (e.g. the replicated ``NamedSharding`` of the mesh) is
+  where restored arrays are placed.
   """
-  shapes = jax.eval_shape(lambda key: state_lib.create_state(config, data_shape, key), jax.random.key(0))
+  def create(g, d, key):
+    return state_lib.create_state(components._replace(g=g, d=d), key)
+
+  # Only the variables and the key are traced: the rest of Components is functions and numbers.
+  shapes = jax.eval_shape(create, components.g, components.d, jax.random.key(0))
   if sharding is None:
     return shapes
   return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), shapes)
@@ -320,6 +323,9 @@ class PreemptionGuard:
 def load_state(path: str, *, step: int | None = None) -> tuple[state_lib.GANState, ml_collections.ConfigDict]:
   """The GANState and config of a checkpoint, on the first local device.
 
+  The model is rebuilt abstractly (:func:`jgan.components.build` with ``abstract=True``) from the
+  config stored with the checkpoint, so nothing is initialised and no dataset is read.
+
   Args:
     path: a run directory (with ``checkpoints/``) or a checkpoint directory of numbered steps.
     step: the step to load; None: the latest that restores (a damaged one is skipped with a warning).
@@ -327,12 +333,15 @@ def load_state(path: str, *, step: int | None = None) -> tuple[state_lib.GANStat
   Raises:
     CheckpointError: no checkpoint at ``path`` or none restores; ``step`` not saved.
   """
+  from jgan import components as components_lib
+
   ckpt = Checkpointer(locate(path), read_only=True)
   device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
 
   def abstract(stored_config: dict) -> state_lib.GANState:
     config = ml_collections.ConfigDict(stored_config)
-    return abstract_state(config, data_lib.sample_shape(config.data), device)
+    parts = components_lib.build(config, data_lib.sample_shape(config.data), abstract=True)
+    return abstract_state(parts, device)
 
   try:
     restored = ckpt.restore(abstract, step=step)
@@ -347,20 +356,9 @@ def load_generator(path: str, *, ema: bool = True, step: int | None = None) -> C
   """A sampler ``sample(rng, n)`` for the generator of a checkpoint (see :func:`load_state` for the args).
 
   ``ema=True`` uses the EMA of G's parameters (what the run's sample grids show), False the live ones.
-  G runs in inference mode (BatchNorm running averages), so a sample does not depend on its batch.
-  ``sample(rng, n)`` draws ``z ~ N(0, I)`` float32 ``[n, latent_dim]`` from ``rng`` (a typed or raw key)
-  and returns float32 ``[n, H, W, C]`` images in ``[-1, 1]`` (tanh output), or ``[n, 2]`` points for
-  2-D mixtures. Compiled once per distinct ``n``.
+  ``sample(rng, n)`` is :func:`jgan.state.sample` of the loaded state: ``z ~ N(0, I)`` float32
+  ``[n, latent_dim]`` drawn from ``rng`` (a typed key), float32 ``[n, H, W, C]`` images in ``[-1, 1]``
+  (tanh output) or ``[n, 2]`` points for 2-D mixtures. Compiled once per distinct ``n``.
   """
-  state, config = load_state(path, step=step)
-  latent_dim = config.model.latent_dim
-
-  @functools.partial(jax.jit, static_argnums=2)
-  def _sample(state, rng, n):
-    z = jax.random.normal(rng, (n, latent_dim), jnp.float32)
-    return state_lib.generator_fn(state, ema=ema)(z).astype(jnp.float32)
-
-  def sample(rng: jax.Array, n: int) -> jax.Array:
-    return _sample(state, rng, int(n))
-
-  return sample
+  state, _ = load_state(path, step=step)
+  return lambda rng, n: state_lib.sample(state, rng, n, ema=ema)

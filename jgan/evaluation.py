@@ -145,22 +145,14 @@ def _run_extractors(extractors: list[Extractor], batches, total: int, batch_size
   return {name: {k: np.concatenate(v) for k, v in outs.items()} for name, outs in out.items()}
 
 
-@functools.partial(jax.jit, static_argnames=("n", "latent_dim", "ema", "z_sharding"))
-def _sample_state(state, rng, *, n: int, latent_dim: int, ema: bool, z_sharding=None):
-  z = jax.random.normal(rng, (n, latent_dim), jnp.float32)
-  if z_sharding is not None:  # split the batch over the devices instead of repeating it on each
-    z = jax.lax.with_sharding_constraint(z, z_sharding)
-  return state_lib.generator_fn(state, ema=ema)(z).astype(jnp.float32)
-
-
-def state_sampler(state, latent_dim: int, *, ema: bool = True) -> Callable[[jax.Array, int], jax.Array]:
-  """``sample(rng, n)``: ``n`` samples of ``state``'s generator (EMA by default, BatchNorm in eval mode).
+def state_sampler(state, *, ema: bool = True) -> Callable[[jax.Array, int], jax.Array]:
+  """``sample(rng, n)``: :func:`jgan.state.sample` of ``state`` (EMA by default, BatchNorm in eval mode).
 
   Returns float32 ``[n, H, W, C]`` in [-1, 1] (or ``[n, 2]`` points); z ~ N(0, I) drawn from ``rng``.
   For a state replicated over a ``('data',)`` mesh of several devices (training), z's batch is
   sharded over the mesh when ``n`` divides evenly: the same samples, each device computing its part.
   """
-  sharding = getattr(jax.tree.leaves(state.g_params)[0], "sharding", None)
+  sharding = getattr(jax.tree.leaves(state.g.params)[0], "sharding", None)
   mesh = getattr(sharding, "mesh", None)
   data_sharding = None
   if mesh is not None and mesh.size > 1 and "data" in mesh.axis_names:
@@ -168,7 +160,7 @@ def state_sampler(state, latent_dim: int, *, ema: bool = True) -> Callable[[jax.
 
   def sample(rng, n):
     shard = data_sharding if data_sharding is not None and n % mesh.size == 0 else None
-    return _sample_state(state, rng, n=int(n), latent_dim=latent_dim, ema=ema, z_sharding=shard)
+    return state_lib.sample(state, rng, n, ema=ema, z_sharding=shard)
 
   return sample
 
@@ -276,7 +268,7 @@ class Evaluator:
 
   def __call__(self, state, step: int, *, ema: bool = True, write: bool = True) -> dict[str, float]:
     """Evaluates ``state``'s generator (EMA by default); appends a row to ``<workdir>/evals.jsonl``."""
-    results = self.evaluate(state_sampler(state, self.config.model.latent_dim, ema=ema))
+    results = self.evaluate(state_sampler(state, ema=ema))
     if write and results and jax.process_index() == 0:
       append_results(self.workdir, step, results, generator="ema" if ema else "live")
     return results

@@ -14,66 +14,42 @@ import jax
 import jax.numpy as jnp
 import optax
 
-OPTIMIZERS: dict[str, Callable[..., optax.GradientTransformation]] = {
+from jgan.registry import Registry
+
+OPTIMIZERS: Registry[Callable[..., optax.GradientTransformation]] = Registry("optimizer", {
     "adam": lambda c, lr: optax.adam(lr, b1=c.b1, b2=c.b2, eps=c.get("eps", 1e-8)),
     # WGAN's RMSProp: no momentum, decay 0.9 as in the reference (PyTorch's alpha=0.99 is a variant).
     "rmsprop": lambda c, lr: optax.rmsprop(lr, decay=c.get("decay", 0.9), eps=c.get("eps", 1e-8)),
     "sgd": lambda c, lr: optax.sgd(lr, momentum=c.get("momentum", None) or None),
-}
+})
 
 # Learning-rate schedules over a run of ``n`` optimiser updates: (base rate, n) -> float or optax schedule.
-LR_SCHEDULES: dict[str, Callable[[float, int], object]] = {
+LR_SCHEDULES: Registry[Callable[[float, int], object]] = Registry("optim.lr_schedule", {
     "constant": lambda lr, n: lr,
     "linear": lambda lr, n: optax.linear_schedule(lr, 0.0, n),  # lr at update 0, 0 at update n
     "cosine": lambda lr, n: optax.cosine_decay_schedule(lr, n),  # half a cosine from lr to 0
-}
+}, sort_choices=False)
 
 
-def make_optimizer(cfg, schedule: str = "constant", updates: int = 1) -> optax.GradientTransformation:
+def make_optimizer(cfg, schedule: str = "constant", updates: int = 1, *, field: str = "") -> optax.GradientTransformation:
   """The optimiser named ``cfg.name`` (see OPTIMIZERS) with learning rate ``cfg.lr`` under ``schedule``
-  (see LR_SCHEDULES) over ``updates`` optimiser updates; ValueError listing the valid names otherwise."""
-  if cfg.name not in OPTIMIZERS:
-    raise ValueError(f"unknown optimizer {cfg.name!r}; valid choices: {', '.join(sorted(OPTIMIZERS))}")
-  if schedule not in LR_SCHEDULES:
-    raise ValueError(f"unknown optim.lr_schedule={schedule!r}; valid choices: {', '.join(LR_SCHEDULES)}")
+  (see LR_SCHEDULES) over ``updates`` optimiser updates; ValueError listing the valid names otherwise
+  (naming the config ``field`` that holds the name, if given)."""
+  OPTIMIZERS.check(cfg.name, field=field)
+  LR_SCHEDULES.check(schedule, field="optim.lr_schedule")
   return OPTIMIZERS[cfg.name](cfg, LR_SCHEDULES[schedule](cfg.lr, max(1, updates)))
 
 
-def optimistic_gradients() -> optax.GradientTransformation:
-  """Optimistic gradients (Daskalakis et al. 2018): ``g_t -> 2 g_t - g_{t-1}`` (``g_{-1} = 0``).
-
-  Chained before an optimiser, plain SGD becomes optimistic gradient descent
-  ``theta_{t+1} = theta_t - lr (2 g_t - g_{t-1})``, and Adam becomes "optimistic Adam". The state is the
-  previous gradient (same pytree as the parameters).
-  """
-
-  def init(params):
-    return jax.tree.map(jnp.zeros_like, params)
-
-  def update(grads, prev, params=None):
-    del params
-    return jax.tree.map(lambda g, p: 2.0 * g - p, grads, prev), grads
-
-  return optax.GradientTransformation(init, update)
-
-
-UPDATE_RULES = ("alternating", "simultaneous", "extragradient", "optimistic")
-
-
 def make_optimizers(config) -> tuple[optax.GradientTransformation, optax.GradientTransformation]:
-  """G's and D's optimisers for ``config`` (``optim.g``, ``optim.d``, ``train.update_rule``).
+  """G's and D's optimisers for ``config`` (``optim.g``, ``optim.d``, ``optim.lr_schedule``).
 
-  The one place both the state's optimiser states and the step's updates come from, so they match.
+  Built once per run by :func:`jgan.components.build`, so the state's optimiser states and the step's
+  updates come from the same transformations.
   """
   # G updates once per step, D n_critic times: each schedule spans its own optimiser's updates.
   schedule = config.optim.get("lr_schedule", "constant")
-  g_tx = make_optimizer(config.optim.g, schedule, config.train.steps)
-  d_tx = make_optimizer(config.optim.d, schedule, config.train.steps * config.train.n_critic)
-  rule = config.train.get("update_rule", "alternating")
-  if rule not in UPDATE_RULES:
-    raise ValueError(f"unknown train.update_rule={rule!r}; valid choices: {', '.join(UPDATE_RULES)}")
-  if rule == "optimistic":
-    g_tx, d_tx = optax.chain(optimistic_gradients(), g_tx), optax.chain(optimistic_gradients(), d_tx)
+  g_tx = make_optimizer(config.optim.g, schedule, config.train.steps, field="optim.g.name")
+  d_tx = make_optimizer(config.optim.d, schedule, config.train.steps * config.train.n_critic, field="optim.d.name")
   return g_tx, d_tx
 
 

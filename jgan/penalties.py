@@ -30,11 +30,12 @@ the penalty is ill-defined (and silently wrong). Critics regularised with GP / R
 from __future__ import annotations
 
 import functools
-import inspect
-from typing import Any, Callable
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
+
+from jgan.registry import Registry
 
 Array = jax.Array
 DFn = Callable[[Array], Array]
@@ -136,24 +137,14 @@ def r2(d_fn: DFn, real: Array, fake: Array, rng: Array, *, gamma: float = 10.0) 
   return (0.5 * gamma * jnp.mean(_squared_norms(_input_gradients(d_fn, fake)))).astype(jnp.float32)
 
 
-PENALTIES: dict[str, Callable[..., Array]] = {
+PENALTIES: Registry[Callable[..., Array]] = Registry("penalty", {
     "gradient_penalty": gradient_penalty,
     "r1": r1,
     "r2": r2,
-}
-
-
-def check_penalty_name(name: str) -> None:
-  """Raises ValueError naming ``name`` and the registered penalties if it is not one of them."""
-  if name not in PENALTIES:
-    raise ValueError(f"unknown penalty {name!r}; valid choices: {', '.join(sorted(PENALTIES))}")
-
-
-def penalty_params(name: str) -> dict[str, Any]:
-  """The keyword parameters of penalty ``name`` with their defaults (from its signature)."""
-  check_penalty_name(name)
-  sig = inspect.signature(PENALTIES[name])
-  return {k: p.default for k, p in sig.parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
+}, keyword_only=True)  # a penalty's parameters are its keyword-only weights
+register = PENALTIES.register  # register(name, fn): fn(d_fn, real, fake, rng, *, weights...) -> scalar
+check_penalty_name = PENALTIES.check
+penalty_params = PENALTIES.defaults  # penalty_params(name) -> {weight: published default}
 
 
 def make_penalty(name: str, **params) -> Callable[[DFn, Array, Array, Array], Array]:
@@ -161,10 +152,5 @@ def make_penalty(name: str, **params) -> Callable[[DFn, Array, Array, Array], Ar
 
   Unknown names or parameter names raise a ValueError listing the valid ones.
   """
-  valid = penalty_params(name)
-  unknown = sorted(set(params) - set(valid))
-  if unknown:
-    raise ValueError(
-        f"penalty {name!r} got unknown parameter(s) {unknown}; valid parameters: {sorted(valid) or 'none'}"
-    )
+  PENALTIES.check_params(name, params)
   return functools.partial(PENALTIES[name], **params)

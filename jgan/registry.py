@@ -26,18 +26,39 @@ T = TypeVar("T")
 
 
 def signature_defaults(fn: Callable[..., Any], *, keyword_only: bool = False) -> dict[str, Any]:
-  """``{parameter: default}`` of ``fn``'s parameters that have a default (optionally keyword-only ones).
+  """``{parameter: default}`` of ``fn``'s parameters that have a default (optionally keyword-only ones)."""
+  return {k: p.default for k, p in _parameters(fn, keyword_only).items() if p.default is not inspect.Parameter.empty}
 
-  ``**kwargs`` and parameters without a default are left out.
-  """
+
+def _parameters(fn: Callable[..., Any], keyword_only: bool) -> dict[str, inspect.Parameter]:
+  """``fn``'s named parameters (``*args`` / ``**kwargs`` left out), optionally only keyword-only ones."""
   out = {}
   for name, p in inspect.signature(fn).parameters.items():
-    if p.default is inspect.Parameter.empty or p.kind is inspect.Parameter.VAR_KEYWORD:
+    if p.kind in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL):
       continue
     if keyword_only and p.kind is not inspect.Parameter.KEYWORD_ONLY:
       continue
-    out[name] = p.default
+    out[name] = p
   return out
+
+
+def check_call_params(kind: str, name: str, fn: Callable[..., Any], params: Mapping[str, Any], *,
+                      keyword_only: bool = False) -> None:
+  """Raises ValueError if ``fn`` takes none of some names in ``params`` (a ``**kwargs`` takes any).
+
+  The message names ``kind`` and ``name`` and lists the valid parameters, e.g. ``objective 'hinge' got
+  unknown parameter(s) ['margn']; valid parameters: ['margin']``.
+  """
+  if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in inspect.signature(fn).parameters.values()):
+    return
+  _refuse_unknown(kind, name, _parameters(fn, keyword_only), params)
+
+
+def _refuse_unknown(kind: str, name: str, valid, params: Mapping[str, Any]) -> None:
+  unknown = sorted(set(params) - set(valid))
+  if unknown:
+    raise ValueError(f"{kind} {name!r} got unknown parameter(s) {unknown}; valid parameters: "
+                     f"{sorted(valid) or 'none'}")
 
 
 class Registry(Mapping, Generic[T]):
@@ -126,17 +147,14 @@ class Registry(Mapping, Generic[T]):
   def check_params(self, name: str, params: Mapping[str, Any]) -> None:
     """Raises ValueError if ``params`` holds names that component ``name`` does not take.
 
-    A factory that takes ``**kwargs`` (and was registered without explicit defaults) takes any name.
+    Registered defaults name every parameter; otherwise the factory's signature does (parameters
+    without a default count as valid names too; a ``**kwargs`` takes any name).
     """
-    valid = self.defaults(name)
-    value = self._entries[name]
-    if name not in self._defaults and callable(value) and any(
-        p.kind is inspect.Parameter.VAR_KEYWORD for p in inspect.signature(value).parameters.values()):
-      return
-    unknown = sorted(set(params) - set(valid))
-    if unknown:
-      raise ValueError(f"{self.kind} {name!r} got unknown parameter(s) {unknown}; valid parameters: "
-                       f"{sorted(valid) or 'none'}")
+    self.check(name)
+    if name in self._defaults:
+      _refuse_unknown(self.kind, name, self._defaults[name], params)
+    elif callable(self._entries[name]):
+      check_call_params(self.kind, name, self._entries[name], params, keyword_only=self._keyword_only)
 
   def build(self, name: str, **params) -> Any:
     """``R[name](**params)`` after :meth:`check` and :meth:`check_params`."""

@@ -87,7 +87,7 @@ def put_batch(batch: dict[str, np.ndarray], sharding: NamedSharding) -> dict[str
   """Places this process's batch on the mesh as one global array per key.
 
   Args:
-    batch: host arrays, e.g. ``{"image": float32 [n_critic, b, H, W, C]}`` where ``b`` is this process's
+    batch: host arrays, e.g. ``{"x": float32 [n_critic, b, H, W, C]}`` where ``b`` is this process's
       share of the global batch ``B`` (``b = B`` with one process, ``B / process_count`` with several).
     sharding: the batch sharding (``P(None, 'data')`` for ``[n_critic, B, ...]``).
 

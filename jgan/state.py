@@ -1,22 +1,34 @@
-"""The train state: one pytree holding everything a step reads and writes.
+"""The train state: one pytree holding everything a step reads and writes, and the generator's sampler.
 
-``GANState`` leaves: both models' parameters and batch statistics (BatchNorm running stats), both optax
-states, the EMA of G's parameters, the objective's state (e.g. BEGAN's k_t), the step counter and the
-root PRNG key. The models' static structure (NNX ``GraphDef``) rides along as non-pytree fields, so a
-jitted step needs nothing but ``(state, batch)`` and a checkpoint of the leaves is a complete run state.
+``GANState`` leaves: the two :class:`Player` s (G's and D's parameters, statistics such as BatchNorm
+running averages and spectral-norm vectors, and optax states), the EMA of G's parameters, the
+objective's state (e.g. BEGAN's k_t), the update rule's state (e.g. optimistic GD's last gradients),
+the step counter and the step key. The models' static structure (NNX ``GraphDef``) rides along as
+non-pytree fields, so a jitted step needs nothing but ``(state, batch)`` and a checkpoint of the
+leaves is a complete run state.
+
+:func:`generate` maps ``z`` to samples (pure), :func:`sample` draws ``z`` from a key and generates
+(jitted): the one sampler every part of jgan uses.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 from flax import nnx, struct
 
-from jgan import objectives as objectives_lib
-from jgan import optim
-from jgan.models import make_models
+
+@struct.dataclass
+class Player:
+  """One network's trainable state: ``params`` (nnx.Param leaves), ``stats`` (every other variable:
+  BatchNorm statistics, spectral-norm vectors; may be empty) and ``opt`` (its optax state)."""
+
+  params: Any
+  stats: Any
+  opt: Any
 
 
 @struct.dataclass
@@ -25,56 +37,68 @@ class GANState:
 
   step: jax.Array  # int32 scalar: number of completed G updates
   rng: jax.Array  # typed PRNG key; per-step keys are fold_in(rng, step)
-  g_params: Any
-  g_stats: Any
-  d_params: Any
-  d_stats: Any
-  g_opt: Any
-  d_opt: Any
-  g_ema: Any
+  g: Player
+  d: Player
+  g_ema: Any  # EMA of g.params
   obj_state: Any
+  rule_state: Any
   g_graphdef: Any = struct.field(pytree_node=False)
   d_graphdef: Any = struct.field(pytree_node=False)
+  latent_dim: int = struct.field(pytree_node=False)  # size of G's input z
 
 
-def create_state(config, data_shape: tuple[int, ...], rng: jax.Array) -> GANState:
-  """Builds the initial state for ``config`` and one sample's ``data_shape`` from the typed key ``rng``.
+def create_state(components, rng: jax.Array) -> GANState:
+  """The initial state of a run built by :func:`jgan.components.build`, with step key ``rng``.
 
-  Model initialisation draws from ``fold_in(rng, 0)``-derived keys; the root ``rng`` is stored as is,
-  so every per-step key is a function of (seed, step) only.
+  Args:
+    components: the run's :class:`jgan.components.Components` (models with their initial variables,
+      objective, optimisers, update rule). Its initial variables become the state's: the train step
+      donates the state's buffers, so build a new ``Components`` for a second fresh state.
+    rng: a typed PRNG key; the step draws ``fold_in(rng, step)``, so every random number of a step is
+      a function of (rng, step) only.
   """
-  k_g, k_d = jax.random.split(jax.random.fold_in(rng, 0x5EED))
-  objective = objectives_lib.make_objective(**config.objective)
-  g, d = make_models(config.model, data_shape, nnx.Rngs(params=k_g, default=k_d), objective.d_output)
-  g_graphdef, g_params, g_stats = nnx.split(g, nnx.Param, ...)
-  d_graphdef, d_params, d_stats = nnx.split(d, nnx.Param, ...)
-  g_tx, d_tx = optim.make_optimizers(config)
+  c = components
+  g_params, d_params = c.g.params, c.d.params
   return GANState(
       step=jnp.zeros((), jnp.int32),
       rng=rng,
-      g_params=g_params,
-      g_stats=g_stats,
-      d_params=d_params,
-      d_stats=d_stats,
-      g_opt=g_tx.init(g_params),
-      d_opt=d_tx.init(d_params),
+      g=Player(g_params, c.g.stats, c.g_tx.init(g_params)),
+      d=Player(d_params, c.d.stats, c.d_tx.init(d_params)),
       g_ema=jax.tree.map(jnp.copy, g_params),
-      obj_state=objective.init_state(),
-      g_graphdef=g_graphdef,
-      d_graphdef=d_graphdef,
+      obj_state=c.objective.init_state(),
+      rule_state=c.update_rule.init(g_params, d_params),
+      g_graphdef=c.g.graphdef,
+      d_graphdef=c.d.graphdef,
+      latent_dim=c.latent_dim,
   )
 
 
-def generator_fn(state: GANState, *, ema: bool = True, train: bool = False):
-  """A pure function ``z [B, latent] -> samples [B, *data_shape]`` using the EMA (default) or live G.
+def generate(state: GANState, z: jax.Array, *, ema: bool = True, train: bool = False) -> jax.Array:
+  """G's samples of ``z`` float32 ``[B, latent_dim]``: ``[B, *data_shape]`` (images in (-1, 1)).
 
-  ``train=False`` uses BatchNorm running averages, so a sample does not depend on the rest of its batch.
+  ``ema=True`` uses the EMA of G's parameters (what sample grids and evaluations show), False the live
+  ones. ``train=False`` uses BatchNorm running averages, so a sample does not depend on its batch.
+  Pure: call it inside ``jax.jit`` (or use :func:`sample`).
   """
-  params = state.g_ema if ema else state.g_params
+  g = nnx.merge(state.g_graphdef, state.g_ema if ema else state.g.params, state.g.stats, copy=True)
+  g.eval() if not train else g.train()
+  return g(z)
 
-  def sample(z):
-    g = nnx.merge(state.g_graphdef, params, state.g_stats, copy=True)
-    g.eval() if not train else g.train()
-    return g(z)
 
-  return sample
+def sample(state: GANState, rng: jax.Array, n: int, *, ema: bool = True, z_sharding=None) -> jax.Array:
+  """``n`` samples of ``state``'s generator, float32 ``[n, *data_shape]``: ``z ~ N(0, I)`` drawn from ``rng``.
+
+  ``z`` is ``jax.random.normal(rng, (n, latent_dim), float32)``, so ``sample(state, key, n)`` equals
+  ``generate(state, normal(key, ...))``. G runs in inference mode; ``ema`` as in :func:`generate`.
+  ``z_sharding`` (e.g. ``NamedSharding(mesh, P("data"))``) splits the batch over a mesh's devices.
+  Compiled once per (state structure, ``n``, ``ema``).
+  """
+  return _sample_jit(state, rng, n=int(n), ema=ema, z_sharding=z_sharding)
+
+
+@functools.partial(jax.jit, static_argnames=("n", "ema", "z_sharding"))
+def _sample_jit(state, rng, *, n: int, ema: bool, z_sharding=None):
+  z = jax.random.normal(rng, (n, state.latent_dim), jnp.float32)
+  if z_sharding is not None:
+    z = jax.lax.with_sharding_constraint(z, z_sharding)
+  return generate(state, z, ema=ema).astype(jnp.float32)

@@ -32,7 +32,7 @@ from jgan import checkpoint as ckpt_lib
 from jgan import config as config_lib
 from jgan import data as data_lib
 from jgan import multihost
-from jgan import plots, run_info, sharding, state as state_lib, step as step_lib, writers
+from jgan import components, plots, run_info, sharding, state as state_lib, step as step_lib, writers
 
 FIXED_Z_TAG = 0xF1C5ED  # fold_in tag of the fixed z used for sample grids
 
@@ -40,7 +40,7 @@ FIXED_Z_TAG = 0xF1C5ED  # fold_in tag of the fixed z used for sample grids
 def stack_batch(host_batch: dict[str, np.ndarray], n_critic: int, k: int) -> dict[str, np.ndarray]:
   """[k * n_critic * B, ...] host arrays -> [n_critic, B, ...] (or [k, n_critic, B, ...] if k > 1)."""
   lead = (k, n_critic) if k > 1 else (n_critic,)
-  return {name: v.reshape(lead + (-1,) + v.shape[1:]) for name, v in host_batch.items() if name in ("image", "x")}
+  return {name: v.reshape(lead + (-1,) + v.shape[1:]) for name, v in host_batch.items() if name == "x"}
 
 
 def check_finite(rows: list[dict[str, np.ndarray]], first_step: int) -> None:
@@ -138,13 +138,13 @@ def drop_metrics_after(workdir: str, step: int) -> None:
   os.replace(path + ".tmp", path)
 
 
-def save_samples(state, sample_fn, fixed_z, workdir: str, step: int, writer, config,
-                 write: bool = True) -> str | None:
-  """Writes the fixed-z sample grid (images) or scatter plot (2-D) for ``step``; returns its path.
+def save_samples(state, key: jax.Array, workdir: str, step: int, writer, config, write: bool = True) -> str | None:
+  """Writes the sample grid (images) or scatter plot (2-D) of the fixed noise drawn from ``key`` for
+  ``step``; returns its path.
 
   Every process must call it (the samples are computed on the mesh); only the one with ``write`` writes.
   """
-  x = np.asarray(jax.device_get(sample_fn(state, fixed_z)))
+  x = np.asarray(jax.device_get(state_lib.sample(state, key, config.train.num_samples)))
   if not write:
     return None
   os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
@@ -154,7 +154,6 @@ def save_samples(state, sample_fn, fixed_z, workdir: str, step: int, writer, con
     writer.image(step, "samples", grid)
     return writers.save_png(path, grid, scale=2 if x.shape[1] <= 32 else 1)
   from jgan.data import mixtures
-
   from jgan.metrics import modes
 
   centres, sigma = mixtures.get(config.data.name)
@@ -207,6 +206,7 @@ def train_and_evaluate(config, workdir: str, *, resume_command: str | None = Non
   is_writer = jax.process_index() == 0
   data_shape = data_lib.sample_shape(config.data)
   rng = jax.random.key(config.seed)
+  parts = components.build(config, data_shape)  # validates every component before anything compiles
 
   ckpt = ckpt_lib.Checkpointer(ckpt_lib.checkpoint_dir(workdir), config.checkpoint, config=config,
                                versions=run_info.library_versions())
@@ -214,7 +214,7 @@ def train_and_evaluate(config, workdir: str, *, resume_command: str | None = Non
   # Installed before restoring and compiling, so a signal at any point ends in a checkpoint.
   guard = ckpt_lib.PreemptionGuard().__enter__()
   try:
-    restored = ckpt.restore(ckpt_lib.abstract_state(config, data_shape, sh.replicated), config=config,
+    restored = ckpt.restore(ckpt_lib.abstract_state(parts, sh.replicated), config=config,
                             allow_config_change=config.checkpoint.allow_config_change, quarantine=True)
     per_call = t.batch_size * n_critic * k
     # Every process consumes the same number of batches, so process 0's iterator state (the one saved)
@@ -222,7 +222,7 @@ def train_and_evaluate(config, workdir: str, *, resume_command: str | None = Non
     it = data_lib.make_iterator(config.data, per_call // jax.process_count(), seed=config.seed,
                                 shard_index=jax.process_index(), shard_count=jax.process_count())
     if restored is None:
-      state = sharding.put_replicated(state_lib.create_state(config, data_shape, rng), sh.replicated)
+      state = sharding.put_replicated(state_lib.create_state(parts, rng), sh.replicated)
     else:
       state = restored.state
       it.set_state(restored.data_state)
@@ -235,9 +235,8 @@ def train_and_evaluate(config, workdir: str, *, resume_command: str | None = Non
     if is_writer:
       run_info.write_run_info(config, workdir, None if restored is None else restored.step)
     writer = writers.RunWriter(workdir, enabled=is_writer)
-    train_step = step_lib.make_train_step(config, sh.replicated, sh.batch, sh.data)
-    fixed_z = jax.random.normal(jax.random.fold_in(rng, FIXED_Z_TAG), (t.num_samples, config.model.latent_dim))
-    sample_fn = jax.jit(lambda s, z: state_lib.generator_fn(s)(z))
+    train_step = step_lib.make_train_step(parts, k, sh.replicated, sh.batch, sh.data)
+    sample_key = jax.random.fold_in(rng, FIXED_Z_TAG)  # the same z for every grid of the run
 
     step = int(state.step)
     log = MetricsLog(writer, step)
@@ -284,7 +283,7 @@ def train_and_evaluate(config, workdir: str, *, resume_command: str | None = Non
         if save_now or results:  # an evaluated state is also saved, so best_metric can keep it
           save(step, state, metrics=results)
         if t.sample_every and step % t.sample_every == 0 and step != t.steps:
-          save_samples(state, sample_fn, fixed_z, workdir, step, writer, config, write=is_writer)
+          save_samples(state, sample_key, workdir, step, writer, config, write=is_writer)
         calls += 1
         stop = stop_signal(guard, calls, max(1, t.log_every // k))
       if stop is not None:
@@ -304,7 +303,7 @@ def train_and_evaluate(config, workdir: str, *, resume_command: str | None = Non
       raise FloatingPointError(f"{e}; {good}") from None
     if bar is not None:
       bar.close()
-    final = save_samples(state, sample_fn, fixed_z, workdir, step, writer, config, write=is_writer)
+    final = save_samples(state, sample_key, workdir, step, writer, config, write=is_writer)
     if is_writer:
       shutil.copyfile(final, os.path.join(workdir, "samples_final.png"))
       plots.plot_losses(writers.read_jsonl(os.path.join(workdir, "metrics.jsonl")), os.path.join(workdir, "losses.png"))

@@ -21,3 +21,19 @@ def config_names() -> list[str]:
   """The GAN experiment configs (the domain classifier's ``classifier_*`` configs are not GANs)."""
   return sorted(f[:-3] for f in os.listdir(CONFIG_DIR)
                 if f.endswith(".py") and f not in ("__init__.py", "common.py") and not f.startswith("classifier_"))
+
+
+def setup(config, data_shape=None, rng=None):
+  """``(resolved config, components, initial state)`` of ``config``, as a run builds them.
+
+  ``data_shape`` defaults to the config's sample shape, ``rng`` (the state's step key) to
+  ``jax.random.key(config.seed)``.
+  """
+  import jax
+
+  from jgan import components, data, state
+  from jgan import config as config_lib
+
+  c = config_lib.resolve(config)
+  parts = components.build(c, tuple(data_shape) if data_shape is not None else data.sample_shape(c.data))
+  return c, parts, state.create_state(parts, jax.random.key(c.seed) if rng is None else rng)

@@ -30,7 +30,7 @@ from jgan import config as config_lib
 from jgan import data as data_lib
 from jgan import train
 from jgan import state as state_lib
-from tests.helpers import ROOT, load_config
+from tests.helpers import ROOT, load_config, setup
 
 TOTAL = 30  # 2N steps
 EVERY = 4  # checkpoint interval of the process tests
@@ -225,7 +225,7 @@ def test_sampling_points_matches_the_trained_generator(ring8_run, monkeypatch):
   x = np.asarray(ckpt_lib.load_generator(str(workdir))(jax.random.key(5), 7))
   assert x.shape == (7, 2) and x.dtype == np.float32
   z = jax.random.normal(jax.random.key(5), (7, _ring8().model.latent_dim), np.float32)
-  expect = np.asarray(jax.jit(lambda s, z: state_lib.generator_fn(s)(z))(final, z))  # the EMA generator
+  expect = np.asarray(jax.jit(lambda s, z: state_lib.generate(s, z))(final, z))  # the EMA generator
   np.testing.assert_allclose(x, expect, rtol=1e-5, atol=1e-6)
 
 
@@ -264,11 +264,11 @@ def test_nan_names_metric_step_range_and_last_good_checkpoint(tmp_path, monkeypa
 
 
 def test_nan_state_is_never_saved():
-  config = config_lib.resolve(_ring8())
-  state = jax.jit(lambda k: state_lib.create_state(config, (2,), k))(jax.random.key(0))
+  _, _, state = setup(_ring8(), (2,), jax.random.key(0))
   train.check_state_finite(state, 3)
-  bad = state.replace(d_opt=jax.tree.map(lambda x: x * np.nan if x.dtype == np.float32 else x, state.d_opt))
-  with pytest.raises(FloatingPointError, match=r"state leaf \.d_opt.* is NaN/Inf after step 3"):
+  nan_opt = jax.tree.map(lambda x: x * np.nan if x.dtype == np.float32 else x, state.d.opt)
+  bad = state.replace(d=state.d.replace(opt=nan_opt))
+  with pytest.raises(FloatingPointError, match=r"state leaf \.d\.opt.* is NaN/Inf after step 3"):
     train.check_state_finite(bad, 3)
 
 
@@ -316,8 +316,8 @@ def test_missing_file_and_all_damaged(ring8_run, tmp_path):
 def test_config_change_is_refused_unless_allowed_and_harmless_fields_may_change(ring8_run, tmp_path):
   workdir = ring8_run[0]
   ckpt = ckpt_lib.Checkpointer(ckpt_lib.locate(workdir), read_only=True)
-  config = config_lib.resolve(_ring8())
-  abstract = ckpt_lib.abstract_state(config, (2,))
+  config, parts, _ = setup(_ring8())
+  abstract = ckpt_lib.abstract_state(parts)
   changed = _ring8()
   changed.train.batch_size, changed.optim.d.lr, changed.train.n_critic = 32, 1e-4, 2
   changed = config_lib.resolve(changed)

@@ -1,7 +1,7 @@
 """Bad inputs fail early with one clear line: the table of cases and the messages they give.
 
-Every case runs for real (command-line parsing, ``resolve``, ``train_and_evaluate`` up to the point it
-refuses, the sampling entry point); ``docs/bad_inputs.md`` is generated from the same table and a test
+Every case runs for real (command-line parsing, ``resolve`` + ``build``, ``train_and_evaluate`` up to the point it
+refuses, the checkpoint-loading entry point); ``docs/bad_inputs.md`` is generated from the same table and a test
 checks it is current. Regenerate it with ``python -m tests.test_config_validation``.
 """
 
@@ -21,11 +21,13 @@ import pytest
 from absl import flags
 
 from jgan import checkpoint as ckpt_lib
+from jgan import components
+from jgan import data as data_lib
 from jgan import config as config_lib
 from jgan.cli import flags as cli_flags
 from jgan import train
 from jgan import state as state_lib
-from tests.helpers import ROOT, load_config
+from tests.helpers import ROOT, load_config, setup
 
 DOC = os.path.join(ROOT, "docs", "bad_inputs.md")
 
@@ -63,8 +65,12 @@ def _smoke(**overrides):
   return c
 
 
-def _resolve(**overrides) -> Callable[[str], None]:
-  return lambda tmp: config_lib.resolve(_smoke(**overrides))
+def _build(**overrides) -> Callable[[str], None]:
+  """Resolves the smoke config with ``overrides`` and builds its components (what a run does first)."""
+  def run(tmp):
+    c = config_lib.resolve(_smoke(**overrides))
+    components.build(c, data_lib.sample_shape(c.data), abstract=True)
+  return run
 
 
 def _train(config_fn, workdir_fn=lambda tmp: os.path.join(tmp, "run")) -> Callable[[str], None]:
@@ -74,9 +80,7 @@ def _train(config_fn, workdir_fn=lambda tmp: os.path.join(tmp, "run")) -> Callab
 def _unknown_key_in_file(tmp):
   c = load_config("smoke")
   c.train.learning_rate = 1e-3  # a typo'd field set in an experiment file
-  from configs import common
-
-  config_lib.check_keys(c, common.get_config())
+  config_lib.check_keys(c)
 
 
 def _string_steps(tmp):
@@ -103,8 +107,7 @@ def _ring8(**overrides):
 def _changed_config_resume(tmp):
   # A checkpoint written by one config, resumed with another batch size and learning rate.
   workdir = os.path.join(tmp, "run")
-  config = config_lib.resolve(_ring8())
-  state = jax.jit(lambda k: state_lib.create_state(config, (2,), k))(jax.random.key(config.seed))
+  config, _, state = setup(_ring8())
   ckpt = ckpt_lib.Checkpointer(ckpt_lib.checkpoint_dir(workdir), config.checkpoint, config=config)
   ckpt.save(2, state, {"index": 2})
   ckpt.close()
@@ -132,27 +135,31 @@ CASES: dict[str, Case] = {
     "cli_unknown_flag": Case("`--wokdir=runs/x`", _cli("--wokdir=runs/x"), "unknown flag --wokdir; did you mean --workdir?"),
     "file_unknown_key": Case("`c.train.learning_rate = 1e-3` in an experiment file", _unknown_key_in_file,
                              "unknown config key 'train.learning_rate'"),
-    "negative_lr": Case("`optim.g.lr = -1e-4`", _resolve(**{"optim.g.lr": -1e-4}),
+    "negative_lr": Case("`optim.g.lr = -1e-4`", _build(**{"optim.g.lr": -1e-4}),
                         "optim.g.lr=-0.0001 must be a positive number"),
-    "zero_steps": Case("`train.steps = 0`", _resolve(**{"train.steps": 0}), "train.steps=0 must be a positive integer"),
+    "zero_steps": Case("`train.steps = 0`", _build(**{"train.steps": 0}), "train.steps=0 must be a positive integer"),
     "string_steps": Case("`\"steps\": \"10\"` in a config built from a dict or JSON", _string_steps,
                          "train.steps='10' has type str; expected int"),
-    "image_size": Case("`data.image_size = 48` with DCGAN", _resolve(**{"data.image_size": 48}),
+    "image_size": Case("`data.image_size = 48` with DCGAN", _build(**{"data.image_size": 48}),
                        "data.image_size=48 is not supported by model 'dcgan'; valid choices: [28, 32, 64]"),
-    "unknown_objective": Case("`objective.name = 'wgan-gp'`", _resolve(**{"objective.name": "wgan-gp"}),
+    "unknown_objective": Case("`objective.name = 'wgan-gp'`", _build(**{"objective.name": "wgan-gp"}),
                               "unknown objective 'wgan-gp'; valid choices:"),
-    "unknown_model": Case("`model.name = 'resnet'`", _resolve(**{"model.name": "resnet"}),
+    "unknown_model": Case("`model.name = 'resnet'`", _build(**{"model.name": "resnet"}),
                           "unknown model 'resnet'; valid choices: dcgan, mlp"),
-    "unknown_dataset": Case("`data.name = 'imagenet'`", _resolve(**{"data.name": "imagenet"}),
+    "model_field": Case("`model.g_widht = 8` (a misspelt field of the chosen model)", _build(**{"model.g_widht": 8}),
+                        "unknown config key 'model.g_widht'; did you mean 'model.g_width'? valid keys in model:"),
+    "update_rule": Case("`train.update_rule = 'adam'`", _build(**{"train.update_rule": "adam"}),
+                        "unknown train.update_rule='adam'; valid choices: alternating, simultaneous, extragradient"),
+    "unknown_dataset": Case("`data.name = 'imagenet'`", _build(**{"data.name": "imagenet"}),
                             "unknown dataset 'imagenet'; valid choices:"),
-    "dcgan_on_points": Case("`data.name = 'ring8'` with DCGAN", _resolve(**{"data.name": "ring8"}),
+    "dcgan_on_points": Case("`data.name = 'ring8'` with DCGAN", _build(**{"data.name": "ring8"}),
                             "model 'dcgan' needs an image dataset"),
-    "lr_schedule": Case("`optim.lr_schedule = 'exponential'`", _resolve(**{"optim.lr_schedule": "exponential"}),
+    "lr_schedule": Case("`optim.lr_schedule = 'exponential'`", _build(**{"optim.lr_schedule": "exponential"}),
                         "unknown optim.lr_schedule='exponential'; valid choices: constant, linear, cosine"),
-    "best_mode": Case("`checkpoint.best_mode = 'median'`", _resolve(**{"checkpoint.best_mode": "median"}),
+    "best_mode": Case("`checkpoint.best_mode = 'median'`", _build(**{"checkpoint.best_mode": "median"}),
                       "unknown checkpoint.best_mode='median'; valid choices: max, min"),
     "checkpoint_interval": Case("`checkpoint.every_steps = 3` with `train.steps_per_call = 2`",
-                                _resolve(**{"checkpoint.every_steps": 3, "train.steps_per_call": 2, "train.log_every": 2}),
+                                _build(**{"checkpoint.every_steps": 3, "train.steps_per_call": 2, "train.log_every": 2}),
                                 "checkpoint.every_steps=3 must be a multiple of train.steps_per_call=2"),
     "batch_vs_devices": Case("`train.batch_size = 12` on 8 devices", _train(lambda tmp: _smoke(**{
         "train.batch_size": 12, "parallel.num_devices": 0})), "train.batch_size=12 does not divide by the 8 devices"),
@@ -204,8 +211,8 @@ def render(messages: dict[str, str]) -> str:
       "",
       "Generated by `python -m tests.test_config_validation` from the cases in",
       "`tests/test_config_validation.py` (a test fails when this page is stale). Each input was tried for",
-      "real; the command line (`launch.py`) prints the message as `error: MESSAGE` and exits with status 2.",
-      "`<tmp>` stands for a scratch directory; multi-line library messages are shown as launch.py prints",
+      "real; the command line (`jgan`, or `python launch.py`) prints the message as `error: MESSAGE` and exits with status 2.",
+      "`<tmp>` stands for a scratch directory; multi-line library messages are shown as the command line prints",
       "them, joined into one line.",
       "",
       "| # | input | error |",

@@ -19,7 +19,7 @@ from flax import nnx
 from jgan import state as state_lib
 from jgan import step as step_lib
 from jgan.models import layers
-from tests.helpers import load_config
+from tests.helpers import load_config, setup
 
 _DN = ("NHWC", "HWIO", "NHWC")
 
@@ -55,10 +55,10 @@ def test_mapconv_is_a_drop_in_for_the_full_map_nnx_conv():
 
 
 def _conv_labels(config, data_shape):
-  state = state_lib.create_state(config, data_shape, jax.random.key(0))
+  config, parts, state = setup(config, data_shape, jax.random.key(0))
   nc, b = config.train.n_critic, config.train.batch_size
-  batch = {"image": np.zeros((nc, b) + data_shape, np.float32)}
-  text = step_lib.make_train_step(config).lower(state, batch).compile().as_text()
+  batch = {"x": np.zeros((nc, b) + data_shape, np.float32)}
+  text = step_lib.make_train_step(parts).lower(state, batch).compile().as_text()
   return set(re.findall(r"dim_labels=([^,\s]+)", text)), text
 
 

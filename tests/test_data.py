@@ -22,8 +22,8 @@ def test_tfds_config_reads_batches_under_mock_data(name):
     it = data_lib.make_iterator(c.data, batch_size=5, seed=0)
     batches = [next(it) for _ in range(3)]  # crosses an epoch boundary (12 examples)
   for b in batches:
-    assert b["image"].shape == (5, size, size, channels) and b["image"].dtype == np.float32
-    assert b["image"].min() >= -1.0 and b["image"].max() <= 1.0
+    assert b["x"].shape == (5, size, size, channels) and b["x"].dtype == np.float32
+    assert b["x"].min() >= -1.0 and b["x"].max() <= 1.0
     assert b["label"].shape == (5,) and b["label"].dtype == np.int32
 
 
@@ -68,7 +68,7 @@ def test_decoded_source_gives_the_same_batches_as_the_tfds_source(name, monkeypa
     plain = data_lib.make_iterator(c.data, 5, seed=1)
     for g in got:
       p = next(plain)
-      assert np.array_equal(g["image"], p["image"]) and np.array_equal(g["label"], p["label"])
+      assert np.array_equal(g["x"], p["x"]) and np.array_equal(g["label"], p["label"])
 
 
 def test_variable_size_datasets_are_not_cached():
@@ -96,7 +96,7 @@ def test_process_shards_partition_the_global_order():
   c = load_config("smoke")
   ds = [data_lib.make_image_dataset(c.data, seed=0, shard_index=i, shard_count=2) for i in range(2)]
   full = data_lib.make_image_dataset(c.data, seed=0)
-  assert np.array_equal(ds[1][3]["image"], full[7]["image"])
+  assert np.array_equal(ds[1][3]["x"], full[7]["x"])
 
 
 def test_preprocess_pads_digits_to_32_and_crops_faces():

@@ -16,7 +16,7 @@ from jgan import evaluation
 from jgan import state as state_lib
 from jgan.data import mixtures
 from jgan.metrics import METRICS, modes, protocols
-from tests.helpers import load_config
+from tests.helpers import load_config, setup
 from tests.test_classifier import small_classifier  # noqa: F401  (session fixture)
 
 
@@ -94,7 +94,7 @@ def test_evaluator_on_a_train_state(small_classifier, tmp_path):  # noqa: F811
                    cache_dir=str(tmp_path / "cache"))
   ev = evaluation.make_evaluator(config, str(tmp_path / "run"), progress=False)
   assert ev.due(200) and not ev.due(150)
-  state = state_lib.create_state(config, (28, 28, 1), jax.random.key(0))
+  state = setup(config, (28, 28, 1), jax.random.key(0))[2]
   first = ev(state, 200)
   assert set(first) == {"mnist_fid500", "mnist_modes500/modes", "mnist_modes500/reverse_kl"}
   assert np.isfinite(first["mnist_fid500"]) and 1 <= first["mnist_modes500/modes"] <= 10
@@ -105,7 +105,7 @@ def test_evaluator_on_a_train_state(small_classifier, tmp_path):  # noqa: F811
   assert [r["step"] for r in rows] == [200, 300] and rows[0]["generator"] == "ema"
   assert rows[0]["mnist_fid500"] == first["mnist_fid500"]
   # The sampler draws from the EMA parameters by default, the live ones with ema=False.
-  s = evaluation.state_sampler(state, config.model.latent_dim)
+  s = evaluation.state_sampler(state)
   x = s(jax.random.key(1), 4)
   assert x.shape == (4, 28, 28, 1) and np.array_equal(np.asarray(x), np.asarray(s(jax.random.key(1), 4)))
 
@@ -114,10 +114,10 @@ def test_sampler_splits_the_batch_over_a_mesh():
   from jgan import sharding
 
   config = _config()
-  state = state_lib.create_state(config, (28, 28, 1), jax.random.key(0))
-  one = np.asarray(evaluation.state_sampler(state, config.model.latent_dim)(jax.random.key(2), 16))
+  state = setup(config, (28, 28, 1), jax.random.key(0))[2]
+  one = np.asarray(evaluation.state_sampler(state)(jax.random.key(2), 16))
   sh = sharding.make_shardings(sharding.make_mesh(8))
-  sampler = evaluation.state_sampler(jax.device_put(state, sh.replicated), config.model.latent_dim)
+  sampler = evaluation.state_sampler(jax.device_put(state, sh.replicated))
   x = sampler(jax.random.key(2), 16)
   assert x.sharding.spec == jax.sharding.PartitionSpec("data")  # each device made 2 of the 16
   np.testing.assert_allclose(np.asarray(x), one, atol=1e-5)
@@ -137,7 +137,7 @@ def test_inception_metrics_end_to_end(tmp_path):
   config = _config(metrics="fid10k,is10k", inception_weights=str(path), num_samples=10,
                    batch_size=10)
   ev = evaluation.Evaluator(config, str(tmp_path), progress=False)
-  state = state_lib.create_state(config, (28, 28, 1), jax.random.key(0))
+  state = setup(config, (28, 28, 1), jax.random.key(0))[2]
   with pytest.warns(RuntimeWarning, match="singular"):
     r = ev(state, 0, write=False)
   assert set(r) == {"fid10k", "is10k/is", "is10k/is_std"}

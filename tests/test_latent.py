@@ -266,12 +266,11 @@ def untrained_run(tmp_path_factory):
   from jgan import checkpoint as ckpt_lib
   from jgan import config as config_lib
   from jgan import state as state_lib
-  from tests.helpers import load_config
+  from tests.helpers import load_config, setup
 
   workdir = tmp_path_factory.mktemp("latent_run")
-  config = config_lib.resolve(load_config("smoke"))
+  config, _, state = setup(load_config("smoke"), (28, 28, 1), jax.random.key(0))
   config.checkpoint.async_save = False
-  state = state_lib.create_state(config, (28, 28, 1), jax.random.key(0))
   ckpt = ckpt_lib.Checkpointer(ckpt_lib.checkpoint_dir(str(workdir)), config.checkpoint, config=config)
   ckpt.save(0, state, {})
   ckpt.wait()

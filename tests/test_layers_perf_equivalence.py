@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from configs import common
-from jgan import state as state_lib
+from jgan import config as config_lib
+from tests.helpers import setup
 from jgan import step as step_lib
 from jgan.models import layers
 
@@ -118,16 +118,16 @@ def test_batchnorm_gradient_through_returned_statistics():
 
 
 def _step_losses(compute_dtype: str):
-  c = common.get_config()
+  c = config_lib.defaults()
   c.model.compute_dtype = compute_dtype
   c.model.latent_dim, c.model.g_width, c.model.d_width = 16, 8, 8
   c.train.batch_size = 8
-  state = state_lib.create_state(c, (28, 28, 1), jax.random.key(0))
-  step = step_lib.make_train_step(c)
+  c, parts, state = setup(c, (28, 28, 1), jax.random.key(0))
+  step = step_lib.make_train_step(parts)
   rng = np.random.default_rng(0)
   out = []
   for _ in range(2):
-    batch = {"image": jnp.asarray(rng.uniform(-1, 1, (1, 8, 28, 28, 1)), jnp.float32)}
+    batch = {"x": jnp.asarray(rng.uniform(-1, 1, (1, 8, 28, 28, 1)), jnp.float32)}
     state, metrics = step(state, batch)
     out.append({k: float(metrics[k]) for k in ("d_loss", "g_loss")})
   return state, out
@@ -137,7 +137,7 @@ def test_bfloat16_step_runs_and_is_close_to_float32():
   s32, l32 = _step_losses("float32")
   s16, l16 = _step_losses("bfloat16")
   # Parameters and statistics stay float32 in the state; the losses agree to bfloat16 accuracy.
-  assert all(a.dtype == jnp.float32 for a in jax.tree.leaves((s16.g_params, s16.d_params, s16.g_stats)))
+  assert all(a.dtype == jnp.float32 for a in jax.tree.leaves((s16.g.params, s16.d.params, s16.g.stats)))
   for a, b in zip(l16, l32):
     for k in a:
       assert np.isfinite(a[k])
@@ -145,7 +145,7 @@ def test_bfloat16_step_runs_and_is_close_to_float32():
 
 
 def test_bfloat16_models_return_float32():
-  c = common.get_config()
+  c = config_lib.defaults()
   c.model.compute_dtype = "bfloat16"
   c.model.latent_dim, c.model.g_width, c.model.d_width = 16, 8, 8
   from jgan.models import make_models
@@ -161,7 +161,7 @@ def test_bfloat16_models_return_float32():
 
 
 def test_unknown_compute_dtype_lists_choices():
-  c = common.get_config()
+  c = config_lib.defaults()
   c.model.compute_dtype = "float16"
   from jgan.models import make_models
 
@@ -173,7 +173,7 @@ def test_spectral_norm_still_wraps_dcgan_critic_convs():
   """DownConv subclasses nnx.Conv, so ``model.d_spectral_norm`` still finds D's strided convolutions."""
   from jgan.models import make_models, spectral
 
-  c = common.get_config()
+  c = config_lib.defaults()
   c.model.d_spectral_norm, c.model.d_norm = True, "none"
   c.model.latent_dim, c.model.g_width, c.model.d_width = 4, 8, 8
   _, d = nnx.eval_shape(lambda: make_models(c.model, (32, 32, 3), nnx.Rngs(0)))

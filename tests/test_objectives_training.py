@@ -1,5 +1,5 @@
 """Every registered objective trains the ring8 MLP GAN and the (smoke-sized) MNIST DCGAN without NaN,
-with its recipe from configs/common.py; plus spectral normalisation and lazy penalties in the step."""
+with its recipe from jgan.recipes; plus spectral normalisation and lazy penalties in the step."""
 
 import json
 import math

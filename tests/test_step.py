@@ -7,7 +7,7 @@ import pytest
 
 from jgan import data as data_lib
 from jgan import sharding, state as state_lib, step as step_lib, train
-from tests.helpers import load_config
+from tests.helpers import load_config, setup
 
 # 1 vs 8 devices: the same maths with a different reduction order (BatchNorm statistics and gradient
 # all-reduce are sums split 8 ways), so they agree to float32 rounding amplified by 10 Adam steps,
@@ -33,8 +33,7 @@ def smoke_runs(tmp_path_factory):
 
 
 def _leaves(state):
-  return jax.tree.leaves((state.g_params, state.g_stats, state.d_params, state.d_stats, state.g_ema,
-                          state.g_opt, state.d_opt))
+  return jax.tree.leaves((state.g, state.d, state.g_ema))
 
 
 def test_one_vs_eight_devices_agree(smoke_runs):
@@ -51,14 +50,11 @@ def test_same_seed_is_bit_identical(smoke_runs):
 
 
 def _setup(config, num_devices):
-  from jgan import config as config_lib
-
-  config = config_lib.resolve(config)
+  config, parts, state = setup(config)
   mesh = sharding.make_mesh(num_devices)
   sh = sharding.make_shardings(mesh, config.train.steps_per_call)
-  shape = data_lib.sample_shape(config.data)
-  state = jax.device_put(state_lib.create_state(config, shape, jax.random.key(config.seed)), sh.replicated)
-  fn = step_lib.make_train_step(config, sh.replicated, sh.batch, sh.data)
+  state = jax.device_put(state, sh.replicated)
+  fn = step_lib.make_train_step(parts, config.train.steps_per_call, sh.replicated, sh.batch, sh.data)
   return config, sh, state, fn
 
 
@@ -94,7 +90,7 @@ def test_fused_steps_equal_single_steps():
     singles.append(float(m["d_loss"]))
   s4, m4 = f4(s4, jax.device_put(big, sh4.batch))
   np.testing.assert_allclose(np.asarray(m4["d_loss"]), singles, rtol=1e-5)
-  for x, y in zip(jax.tree.leaves(s1.g_params), jax.tree.leaves(s4.g_params)):
+  for x, y in zip(jax.tree.leaves(s1.g.params), jax.tree.leaves(s4.g.params)):
     np.testing.assert_allclose(np.asarray(x), np.asarray(y), atol=1e-6)
   assert int(s4.step) == 4
 
@@ -108,9 +104,9 @@ def test_n_critic_runs_that_many_d_updates():
   assert batch["x"].shape == (3, config.train.batch_size, 2)
   state, _ = fn(state, jax.device_put(batch, sh.batch))
   # Adam's step count in D's optimiser state counts D updates.
-  counts = [int(x) for x in jax.tree.leaves(state.d_opt) if jnp.ndim(x) == 0 and x.dtype == jnp.int32]
+  counts = [int(x) for x in jax.tree.leaves(state.d.opt) if jnp.ndim(x) == 0 and x.dtype == jnp.int32]
   assert counts and all(c == 3 for c in counts), counts
-  g_counts = [int(x) for x in jax.tree.leaves(state.g_opt) if jnp.ndim(x) == 0 and x.dtype == jnp.int32]
+  g_counts = [int(x) for x in jax.tree.leaves(state.g.opt) if jnp.ndim(x) == 0 and x.dtype == jnp.int32]
   assert all(c == 1 for c in g_counts)
 
 

@@ -1,5 +1,5 @@
-"""Update rules, Unrolled GAN and PacGAN packing in the real train step, checked against direct
-autodiff of the full losses (no vjp reuse, no shared code with jgan.step beyond the models)."""
+"""Update rules (jgan.update_rules), Unrolled GAN and PacGAN packing in the real train step, checked against
+direct autodiff of the full losses (no vjp reuse, no shared code with jgan.step beyond the models)."""
 
 import jax
 import jax.numpy as jnp
@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from jgan import config as config_lib
 from jgan import data as data_lib
-from jgan import objectives, sharding, state as state_lib, step as step_lib, train
-from tests.helpers import load_config
+from jgan import objectives, step as step_lib, train
+from jgan.update_rules import UPDATE_RULES
+from tests.helpers import load_config, setup
 
 LR = 0.05
 
@@ -23,21 +23,18 @@ def _setup(rule, unrolled=0, pack=1):
   c.optim.ema_decay = 0.0
   for who in ("g", "d"):
     c.optim[who] = dict(name="sgd", lr=LR)
-  c = config_lib.resolve(c)
-  mesh = sharding.make_mesh(1)
-  sh = sharding.make_shardings(mesh)
-  state = state_lib.create_state(c, (2,), jax.random.key(0))
+  c, parts, state = setup(c, (2,), jax.random.key(0))
   it = data_lib.make_iterator(c.data, c.train.batch_size, seed=0)
   batch = train.stack_batch(next(it), 1, 1)
-  return c, state, batch, step_lib.make_train_step(c)
+  return c, state, batch, step_lib.make_train_step(parts)
 
 
 def _losses(state, real, z, objective, pack):
   """(d_loss(g_params, d_params), g_loss(g_params, d_params)) written directly from the models."""
 
   def run(g_params, d_params, fixed_fake=False):
-    g = nnx.merge(state.g_graphdef, g_params, state.g_stats, copy=True)
-    d = nnx.merge(state.d_graphdef, d_params, state.d_stats, copy=True)
+    g = nnx.merge(state.g_graphdef, g_params, state.g.stats, copy=True)
+    d = nnx.merge(state.d_graphdef, d_params, state.d.stats, copy=True)
     fake = jax.lax.stop_gradient(g(z)) if fixed_fake else g(z)
     d_real, d_fake = d(step_lib.pack(real, pack)), d(step_lib.pack(fake, pack))
     return d_real, d_fake
@@ -66,38 +63,70 @@ def _max_diff(a, b):
   return max(float(jnp.max(jnp.abs(x - y))) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
 
 
-@pytest.mark.parametrize("rule", ["alternating", "simultaneous", "extragradient"])
+def _alternating(th, ph, d_loss, g_loss):  # D first, then G against the new D
+  ph1 = _sgd(ph, jax.grad(d_loss, 1)(th, ph))
+  return _sgd(th, jax.grad(g_loss, 0)(th, ph1)), ph1
+
+
+def _simultaneous(th, ph, d_loss, g_loss):
+  return _sgd(th, jax.grad(g_loss, 0)(th, ph)), _sgd(ph, jax.grad(d_loss, 1)(th, ph))
+
+
+def _extragradient(th, ph, d_loss, g_loss):  # gradients at the look-ahead point, applied at the original
+  th_la, ph_la = _simultaneous(th, ph, d_loss, g_loss)
+  return _sgd(th, jax.grad(g_loss, 0)(th_la, ph_la)), _sgd(ph, jax.grad(d_loss, 1)(th_la, ph_la))
+
+
+def _optimistic_first_step(th, ph, d_loss, g_loss):  # 2 g_0 - g_{-1} with g_{-1} = 0 (two steps: below)
+  twice = lambda p, g: jax.tree.map(lambda x, a: x - LR * 2 * a, p, g)
+  return twice(th, jax.grad(g_loss, 0)(th, ph)), twice(ph, jax.grad(d_loss, 1)(th, ph))
+
+
+# One SGD step of every registered update rule, written from its definition. A rule added to
+# jgan.update_rules.UPDATE_RULES needs its line here (test_every_rule_has_a_reference).
+REFERENCE = {"alternating": _alternating, "simultaneous": _simultaneous, "extragradient": _extragradient,
+             "optimistic": _optimistic_first_step}
+
+
+def test_every_rule_has_a_reference():
+  assert sorted(REFERENCE) == sorted(UPDATE_RULES)
+
+
+@pytest.mark.parametrize("rule", sorted(UPDATE_RULES))
 def test_update_rule_matches_direct_autodiff(rule):
   c, state, batch, fn = _setup(rule)
   real, z = jnp.asarray(batch["x"][0]), _z(state, c.train.batch_size)
   d_loss, g_loss = _losses(state, real, z, objectives.make_objective(**c.objective), 1)
-  th, ph = state.g_params, state.d_params
-  gd, gg = jax.grad(d_loss, 1)(th, ph), jax.grad(g_loss, 0)(th, ph)
-  if rule == "alternating":
-    ph1 = _sgd(ph, gd)
-    th1 = _sgd(th, jax.grad(g_loss, 0)(th, ph1))
-  elif rule == "simultaneous":
-    th1, ph1 = _sgd(th, gg), _sgd(ph, gd)
-  else:  # extragradient: gradients at the look-ahead point, applied at the original point
-    th_la, ph_la = _sgd(th, gg), _sgd(ph, gd)
-    th1, ph1 = _sgd(th, jax.grad(g_loss, 0)(th_la, ph_la)), _sgd(ph, jax.grad(d_loss, 1)(th_la, ph_la))
+  th1, ph1 = REFERENCE[rule](state.g.params, state.d.params, d_loss, g_loss)
+  th1, ph1 = jax.tree.map(np.asarray, (th1, ph1))  # the state's buffers are donated to the step
   new, m = fn(state, batch)
-  assert _max_diff(new.g_params, th1) < 1e-5 and _max_diff(new.d_params, ph1) < 1e-5
+  assert _max_diff(new.g.params, th1) < 1e-5 and _max_diff(new.d.params, ph1) < 1e-5
   assert np.isfinite(float(m["g_loss"]))
 
 
 def test_optimistic_uses_two_g_minus_previous_g():
+  """Two steps of optimistic GD against direct autodiff. The previous gradients are computed here (step
+  0's gradients at the initial point, g_{-1} = 0), not read from the state."""
   c, state, batch, fn = _setup("optimistic")
+  real, b = jnp.asarray(batch["x"][0]), c.train.batch_size
+  objective = objectives.make_objective(**c.objective)
+  sgd = lambda p, now, prev: jax.tree.map(lambda x, a, z: x - LR * (2 * a - z), p, now, prev)
+
+  def grads_at(s, th, ph):  # (G's, D's) loss gradients at (th, ph) with step s's noise
+    d_loss, g_loss = _losses(s, real, _z(s, b), objective, 1)
+    return jax.grad(g_loss, 0)(th, ph), jax.grad(d_loss, 1)(th, ph)
+
+  th0, ph0 = jax.tree.map(np.asarray, (state.g.params, state.d.params))
+  gg0, gd0 = grads_at(state, th0, ph0)
+  zero = jax.tree.map(np.zeros_like, (gg0, gd0))
+  th1, ph1 = jax.tree.map(np.asarray, (sgd(th0, gg0, zero[0]), sgd(ph0, gd0, zero[1])))
   s1, _ = fn(state, batch)
-  # Second step from s1: the update must be lr * (2 g_1 - g_0); check via the stored previous gradients.
-  prev = s1.g_opt[0]  # optimistic_gradients' state: last gradient
-  real, z = jnp.asarray(batch["x"][0]), _z(s1, c.train.batch_size)
-  _, g_loss = _losses(s1, real, z, objectives.make_objective(**c.objective), 1)
-  g1 = jax.grad(g_loss, 0)(s1.g_params, s1.d_params)
-  want = jax.tree.map(lambda p, a, b: p - LR * (2 * a - b), s1.g_params, g1, prev)
-  want = jax.tree.map(np.asarray, want)  # s1's buffers are donated to the next step
+  assert _max_diff(s1.g.params, th1) < 1e-5 and _max_diff(s1.d.params, ph1) < 1e-5
+  gg1, gd1 = grads_at(s1, th1, ph1)
+  th2, ph2 = jax.tree.map(np.asarray, (sgd(th1, gg1, gg0), sgd(ph1, gd1, gd0)))  # s1 is donated next
   s2, _ = fn(s1, batch)
-  assert _max_diff(s2.g_params, want) < 1e-5
+  assert _max_diff(s2.g.params, th2) < 1e-5 and _max_diff(s2.d.params, ph2) < 1e-5
+  assert _max_diff(th2, sgd(th1, gg1, zero[0])) > 1e-7  # the previous gradient matters
 
 
 def test_unrolled_gan_differentiates_through_d_updates():
@@ -107,12 +136,12 @@ def test_unrolled_gan_differentiates_through_d_updates():
   d_loss, g_loss = _losses(state, real, z, objectives.make_objective(**c.objective), 1)
 
   def d_loss_full(gp, dp):  # D's loss with G's dependence kept (the unrolled path)
-    g = nnx.merge(state.g_graphdef, gp, state.g_stats, copy=True)
-    d = nnx.merge(state.d_graphdef, dp, state.d_stats, copy=True)
+    g = nnx.merge(state.g_graphdef, gp, state.g.stats, copy=True)
+    d = nnx.merge(state.d_graphdef, dp, state.d.stats, copy=True)
     fake = g(z)
     return objectives.make_objective(**c.objective).loss(d(real), d(fake), ())[0]
 
-  th, ph = state.g_params, state.d_params
+  th, ph = state.g.params, state.d.params
   ph1 = _sgd(ph, jax.grad(d_loss, 1)(th, ph))
 
   def unrolled_g_loss(gp):
@@ -124,8 +153,8 @@ def test_unrolled_gan_differentiates_through_d_updates():
   th1 = _sgd(th, jax.grad(unrolled_g_loss)(th))
   th_plain = jax.tree.map(np.asarray, _sgd(th, jax.grad(g_loss, 0)(th, ph1)))
   new, _ = fn(state, batch)
-  assert _max_diff(new.d_params, ph1) < 1e-5  # the real D takes one normal update
-  assert _max_diff(new.g_params, th1) < 1e-5
+  assert _max_diff(new.d.params, ph1) < 1e-5  # the real D takes one normal update
+  assert _max_diff(new.g.params, th1) < 1e-5
   # And it differs from the non-unrolled update (the look-ahead matters).
   assert _max_diff(th1, th_plain) > 1e-7
 
@@ -144,11 +173,11 @@ def test_pacgan_step_matches_direct_autodiff():
   c, state, batch, fn = _setup("alternating", pack=2)
   real, z = jnp.asarray(batch["x"][0]), _z(state, c.train.batch_size)
   d_loss, g_loss = _losses(state, real, z, objectives.make_objective(**c.objective), 2)
-  th, ph = state.g_params, state.d_params
+  th, ph = state.g.params, state.d.params
   ph1 = _sgd(ph, jax.grad(d_loss, 1)(th, ph))
   th1 = _sgd(th, jax.grad(g_loss, 0)(th, ph1))
   new, _ = fn(state, batch)
-  assert _max_diff(new.g_params, th1) < 1e-5 and _max_diff(new.d_params, ph1) < 1e-5
+  assert _max_diff(new.g.params, th1) < 1e-5 and _max_diff(new.d.params, ph1) < 1e-5
 
 
 @pytest.mark.parametrize("schedule", ["constant", "linear", "cosine"])
@@ -179,4 +208,4 @@ def test_unknown_lr_schedule_is_refused_before_compiling():
   c = load_config("ring8")
   c.optim.lr_schedule = "exponential"
   with pytest.raises(ValueError, match="optim.lr_schedule='exponential'; valid choices: constant, linear, cosine"):
-    config_lib.resolve(c)
+    setup(c)

@@ -94,7 +94,7 @@ def main(argv) -> int:
       results = ev.evaluate(_data_source(config, args.data, n))
       source = f"data:{args.data}"
     else:
-      results = ev.evaluate(evaluation.state_sampler(state, config.model.latent_dim, ema=not args.live))
+      results = ev.evaluate(evaluation.state_sampler(state, ema=not args.live))
       source = "live" if args.live else "ema"
   except (ValueError, FileNotFoundError, ckpt_lib.CheckpointError) as e:
     print(f"error: {e}", file=sys.stderr)

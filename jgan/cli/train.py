@@ -36,11 +36,9 @@ def main(argv) -> int:
   try:
     dist_kwargs, config_argv = multihost.pop_flags(argv)
     config, workdir = flags.parse_cli(config_argv, prog="jgan train")
-    from configs import common
-
     from jgan import config as config_lib
 
-    config_lib.check_keys(config, common.get_config())  # typos in the experiment file itself
+    config_lib.check_keys(config)  # typos in the experiment file itself
   except ValueError as e:
     print(f"error: {e}", file=sys.stderr)
     return 2

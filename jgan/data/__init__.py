@@ -3,7 +3,7 @@
 ``make_iterator(data_cfg, batch_size, seed, ...)`` returns an infinite, checkpointable iterator
 (``get_state`` / ``set_state``) of host batches:
 
-* images: ``{"image": float32 [batch_size, S, S, C] in [-1, 1], "label": int32 [batch_size]}``;
+* images: ``{"x": float32 [batch_size, S, S, C] in [-1, 1], "label": int32 [batch_size]}``;
 * 2-D mixtures: ``{"x": float32 [batch_size, 2]}``.
 
 Image datasets are read with ``tfds.data_source`` (random access into prepared array_record files, no
@@ -183,7 +183,7 @@ def make_image_dataset(data_cfg, seed: int, split: str | None = None, shard_inde
   size = data_cfg.image_size
 
   def prep(ex):
-    return {"image": preprocess_image(np.asarray(ex["image"]), size, spec.crop),
+    return {"x": preprocess_image(np.asarray(ex["image"]), size, spec.crop),
             "label": np.int32(ex.get("label", -1))}
 
   ds = grain.MapDataset.source(cached_source(data_cfg, split)).shuffle(seed=seed).repeat()

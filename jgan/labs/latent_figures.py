@@ -41,7 +41,7 @@ def load_generator_fn(workdir: str, *, ema: bool = True, step: int | None = None
 
   state, config = checkpoint.load_state(workdir, step=step)
   config.restored_step = int(state.step)
-  apply = jax.jit(lambda st, z: state_lib.generator_fn(st, ema=ema)(z).astype(jnp.float32))
+  apply = jax.jit(lambda st, z: state_lib.generate(st, z, ema=ema).astype(jnp.float32))
 
   def g(z) -> np.ndarray:
     z = np.asarray(z, np.float32).reshape(-1, config.model.latent_dim)

@@ -65,6 +65,7 @@ DISTANCE_OUTPUTS = {
 # feature extraction and the real-feature cache live in jgan.evaluation.
 from jgan.metrics.protocols import METRICS  # noqa: E402
 from jgan.metrics.protocols import Protocol  # noqa: E402
+from jgan.metrics.protocols import register  # noqa: E402
 
 __all__ = [
     "DISTANCES",
@@ -86,5 +87,6 @@ __all__ = [
     "mode_metrics",
     "polynomial_mmd2",
     "precision_recall",
+    "register",
     "trace_sqrt_product",
 ]

@@ -30,6 +30,7 @@ import numpy as np
 
 from jgan.metrics import DISTANCE_OUTPUTS, DISTANCES
 from jgan.data import mixtures
+from jgan.registry import Registry
 from jgan.metrics import modes as modes_lib
 
 # Outputs of the mode metrics, which are not feature distances (see jgan.metrics.modes).
@@ -87,7 +88,8 @@ def _build() -> dict[str, Protocol]:
   return table
 
 
-METRICS: dict[str, Protocol] = _build()
+METRICS: Registry[Protocol] = Registry("metric", _build())
+register = METRICS.register  # register(name, Protocol(extractor, distance, num_samples)): a new protocol
 
 
 def parse_metric_names(names) -> list[str]:
@@ -101,8 +103,7 @@ def parse_metric_names(names) -> list[str]:
   for n in (p.strip() for p in parts):
     if not n or n in out:
       continue
-    if n not in METRICS:
-      raise ValueError(f"unknown metric {n!r}; valid choices: {', '.join(sorted(METRICS))}")
+    METRICS.check(n)
     out.append(n)
   return out
 

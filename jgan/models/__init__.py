@@ -1,21 +1,35 @@
-"""Model registry: ``MODELS[name](model_config, data_shape, rngs) -> (generator, discriminator)``.
+"""Model registry: ``MODELS[name]`` is a :class:`ModelSpec` of factories for G and D, with its config fields.
 
 ``data_shape`` is one sample's shape: ``(H, W, C)`` for images, ``(2,)`` for 2-D points. Generators map
-``z [B, latent_dim]`` to ``[B, *data_shape]``; discriminators map ``[B, *data_shape]`` to raw scores ``[B]``.
+``z [B, latent_dim]`` to ``[B, *data_shape]``; discriminators map ``[B, *input_shape]`` to raw scores
+``[B]`` (``input_shape`` is ``data_shape`` with the last axis times ``model.pack``: PacGAN).
+
+The config section ``model`` holds the fields every model shares (:data:`SHARED_FIELDS`: ``name``,
+``latent_dim``, PacGAN's ``pack``, spectral norm, the auto-encoder D of energy objectives, the compute
+dtype) and the chosen model's own fields with the defaults it was registered with (``dcgan``:
+``g_width``, ``d_width``, ``d_norm``; ``mlp``: ``g_width``, ``d_width``, ``depth``). A user model::
+
+    jgan.models.register("resnet_user", generator=make_g, discriminator=make_d, defaults={"num_blocks": 2})
+    config.model = jgan.config.model_section("resnet_user", latent_dim=128)   # or set model.name
+
+takes ``model.num_blocks``; a misspelt field is refused with that model's valid fields.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable, NamedTuple
 
 import jax.numpy as jnp
 from flax import nnx
 
 from jgan.models import autoencoder, dcgan, mlp, spectral
+from jgan.registry import Registry
 
 # ``model.compute_dtype`` -> the dtype the layers compute in (None = float32 everywhere). Parameters,
 # normalisation statistics, G's outputs and D's scores stay float32 in every case.
 COMPUTE_DTYPES = {"float32": None, "bfloat16": jnp.bfloat16}
+# Fields of the model section read by jgan itself, whatever the model (defaults in jgan.config.defaults).
+SHARED_FIELDS = ("name", "latent_dim", "pack", "d_spectral_norm", "ae_code_dim", "ae_energy", "compute_dtype")
 
 
 def compute_dtype(cfg):
@@ -26,47 +40,105 @@ def compute_dtype(cfg):
   return COMPUTE_DTYPES[name]
 
 
-def _dcgan(cfg, data_shape, rngs: nnx.Rngs):
+class ModelSpec(NamedTuple):
+  """A registered model: factories ``(model_cfg, shape, rngs: nnx.Rngs) -> nnx.Module``.
+
+  ``generator`` gets one sample's ``data_shape``; ``discriminator`` and ``autoencoder`` (the D of
+  energy objectives, EBGAN/BEGAN; None if the model has none) get D's ``input_shape``. Factories
+  raise ValueError for shapes or fields they do not support.
+  """
+
+  generator: Callable[..., nnx.Module]
+  discriminator: Callable[..., nnx.Module]
+  autoencoder: Callable[..., nnx.Module] | None = None
+  images_only: bool = False  # the model needs image data [S, S, C] (checked by jgan.config.validate)
+
+
+def _square_image(data_shape) -> tuple[int, int]:
   if len(data_shape) != 3 or data_shape[0] != data_shape[1]:
     raise ValueError(f"model 'dcgan' needs square images [S, S, C], got data shape {tuple(data_shape)}")
-  s, _, c = data_shape
-  dtype = compute_dtype(cfg)
-  g = dcgan.Generator(image_size=s, channels=c, latent_dim=cfg.latent_dim, width=cfg.g_width, dtype=dtype,
-                      rngs=rngs)
-  d = dcgan.Discriminator(image_size=s, channels=c, width=cfg.d_width, d_norm=cfg.d_norm, dtype=dtype,
-                          rngs=rngs)
-  return g, d
+  if data_shape[0] not in dcgan.SUPPORTED_SIZES:
+    raise ValueError(f"data.image_size={data_shape[0]!r} is not supported by model 'dcgan'; valid choices: "
+                     f"{sorted(dcgan.SUPPORTED_SIZES)}")
+  return data_shape[0], data_shape[2]
 
 
-def _mlp(cfg, data_shape, rngs: nnx.Rngs):
-  dtype = compute_dtype(cfg)
-  g = mlp.Generator(data_shape=data_shape, latent_dim=cfg.latent_dim, width=cfg.g_width, depth=cfg.depth,
-                    dtype=dtype, rngs=rngs)
-  d = mlp.Discriminator(data_shape=data_shape, width=cfg.d_width, depth=cfg.depth, dtype=dtype, rngs=rngs)
-  return g, d
+def _dcgan_g(cfg, data_shape, rngs: nnx.Rngs):
+  s, c = _square_image(data_shape)
+  return dcgan.Generator(image_size=s, channels=c, latent_dim=cfg.latent_dim, width=cfg.g_width,
+                         dtype=compute_dtype(cfg), rngs=rngs)
 
 
-MODELS: dict[str, Callable] = {"dcgan": _dcgan, "mlp": _mlp}
+def _dcgan_d(cfg, input_shape, rngs: nnx.Rngs):
+  s, c = _square_image(input_shape)
+  if cfg.d_norm not in dcgan.NORMS:
+    raise ValueError(f"unknown model.d_norm={cfg.d_norm!r}; valid choices: {', '.join(dcgan.NORMS)}")
+  return dcgan.Discriminator(image_size=s, channels=c, width=cfg.d_width, d_norm=cfg.d_norm,
+                             dtype=compute_dtype(cfg), rngs=rngs)
+
+
+def _mlp_g(cfg, data_shape, rngs: nnx.Rngs):
+  return mlp.Generator(data_shape=data_shape, latent_dim=cfg.latent_dim, width=cfg.g_width, depth=cfg.depth,
+                       dtype=compute_dtype(cfg), rngs=rngs)
+
+
+def _mlp_d(cfg, input_shape, rngs: nnx.Rngs):
+  return mlp.Discriminator(data_shape=input_shape, width=cfg.d_width, depth=cfg.depth, dtype=compute_dtype(cfg),
+                           rngs=rngs)
+
+
+MODELS: Registry[ModelSpec] = Registry("model", {
+    "dcgan": ModelSpec(_dcgan_g, _dcgan_d, autoencoder.dcgan_autoencoder, images_only=True),
+    "mlp": ModelSpec(_mlp_g, _mlp_d, autoencoder.mlp_autoencoder),
+}, defaults={
+    "dcgan": {"g_width": 64, "d_width": 64, "d_norm": "batch"},  # D's hidden-layer norm: batch | layer | none
+    "mlp": {"g_width": 128, "d_width": 128, "depth": 2},  # hidden units and hidden layers (PacGAN's sizes)
+})
+
+
+def register(name: str, generator: Callable[..., nnx.Module], discriminator: Callable[..., nnx.Module],
+             defaults: dict[str, Any] | None = None, *, autoencoder: Callable[..., nnx.Module] | None = None,
+             images_only: bool = False, overwrite: bool = False) -> ModelSpec:
+  """Registers a model: its G and D factories (see :class:`ModelSpec`) and its own config fields.
+
+  ``defaults`` maps each field the factories read from the model section (besides
+  :data:`SHARED_FIELDS`) to its default; ``jgan.config.resolve`` fills them in and refuses any other
+  field, listing these. Returns the spec.
+  """
+  clash = sorted(set(defaults or {}) & set(SHARED_FIELDS))
+  if clash:
+    raise ValueError(f"model {name!r}: fields {clash} are shared by every model; choose other names")
+  spec = ModelSpec(generator, discriminator, autoencoder, images_only)
+  return MODELS.register(name, spec, dict(defaults or {}), overwrite=overwrite)
 
 
 def make_models(model_cfg, data_shape: tuple[int, ...], rngs: nnx.Rngs, d_output: str = "logit"):
   """Builds ``(G, D)`` for ``model_cfg.name``; unknown names raise ValueError listing the valid ones.
 
   ``d_output`` is what the objective needs from D (``Objective.d_output``): ``"logit"`` for the model's
-  own discriminator, ``"energy"`` for an auto-encoder D (see :mod:`jgan.models.autoencoder`).
+  own discriminator, ``"energy"`` for its auto-encoder D (see :mod:`jgan.models.autoencoder`).
   With ``model_cfg.d_spectral_norm`` every conv/linear layer of D is spectrally normalised; with
   ``model_cfg.pack = m`` D takes ``m`` samples joined along the last axis (PacGAN).
   """
-  if model_cfg.name not in MODELS:
-    raise ValueError(f"unknown model {model_cfg.name!r}; valid choices: {', '.join(sorted(MODELS))}")
-  g, d = MODELS[model_cfg.name](model_cfg, tuple(data_shape), rngs)
+  MODELS.check(model_cfg.name)
+  spec = MODELS[model_cfg.name]
+  data_shape = tuple(data_shape)
+  g = spec.generator(model_cfg, data_shape, rngs)
   # PacGAN: D sees m samples joined along the last axis (see jgan.step.pack).
   m = model_cfg.get("pack", 1)
-  d_shape = tuple(data_shape[:-1]) + (data_shape[-1] * m,)
+  d_shape = data_shape[:-1] + (data_shape[-1] * m,)
+  # The discriminator of the sample shape is built first in every case, so the initial weights drawn
+  # from ``rngs`` stay those of earlier jgan versions (replaced in the RNG-by-purpose change).
+  d = spec.discriminator(model_cfg, data_shape, rngs)
   if d_output == "energy":
-    d = autoencoder.make_autoencoder(model_cfg, d_shape, rngs)
+    if spec.autoencoder is None:
+      raise ValueError(f"model {model_cfg.name!r} has no auto-encoder discriminator, which energy objectives "
+                       f"(ebgan, began) need; models with one: "
+                       f"{', '.join(n for n, s in MODELS.items() if s.autoencoder is not None)}")
+    d = spec.autoencoder(model_cfg, d_shape, rngs)
   elif m > 1:
-    _, d = MODELS[model_cfg.name](model_cfg, d_shape, rngs)
+    spec.generator(model_cfg, data_shape, rngs)  # discarded: keeps the keys of earlier versions (see above)
+    d = spec.discriminator(model_cfg, d_shape, rngs)
   if model_cfg.get("d_spectral_norm", False):
     spectral.wrap_layers(d, rngs)
   return g, d

@@ -73,11 +73,14 @@ class MLPAutoEncoder(nnx.Module):
     return {"energy": _energy(x, rec, self.energy_kind), "code": code.astype(jnp.float32)}
 
 
-def make_autoencoder(cfg, data_shape: tuple[int, ...], rngs: nnx.Rngs) -> nnx.Module:
-  """The auto-encoder D matching ``cfg.name`` (``dcgan`` or ``mlp``) for one sample's ``data_shape``."""
-  if cfg.name == "dcgan":
-    s, _, c = data_shape
-    return DCGANAutoEncoder(image_size=s, channels=c, width=cfg.d_width, code_dim=cfg.ae_code_dim,
-                            d_norm=cfg.d_norm, energy=cfg.ae_energy, rngs=rngs)
-  return MLPAutoEncoder(data_shape=data_shape, width=cfg.d_width, depth=cfg.depth, code_dim=cfg.ae_code_dim,
+def dcgan_autoencoder(cfg, input_shape: tuple[int, ...], rngs: nnx.Rngs) -> DCGANAutoEncoder:
+  """The DCGAN-stack auto-encoder D for D's ``input_shape`` ``(S, S, C)`` (model ``dcgan``'s fields)."""
+  s, _, c = input_shape
+  return DCGANAutoEncoder(image_size=s, channels=c, width=cfg.d_width, code_dim=cfg.ae_code_dim,
+                          d_norm=cfg.d_norm, energy=cfg.ae_energy, rngs=rngs)
+
+
+def mlp_autoencoder(cfg, input_shape: tuple[int, ...], rngs: nnx.Rngs) -> MLPAutoEncoder:
+  """The MLP auto-encoder D for D's ``input_shape`` (model ``mlp``'s fields)."""
+  return MLPAutoEncoder(data_shape=input_shape, width=cfg.d_width, depth=cfg.depth, code_dim=cfg.ae_code_dim,
                         energy=cfg.ae_energy, rngs=rngs)

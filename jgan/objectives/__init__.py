@@ -2,6 +2,8 @@
 
 Every objective is built by a small factory ``OBJECTIVES[name](**params) -> Objective`` (optax style:
 the factory's keyword arguments are the objective's parameters, its defaults are the published ones).
+``OBJECTIVES`` is a :class:`jgan.registry.Registry`; ``jgan.objectives.register(name, factory)`` adds
+one from user code, and the config section ``objective`` then takes its parameters.
 An :class:`Objective` holds pure functions over D's *raw* outputs:
 
 * ``loss(d_real, d_fake, obj_state) -> (d_loss, g_loss)``: scalar float32 losses, both to be
@@ -41,10 +43,10 @@ are computed in (at least) float32 whatever the dtype of D's outputs.
 
 from __future__ import annotations
 
-import inspect
-from typing import Any, Callable
+from typing import Callable
 
 # Re-exported: the public API of the package lives in its submodules.
+from jgan.registry import Registry
 from jgan.objectives.base import Array, Objective  # noqa: F401
 from jgan.objectives.classic import hinge, least_squares, minimax, non_saturating, relativistic, wasserstein, wgan_gp
 from jgan.objectives.energy import began, ebgan, pull_away_term  # noqa: F401
@@ -53,7 +55,7 @@ from jgan.objectives.fgan import (  # noqa: F401
     squared_hellinger, total_variation)
 from jgan.objectives.lambertw import lambertw, wright_omega  # noqa: F401
 
-OBJECTIVES: dict[str, Callable[..., Objective]] = {
+OBJECTIVES: Registry[Callable[..., Objective]] = Registry("objective", {
     "minimax": minimax,
     "non_saturating": non_saturating,
     # f-GAN, one per row of Nowozin et al.'s Table 2
@@ -73,29 +75,8 @@ OBJECTIVES: dict[str, Callable[..., Objective]] = {
     "relativistic": relativistic,
     "ebgan": ebgan,
     "began": began,
-}
-
-
-def objective_params(name: str) -> dict[str, Any]:
-  """The parameters of objective ``name`` with their default values (from the factory's signature)."""
-  check_objective_name(name)
-  sig = inspect.signature(OBJECTIVES[name])
-  return {k: p.default for k, p in sig.parameters.items()}
-
-
-def check_objective_name(name: str) -> None:
-  """Raises ValueError naming ``name`` and the registered objectives if it is not one of them."""
-  if name not in OBJECTIVES:
-    raise ValueError(f"unknown objective {name!r}; valid choices: {', '.join(sorted(OBJECTIVES))}")
-
-
-def make_objective(name: str, **params) -> Objective:
-  """Builds objective ``name`` with ``params``; unknown parameter names raise a ValueError listing the valid ones."""
-  valid = objective_params(name)
-  unknown = sorted(set(params) - set(valid))
-  if unknown:
-    raise ValueError(
-        f"objective {name!r} got unknown parameter(s) {unknown}; valid parameters: {sorted(valid) or 'none'}"
-    )
-  return OBJECTIVES[name](**params)
-
+})
+register = OBJECTIVES.register  # register(name, factory): a user objective, config section objective.*
+objective_params = OBJECTIVES.defaults  # objective_params(name) -> {parameter: published default}
+check_objective_name = OBJECTIVES.check
+make_objective = OBJECTIVES.build  # make_objective(name, **params) -> Objective; unknown parameters refused

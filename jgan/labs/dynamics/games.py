@@ -8,7 +8,6 @@ player's parameters are float32 vectors ``[n_x]`` and ``[n_y]`` (``n_x = n_y = 1
 
 from __future__ import annotations
 
-import inspect
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -17,6 +16,7 @@ import numpy as np
 from scipy import special
 
 from jgan import objectives as objectives_lib
+from jgan.registry import Registry
 
 Array = jax.Array
 Params = tuple[Array, Array]  # (x [n_x], y [n_y]), float32
@@ -171,10 +171,10 @@ def dirac(
   )
 
 
-GAMES: dict[str, Callable[..., Game]] = {
+GAMES: Registry[Callable[..., Game]] = Registry("game", {
     "bilinear": bilinear,
     "dirac": dirac,
-}
+})
 
 
 def logit_objectives() -> list[str]:
@@ -189,22 +189,7 @@ def logit_objectives() -> list[str]:
   return names
 
 
-def _check_params(kind: str, name: str, fn: Callable[..., Any], params: dict[str, Any]) -> None:
-  """Raises ValueError if ``params`` holds names ``fn`` does not take (unless it takes ``**kwargs``)."""
-  sig = inspect.signature(fn).parameters
-  if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.values()):
-    return
-  unknown = sorted(set(params) - set(sig))
-  if unknown:
-    raise ValueError(f"{kind} {name!r} got unknown parameter(s) {unknown}; valid parameters: {sorted(sig)}")
-
-
-def make_game(name: str, **params) -> Game:
-  """Builds ``GAMES[name](**params)``; a bad name or parameter raises a one-line ValueError listing choices."""
-  if name not in GAMES:
-    raise ValueError(f"unknown game {name!r}; valid choices: {', '.join(GAMES)}")
-  _check_params("game", name, GAMES[name], params)
-  return GAMES[name](**params)
+make_game = GAMES.build  # make_game(name, **params) -> Game; a bad name or parameter is refused
 
 
 def vector_field(game: Game, x: Array, y: Array) -> Params:

@@ -15,7 +15,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jgan.labs.dynamics.games import Game, Params, _check_params, _project, vector_field
+from jgan.labs.dynamics.games import Game, Params, _project, vector_field
+from jgan.registry import Registry, check_call_params
 
 
 class UpdateRule(NamedTuple):
@@ -172,7 +173,7 @@ def optax_rule(lr: float, optimizer: str = "adam", alternating: bool = False, **
     **kwargs: the optimiser's other arguments, e.g. ``b1=0.5`` or ``momentum=0.9``.
   """
   check_optax_name(optimizer)
-  _check_params("optax optimiser", optimizer, getattr(optax, optimizer), kwargs)
+  check_call_params("optax optimiser", optimizer, getattr(optax, optimizer), kwargs)
   tx = getattr(optax, optimizer)(learning_rate=lr, **kwargs)
 
   def init(game, params):
@@ -196,14 +197,14 @@ def optax_rule(lr: float, optimizer: str = "adam", alternating: bool = False, **
   return UpdateRule(name=label, init=init, step=step, stationary=optimizer in _STATIONARY_OPTAX)
 
 
-UPDATE_RULES: dict[str, Callable[..., UpdateRule]] = {
+UPDATE_RULES: Registry[Callable[..., UpdateRule]] = Registry("method", {
     "simultaneous": simultaneous,
     "alternating": alternating,
     "extragradient": extragradient,
     "optimistic": optimistic,
     "consensus": consensus,
     "optax": optax_rule,
-}
+}, sort_choices=False)
 
 
 def is_optax_optimizer(name: str) -> bool:
@@ -252,11 +253,11 @@ def parse_method(spec: str) -> tuple[str, dict[str, Any]]:
       raise ValueError(f"bad method option {item!r} in {spec!r}; expected key=value")
     kwargs[key] = _parse_value(value)
   if name in UPDATE_RULES and name != "optax":
-    _check_params("method", name, UPDATE_RULES[name], {"lr": None, **kwargs})
+    UPDATE_RULES.check_params(name, {"lr": None, **kwargs})
     return name, kwargs
   base, alt = (name[4:], True) if name.startswith("alt_") else (name, False)
   if is_optax_optimizer(base):
-    _check_params("optax optimiser", base, getattr(optax, base), kwargs)
+    check_call_params("optax optimiser", base, getattr(optax, base), kwargs)
     return "optax", {"optimizer": base, "alternating": alt, **kwargs}
   raise ValueError(f"unknown method {name!r}; valid choices: {method_choices()}")
 

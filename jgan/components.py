@@ -1,0 +1,103 @@
+"""The parts of one run, built once from its config: ``build(config, data_shape) -> Components``.
+
+:func:`build` is the one place a config becomes objects: the objective, the penalty, the two
+optimisers and the update rule (each from its registry, which refuses a bad name or parameter with the
+valid choices), then G and D (:data:`jgan.models.MODELS`) with their initial variables. The same
+``Components`` go to :func:`jgan.state.create_state`, to the abstract checkpoint target
+(:func:`jgan.checkpoint.abstract_state`) and to the train step (:func:`jgan.step.make_train_step`), so
+what is checkpointed, restored and stepped cannot disagree.
+
+With ``abstract=True`` the models are built under ``nnx.eval_shape``: no initialisation is computed and
+the variables are ``jax.ShapeDtypeStruct`` (for restoring a checkpoint).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import optax
+from flax import nnx
+
+from jgan import objectives as objectives_lib
+from jgan import optim
+from jgan import penalties as penalties_lib
+from jgan.models import make_models
+from jgan.update_rules import UPDATE_RULES, UpdateRule
+
+# fold_in tag of the model-initialisation key; replaced by the RNG-by-purpose change.
+INIT_TAG = 0x5EED
+
+
+class Model(NamedTuple):
+  """One network split for functional use: static ``graphdef``, ``params`` (nnx.Param) and ``stats``
+  (every other variable), the latter two as ``nnx.State`` of arrays (or ShapeDtypeStructs)."""
+
+  graphdef: Any
+  params: Any
+  stats: Any
+
+
+class Components(NamedTuple):
+  """Everything a run's state and step are made of (see the module docstring).
+
+  ``penalty`` is None or ``(d_fn, real, fake, rng) -> scalar`` (jgan.penalties), applied every
+  ``penalty_every`` D updates' steps, scaled by that; the other fields are the config values the step
+  reads: ``latent_dim``, ``ema_decay``, ``d_clip`` (WGAN weight clipping, 0 = off), ``unrolled_steps``
+  (Unrolled GAN's k) and ``pack`` (PacGAN's m).
+  """
+
+  g: Model
+  d: Model
+  objective: objectives_lib.Objective
+  penalty: Callable[..., jax.Array] | None
+  penalty_every: int
+  g_tx: optax.GradientTransformation
+  d_tx: optax.GradientTransformation
+  update_rule: UpdateRule
+  latent_dim: int
+  ema_decay: float
+  d_clip: float
+  unrolled_steps: int
+  pack: int
+
+
+def init_rngs(seed: int) -> nnx.Rngs:
+  """The ``nnx.Rngs`` the models are initialised from (a function of the seed only)."""
+  k_g, k_d = jax.random.split(jax.random.fold_in(jax.random.key(seed), INIT_TAG))
+  return nnx.Rngs(params=k_g, default=k_d)
+
+
+def _split(module: nnx.Module) -> Model:
+  graphdef, params, stats = nnx.split(module, nnx.Param, ...)
+  return Model(graphdef, params, stats)
+
+
+def build(config, data_shape: tuple[int, ...], *, abstract: bool = False) -> Components:
+  """The run's components for a resolved ``config`` (:func:`jgan.config.resolve`) and one sample's shape.
+
+  Args:
+    config: a resolved config.
+    data_shape: one sample's shape, ``(S, S, C)`` or ``(2,)`` (:func:`jgan.data.sample_shape`).
+    abstract: build the models under ``nnx.eval_shape`` (variables as ShapeDtypeStructs).
+
+  Raises:
+    ValueError: an unknown objective / penalty / optimiser / schedule / update rule / model name, a
+      parameter the component does not take, or a data shape the model does not support; before
+      anything is compiled.
+  """
+  c = config
+  objective = objectives_lib.make_objective(**c.objective)
+  penalty = None
+  if c.penalty.name != "none":
+    penalty = penalties_lib.make_penalty(c.penalty.name, **{k: v for k, v in c.penalty.items()
+                                                            if k not in ("name", "every")})
+  g_tx, d_tx = optim.make_optimizers(c)
+  UPDATE_RULES.check(c.train.update_rule, field="train.update_rule")
+  make = lambda: make_models(c.model, data_shape, init_rngs(c.seed), objective.d_output)
+  g, d = nnx.eval_shape(make) if abstract else make()
+  return Components(
+      g=_split(g), d=_split(d), objective=objective, penalty=penalty, penalty_every=c.penalty.every,
+      g_tx=g_tx, d_tx=d_tx, update_rule=UPDATE_RULES[c.train.update_rule], latent_dim=c.model.latent_dim,
+      ema_decay=c.optim.ema_decay, d_clip=c.optim.d_clip, unrolled_steps=c.train.unrolled_steps,
+      pack=c.model.pack)
