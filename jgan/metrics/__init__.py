@@ -8,6 +8,7 @@ Modules (re-exported here):
 * :mod:`jgan.metrics.manifold`: k-NN precision/recall and density/coverage.
 * :mod:`jgan.metrics.modes`: mode coverage for 2-D Gaussian mixtures (:data:`jgan.data.mixtures.MIXTURES`)
   and classifier-labelled modes.
+* :mod:`jgan.metrics.distances`: the ``DISTANCES`` table of the maths above.
 * :mod:`jgan.metrics.protocols`: the ``METRICS`` registry of protocol-named metrics.
 
 Feature extractors (imported on demand, not here): :mod:`jgan.metrics.inception` (FID Inception-v3)
@@ -20,6 +21,8 @@ features with network F, apply a distance") are the ``METRICS`` registry, built 
 
 from __future__ import annotations
 
+from jgan.metrics.distances import DISTANCE_OUTPUTS
+from jgan.metrics.distances import DISTANCES
 from jgan.metrics.frechet import GaussianStatsAccumulator
 from jgan.metrics.frechet import fid_from_features
 from jgan.metrics.frechet import frechet_distance
@@ -37,35 +40,12 @@ from jgan.metrics.modes import assign_modes
 from jgan.metrics.modes import class_mode_counts
 from jgan.metrics.modes import mode_metrics
 
-# The math behind feature-based metrics. Inputs: all but "inception_score" take
-# (real_features [N, D], fake_features [M, D]); "inception_score" takes fake class probabilities
-# [M, K]. Each returns a float, a 2-tuple of floats or (for "prdc") a dict; DISTANCE_OUTPUTS names
-# every output in order, so a protocol layer can build its {name: value} dict without special cases.
-# "prdc" computes the four k-NN metrics at half the cost of "precision_recall" + "density_coverage".
-DISTANCES = {
-    "fid": fid_from_features,
-    "kid": kid_from_features,
-    "precision_recall": precision_recall,
-    "density_coverage": density_coverage,
-    "prdc": manifold_metrics,
-    "inception_score": inception_score,
-}
-DISTANCE_OUTPUTS = {
-    "fid": ("fid",),
-    "kid": ("kid", "kid_std"),
-    "precision_recall": ("precision", "recall"),
-    "density_coverage": ("density", "coverage"),
-    "prdc": ("precision", "recall", "density", "coverage"),
-    "inception_score": ("is", "is_std"),
-}
-
 # Protocol-named metrics (e.g. "fid10k": 10k generated images, Inception pool3 features, DISTANCES["fid"]
 # against as many real images): name -> Protocol (extractor, distance, sample count); see
-# jgan.metrics.protocols. Imported here, after DISTANCES, because protocols builds on it. Sampling,
-# feature extraction and the real-feature cache live in jgan.evaluation.
-from jgan.metrics.protocols import METRICS  # noqa: E402
-from jgan.metrics.protocols import Protocol  # noqa: E402
-from jgan.metrics.protocols import register  # noqa: E402
+# jgan.metrics.protocols. Sampling, feature extraction and the real-feature cache live in jgan.evaluation.
+from jgan.metrics.protocols import METRICS
+from jgan.metrics.protocols import Protocol
+from jgan.metrics.protocols import register
 
 __all__ = [
     "DISTANCES",

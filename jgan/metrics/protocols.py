@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from jgan.metrics import DISTANCE_OUTPUTS, DISTANCES
+from jgan.metrics.distances import DISTANCE_OUTPUTS, DISTANCES
 from jgan.data import mixtures
 from jgan.registry import Registry
 from jgan.metrics import modes as modes_lib

@@ -1,0 +1,136 @@
+"""The package's shape: the dependency rule between its parts, no import circle, packages importable alone.
+
+The rule (docs/design.md): the training core (``jgan/*.py`` and its subpackages ``objectives``,
+``models``, ``data``, ``metrics``) never imports ``jgan.labs`` or ``jgan.cli``; labs may import the core
+and other labs, never the command line; ``jgan.metrics`` imports only itself, ``jgan.data`` and the
+registry helper; ``jgan.data`` and ``jgan.models`` only themselves and the registry helper. Imports are
+read from the source with ``ast`` (inside functions too; ``if TYPE_CHECKING:`` blocks excepted).
+"""
+
+import ast
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.helpers import ROOT
+
+PKG = os.path.join(ROOT, "jgan")
+
+
+def _modules() -> dict[str, str]:
+  """``{dotted module name: path}`` of every module of jgan."""
+  out = {}
+  for dirpath, _, files in os.walk(PKG):
+    for f in files:
+      if f.endswith(".py"):
+        rel = os.path.relpath(os.path.join(dirpath, f), ROOT)[:-3].split(os.sep)
+        out[".".join(rel[:-1] if rel[-1] == "__init__" else rel)] = os.path.join(dirpath, f)
+  return out
+
+
+MODULES = _modules()
+
+
+def _is_type_checking(node) -> bool:
+  return isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+
+
+def _imports(name: str, parents: bool = True) -> set[str]:
+  """The jgan modules that module ``name`` imports (``from jgan import x`` counts as ``jgan.x`` if x is a module).
+
+  With ``parents`` the packages on the way count too (importing ``a.b.c`` runs ``a`` and ``a.b`` first).
+  """
+  tree = ast.parse(open(MODULES[name]).read())
+  found = set()
+
+  def visit(node):
+    if _is_type_checking(node):
+      return
+    if isinstance(node, ast.Import):
+      found.update(a.name for a in node.names if a.name.startswith("jgan"))
+    elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("jgan"):
+      for a in node.names:
+        sub = f"{node.module}.{a.name}"
+        found.add(sub if sub in MODULES else node.module)
+    for child in ast.iter_child_nodes(node):
+      visit(child)
+
+  visit(tree)
+  if parents:
+    found = {".".join(m.split(".")[:i]) for m in found for i in range(2, m.count(".") + 2)}
+  return found - {name}
+
+
+GRAPH = {m: _imports(m) for m in MODULES}
+# What each module names itself: a package runs before its submodules, which is no circle.
+EXPLICIT = {m: _imports(m, parents=False) for m in MODULES}
+
+
+def _part(module: str) -> str:
+  if module == "jgan.__main__":  # ``python -m jgan`` is the command line
+    return "cli"
+  parts = module.split(".")
+  return parts[1] if len(parts) > 1 and parts[1] in ("labs", "cli", "metrics", "data", "models") else "core"
+
+
+# part -> the parts it may import ("core" = the flat training core and objectives).
+ALLOWED = {
+    "core": {"core", "metrics", "data", "models"},
+    "labs": {"core", "metrics", "data", "models", "labs"},
+    "cli": {"core", "metrics", "data", "models", "labs", "cli"},
+    "metrics": {"metrics", "data"},
+    "data": {"data"},
+    "models": {"models"},
+}
+# Leaf helpers every part may use: the registry helper and the package root (the XLA:CPU work-around).
+LEAVES = {"jgan", "jgan.registry", "jgan.cpu_safety"}
+
+
+def test_dependency_rule():
+  bad = [f"{m} imports {d}" for m, deps in sorted(GRAPH.items()) for d in sorted(deps - LEAVES)
+         if _part(d) not in ALLOWED[_part(m)]]
+  assert not bad, "\n".join(bad)
+
+
+def test_no_import_circle():
+  state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+
+  def visit(m, path):
+    state[m] = 1
+    for d in sorted(EXPLICIT.get(m, ())):
+      if state.get(d) == 1:
+        raise AssertionError("import circle: " + " -> ".join(path[path.index(d):] + [d]))
+      if d not in state:
+        visit(d, path + [d])
+    state[m] = 2
+
+  for m in sorted(EXPLICIT):
+    if m not in state:
+      visit(m, [m])
+
+
+def test_every_module_is_found_and_the_parts_cover_them():
+  assert {"jgan.step", "jgan.components", "jgan.labs.dynamics.games", "jgan.cli.train", "jgan.metrics.kid"} <= set(MODULES)
+  assert all(_part(m) in ALLOWED for m in MODULES)
+
+
+PACKAGES = sorted(m for m, p in MODULES.items() if p.endswith("__init__.py"))
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_package_imports_in_a_fresh_interpreter(package):
+  """Each package imports on its own (a circle or a missing import would fail here, not for a user)."""
+  r = subprocess.run([sys.executable, "-c", f"import {package}"], cwd=ROOT, capture_output=True, text=True,
+                     timeout=300)
+  assert r.returncode == 0, r.stderr[-3000:]
+
+
+def test_import_jgan_is_cheap_and_attributes_are_lazy():
+  code = ("import sys, jgan; heavy = [m for m in ('jax', 'flax', 'tensorflow_datasets', 'orbax') if m in sys.modules]; "
+          "print(heavy); print(jgan.objectives.OBJECTIVES['hinge'].__name__, callable(jgan.train_and_evaluate))")
+  r = subprocess.run([sys.executable, "-c", code], cwd="/", capture_output=True, text=True, timeout=300)
+  assert r.returncode == 0, r.stderr[-3000:]
+  heavy, names = r.stdout.splitlines()
+  assert heavy == "[]" and names == "hinge True"
