@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test venv clean
+.PHONY: demo test lint venv clean
 
 $(STAMP): pyproject.toml
 	@set -e; \
@@ -30,7 +30,7 @@ $(STAMP): pyproject.toml
 	  $$py -m venv $(VENV); \
 	fi; \
 	$(PY) -m pip install -q --upgrade pip; \
-	$(PY) -m pip install -q -e '.[test]'; \
+	$(PY) -m pip install -q -e '.[test,lint]'; \
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -40,6 +40,12 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
+
+# ruff (lint rules and formatting, pyproject's [tool.ruff]) and mypy ([tool.mypy]) over the repository.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -46,11 +46,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import jgan  # noqa: E402,F401  (XLA:CPU work-around before JAX starts)
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
+import jgan  # noqa: E402,F401  (XLA:CPU work-around before JAX starts)
 from jgan import components  # noqa: E402
 from jgan import config as config_lib  # noqa: E402
 from jgan import state as state_lib  # noqa: E402
@@ -61,7 +61,6 @@ try:
   if "--_memory-child" in sys.argv and "jgan" in sys.argv:
     raise ImportError  # the jgan memory child must not pay for PyTorch's libraries
   import torch  # noqa: E402
-
   import torch_dcgan  # noqa: E402
 except ImportError:  # the optional `bench` dependency
   torch = None
@@ -162,7 +161,7 @@ class TorchSide:
     self.g_params = torch_dcgan.param_count(self.step.netG)
     self.d_params = torch_dcgan.param_count(self.step.netD)
     self.params = self.g_params + self.d_params
-    self.real = (torch.rand(batch, 3, size, size, device=device) * 2 - 1)
+    self.real = torch.rand(batch, 3, size, size, device=device) * 2 - 1
     self.gflop = float("nan")
 
   def count_flops(self) -> float:
@@ -228,8 +227,20 @@ def timed(fn, k: int) -> tuple[float, float]:
 
 def peak_memory_child(side: str, size: int, batch: int, compute_dtype: str, steps: int = 3) -> str:
   """Runs ``steps`` steps of one side in a fresh process; returns its peak memory as text."""
-  cmd = [sys.executable, os.path.abspath(__file__), "--_memory-child", side, "--sizes", str(size), "--batches",
-         str(batch), "--compute-dtype", compute_dtype, "--reps", str(steps)]
+  cmd = [
+    sys.executable,
+    os.path.abspath(__file__),
+    "--_memory-child",
+    side,
+    "--sizes",
+    str(size),
+    "--batches",
+    str(batch),
+    "--compute-dtype",
+    compute_dtype,
+    "--reps",
+    str(steps),
+  ]
   try:
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, check=True).stdout
   except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as e:
@@ -284,14 +295,20 @@ def main() -> None:
   parser.add_argument("--batches", default="64,128", help="batch sizes")
   parser.add_argument("--reps", type=int, default=7, help="interleaved timed blocks per side")
   parser.add_argument("--warmup", type=int, default=2, help="untimed blocks per side first")
-  parser.add_argument("--steps-per-rep", type=int, default=0,
-                      help="steps per timed block (0: 1 on CPU, 20 on an accelerator)")
-  parser.add_argument("--compute-dtype", default="float32", choices=["float32", "bfloat16"],
-                      help="jgan's model.compute_dtype (PyTorch stays float32)")
+  parser.add_argument(
+    "--steps-per-rep", type=int, default=0, help="steps per timed block (0: 1 on CPU, 20 on an accelerator)"
+  )
+  parser.add_argument(
+    "--compute-dtype",
+    default="float32",
+    choices=["float32", "bfloat16"],
+    help="jgan's model.compute_dtype (PyTorch stays float32)",
+  )
   parser.add_argument("--no-torch", action="store_true", help="jgan side only")
   parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory child processes")
-  parser.add_argument("--plain", action="store_true",
-                      help="also time jgan with the pre-optimisation layers (third interleaved side)")
+  parser.add_argument(
+    "--plain", action="store_true", help="also time jgan with the pre-optimisation layers (third interleaved side)"
+  )
   parser.add_argument("--json", default="", help="also write the rows to this JSON file")
   parser.add_argument("--_memory-child", default="", help=argparse.SUPPRESS)
   args = parser.parse_args()
@@ -306,11 +323,15 @@ def main() -> None:
   if use_torch and dev == "cpu":
     torch.set_num_threads(os.cpu_count())
   k = args.steps_per_rep or (1 if jax.default_backend() == "cpu" else 20)
-  print(f"# jgan DCGAN step vs PyTorch, {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"jax {jax.__version__} on {jax.devices()[0].platform}"
-        + (f", torch {torch.__version__} on {dev} ({torch.get_num_threads()} threads)" if use_torch else ""))
-  print(f"# XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}; jgan compute dtype {args.compute_dtype}; "
-        f"{args.reps} interleaved blocks of {k} step(s) per side after {args.warmup} warm-up")
+  print(
+    f"# jgan DCGAN step vs PyTorch, {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+    f"jax {jax.__version__} on {jax.devices()[0].platform}"
+    + (f", torch {torch.__version__} on {dev} ({torch.get_num_threads()} threads)" if use_torch else "")
+  )
+  print(
+    f"# XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}; jgan compute dtype {args.compute_dtype}; "
+    f"{args.reps} interleaved blocks of {k} step(s) per side after {args.warmup} warm-up"
+  )
   if torch is None:
     print("# " + TORCH_MISSING)
   print(f"# load average at start: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
@@ -326,7 +347,8 @@ def main() -> None:
       if use_torch:
         t = TorchSide(size, batch, dev)
         assert (j.g_params, j.d_params) == (t.g_params, t.d_params), (
-            f"parameter counts differ: jgan G/D {j.g_params}/{j.d_params}, torch {t.g_params}/{t.d_params}")
+          f"parameter counts differ: jgan G/D {j.g_params}/{j.d_params}, torch {t.g_params}/{t.d_params}"
+        )
         t0 = time.perf_counter()
         t.run(1)
         t_first = time.perf_counter() - t0
@@ -344,8 +366,13 @@ def main() -> None:
           w, c = timed(s.run, k)
           wall[n].append(w / k)
           cpu[n].append(c / k)
-      row = {"size": size, "batch": batch, "params": j.params, "jgan_compile_s": j.compile_s,
-             "load_avg": [la0, os.getloadavg()[0]]}
+      row = {
+        "size": size,
+        "batch": batch,
+        "params": j.params,
+        "jgan_compile_s": j.compile_s,
+        "load_avg": [la0, os.getloadavg()[0]],
+      }
       for n in sides:
         row[f"{n}_img_s"] = batch / float(np.median(wall[n]))
         row[f"{n}_cpu_s"] = float(np.median(cpu[n]))
@@ -367,23 +394,32 @@ def main() -> None:
       rows.append(row)
       print_row(row, use_torch, header=len(rows) == 1)
 
-
   if args.plain:
     print("\njgan's fast layers vs the pre-optimisation layers (same interleaved runs):\n")
-    print("| size | batch | fast img/s | plain img/s | speed-up | fast CPU s/step | plain CPU s/step | "
-          "fast compile s | plain compile s |")
+    print(
+      "| size | batch | fast img/s | plain img/s | speed-up | fast CPU s/step | plain CPU s/step | "
+      "fast compile s | plain compile s |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-      print(f"| {r['size']} | {r['batch']} | {r['jgan_img_s']:.1f} | {r['plain_img_s']:.1f} | "
-            f"**{r['fast_vs_plain']:.2f}x** | {r['jgan_cpu_s']:.3f} | {r['plain_cpu_s']:.3f} | "
-            f"{r['jgan_compile_s']:.1f} | {r['plain_compile_s']:.1f} |")
-  print("\nWork per step (GFLOP: jgan = XLA's cost analysis of the compiled step, every op; torch = "
-        "FlopCounterMode, convolutions and matmuls) and the rate achieved (GFLOP/s, wall clock):\n")
-  print("| size | batch | jgan GFLOP/step | jgan GFLOP/s |" + (" torch GFLOP/step | torch GFLOP/s |" if use_torch else ""))
+      print(
+        f"| {r['size']} | {r['batch']} | {r['jgan_img_s']:.1f} | {r['plain_img_s']:.1f} | "
+        f"**{r['fast_vs_plain']:.2f}x** | {r['jgan_cpu_s']:.3f} | {r['plain_cpu_s']:.3f} | "
+        f"{r['jgan_compile_s']:.1f} | {r['plain_compile_s']:.1f} |"
+      )
+  print(
+    "\nWork per step (GFLOP: jgan = XLA's cost analysis of the compiled step, every op; torch = "
+    "FlopCounterMode, convolutions and matmuls) and the rate achieved (GFLOP/s, wall clock):\n"
+  )
+  print(
+    "| size | batch | jgan GFLOP/step | jgan GFLOP/s |" + (" torch GFLOP/step | torch GFLOP/s |" if use_torch else "")
+  )
   print("|---|---|---|---|" + ("---|---|" if use_torch else ""))
   for r in rows:
-    print(f"| {r['size']} | {r['batch']} | {r['jgan_gflop']:.1f} | {r['jgan_gflop_s']:.0f} |"
-          + (f" {r['torch_gflop']:.1f} | {r['torch_gflop_s']:.0f} |" if use_torch else ""))
+    print(
+      f"| {r['size']} | {r['batch']} | {r['jgan_gflop']:.1f} | {r['jgan_gflop_s']:.0f} |"
+      + (f" {r['torch_gflop']:.1f} | {r['torch_gflop_s']:.0f} |" if use_torch else "")
+    )
   print(f"# load average at end: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
   if args.json:
     with open(args.json, "w") as f:
@@ -404,8 +440,13 @@ def print_row(row, use_torch: bool, header: bool) -> None:
     print("|" + "---|" * len(cols))
   vals = [str(row["size"]), str(row["batch"]), f"{row['jgan_img_s']:.1f}"]
   if use_torch:
-    vals += [f"{row['torch_img_s']:.1f}", f"**{row['ratio']:.2f}x**", f"{row['jgan_cpu_s']:.3f}",
-             f"{row['torch_cpu_s']:.3f}", f"{row['cpu_ratio']:.2f}x"]
+    vals += [
+      f"{row['torch_img_s']:.1f}",
+      f"**{row['ratio']:.2f}x**",
+      f"{row['jgan_cpu_s']:.3f}",
+      f"{row['torch_cpu_s']:.3f}",
+      f"{row['cpu_ratio']:.2f}x",
+    ]
   else:
     vals += [f"{row['jgan_cpu_s']:.3f}"]
   vals += [f"{row['jgan_compile_s']:.1f}"] + ([f"{row['torch_first_step_s']:.2f}"] if use_torch else [])

@@ -25,12 +25,11 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import jgan  # noqa: E402,F401  (XLA:CPU work-around before JAX starts)
 import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 from flax import nnx  # noqa: E402
 
+import jgan  # noqa: E402,F401  (XLA:CPU work-around before JAX starts)
 from jgan import metrics  # noqa: E402
 from jgan.metrics import classifier, inception  # noqa: E402
 
@@ -62,15 +61,17 @@ def main() -> None:
   apply = jax.jit(lambda p, x: nnx.merge(graphdef, p)(x))
   x = jax.device_put(rng.uniform(-1, 1, (args.classifier_batch, 28, 28, 1)).astype(np.float32))
   t = _best(lambda: jax.block_until_ready(apply(params, x)), args.repeats)
-  rows.append((f"classifier features+logits, batch {args.classifier_batch}", t,
-               f"{args.classifier_batch / t:,.0f} img/s"))
+  rows.append(
+    (f"classifier features+logits, batch {args.classifier_batch}", t, f"{args.classifier_batch / t:,.0f} img/s")
+  )
 
   if not args.skip_inception:
     net = inception.make_apply(inception.InceptionV3(rngs=nnx.Rngs(0)))
     x = jax.device_put(rng.uniform(-1, 1, (args.inception_batch, 28, 28, 1)).astype(np.float32))
     t = _best(lambda: jax.block_until_ready(net(x)), args.repeats)
-    rows.append((f"Inception pool3+probs @299, batch {args.inception_batch}", t,
-                 f"{args.inception_batch / t:,.2f} img/s"))
+    rows.append(
+      (f"Inception pool3+probs @299, batch {args.inception_batch}", t, f"{args.inception_batch / t:,.2f} img/s")
+    )
 
   feats = [np.maximum(rng.standard_normal((args.n, 2048), dtype=np.float32) * 0.5 + m, 0.0) for m in (0.3, 0.32)]
   t = _best(lambda: metrics.gaussian_stats(feats[0]), args.repeats)
@@ -79,9 +80,11 @@ def main() -> None:
   t = _best(lambda: metrics.frechet_distance(mu1, s1, mu2, s2), args.repeats)
   rows.append(("Fréchet distance, 2048 dims (2 eigh, f64)", t, f"FID {metrics.frechet_distance(mu1, s1, mu2, s2):.4f}"))
 
-  print(f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}), {os.cpu_count()} CPU cores, "
-        f"{platform.processor() or platform.machine()}; jax {jax.__version__}; "
-        f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after")
+  print(
+    f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}), {os.cpu_count()} CPU cores, "
+    f"{platform.processor() or platform.machine()}; jax {jax.__version__}; "
+    f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
+  )
   print(f"{'what':<46} {'seconds':>8}  result")
   print("-" * 80)
   for name, seconds, result in rows:

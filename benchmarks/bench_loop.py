@@ -38,10 +38,20 @@ def run(config: str, steps: int, k: int, xla_flags: str = "") -> dict:
   """
   with tempfile.TemporaryDirectory() as wd:
     log_every = max(k, 500)
-    cmd = [sys.executable, os.path.join(ROOT, "launch.py"), "--config", config, "--workdir", wd,
-           f"--config.train.steps={steps}", f"--config.train.steps_per_call={k}",
-           f"--config.train.log_every={log_every}", "--config.train.sample_every=0",
-           "--config.checkpoint.every_steps=0", "--config.train.progress=False"]
+    cmd = [
+      sys.executable,
+      os.path.join(ROOT, "launch.py"),
+      "--config",
+      config,
+      "--workdir",
+      wd,
+      f"--config.train.steps={steps}",
+      f"--config.train.steps_per_call={k}",
+      f"--config.train.log_every={log_every}",
+      "--config.train.sample_every=0",
+      "--config.checkpoint.every_steps=0",
+      "--config.train.progress=False",
+    ]
     t0 = time.perf_counter()
     env = dict(os.environ, XLA_FLAGS=(os.environ.get("XLA_FLAGS", "") + " " + xla_flags).strip())
     subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT, env=env)
@@ -51,8 +61,12 @@ def run(config: str, steps: int, k: int, xla_flags: str = "") -> dict:
   steady = rows[1:]  # the first window includes compilation
   secs = sum(log_every / r["steps_per_sec"] for r in steady)
   rate = len(steady) * log_every / secs
-  return {"wall_s": wall, "steps_per_s": rate, "loop_s": steps / rate, "first_window_s":
-          log_every / rows[0]["steps_per_sec"]}
+  return {
+    "wall_s": wall,
+    "steps_per_s": rate,
+    "loop_s": steps / rate,
+    "first_window_s": log_every / rows[0]["steps_per_sec"],
+  }
 
 
 def main() -> None:
@@ -62,18 +76,23 @@ def main() -> None:
   p.add_argument("--unfused-steps", type=int, default=5_000, help="G steps of a one-call-per-step run")
   p.add_argument("--k", type=int, default=500, help="steps per fused call")
   p.add_argument("--reps", type=int, default=3)
-  p.add_argument("--ynn-dot", action="store_true",
-                 help=f"add a fused side with XLA_FLAGS={YNN_DOT} (YNNPACK matmuls; opt-in, see docs/performance.md)")
+  p.add_argument(
+    "--ynn-dot",
+    action="store_true",
+    help=f"add a fused side with XLA_FLAGS={YNN_DOT} (YNNPACK matmuls; opt-in, see docs/performance.md)",
+  )
   args = p.parse_args()
   la = os.getloadavg()
-  print(f"# {os.cpu_count()} cores; load average at start {la[0]:.2f} {la[1]:.2f} {la[2]:.2f}; "
-        f"{args.reps} alternating runs per side, medians")
-  print("\n| config | loop | steps | training steps/s | training loop s | process wall s | "
-        "first window s (incl. compile) |")
+  print(
+    f"# {os.cpu_count()} cores; load average at start {la[0]:.2f} {la[1]:.2f} {la[2]:.2f}; "
+    f"{args.reps} alternating runs per side, medians"
+  )
+  print(
+    "\n| config | loop | steps | training steps/s | training loop s | process wall s | first window s (incl. compile) |"
+  )
   print("|---|---|---|---|---|---|---|")
   for config in args.configs.split(","):
-    sides = {f"fused ({args.k}/call)": (args.steps, args.k, ""),
-             "one call per step": (args.unfused_steps, 1, "")}
+    sides = {f"fused ({args.k}/call)": (args.steps, args.k, ""), "one call per step": (args.unfused_steps, 1, "")}
     if args.ynn_dot:
       sides[f"fused ({args.k}/call), YNN dots"] = (args.steps, args.k, YNN_DOT)
     res = {name: [] for name in sides}
@@ -83,11 +102,17 @@ def main() -> None:
     med = {name: {key: float(np.median([r[key] for r in rs])) for key in rs[0]} for name, rs in res.items()}
     for name, (steps, _, _) in sides.items():
       m = med[name]
-      print(f"| `{config}` | {name} | {steps} | {m['steps_per_s']:.0f} | {m['loop_s']:.1f} | {m['wall_s']:.1f} | "
-            f"{m['first_window_s']:.1f} |", flush=True)
+      print(
+        f"| `{config}` | {name} | {steps} | {m['steps_per_s']:.0f} | {m['loop_s']:.1f} | {m['wall_s']:.1f} | "
+        f"{m['first_window_s']:.1f} |",
+        flush=True,
+      )
     names = list(sides)
-    print(f"| `{config}` | **fused / per-step** | | **{med[names[0]]['steps_per_s'] / med[names[1]]['steps_per_s']:.2f}x** "
-          f"| | | |", flush=True)
+    print(
+      f"| `{config}` | **fused / per-step** | | **{med[names[0]]['steps_per_s'] / med[names[1]]['steps_per_s']:.2f}x** "
+      f"| | | |",
+      flush=True,
+    )
   la = os.getloadavg()
   print(f"\n# load average at end {la[0]:.2f} {la[1]:.2f} {la[2]:.2f}")
 

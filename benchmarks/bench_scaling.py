@@ -36,13 +36,13 @@ if "--_child" in sys.argv and "--real-devices" not in sys.argv:
   n = sys.argv[sys.argv.index("--_child") + 1].split(":")[1]
   os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + f" --xla_force_host_platform_device_count={n}").strip()
 
-import jgan  # noqa: E402,F401  (XLA:CPU work-around before JAX starts)
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
+import jgan  # noqa: E402,F401  (XLA:CPU work-around before JAX starts)
 from configs import ring8  # noqa: E402
-from jgan import config as config_lib  # noqa: E402
 from jgan import components, sharding  # noqa: E402
+from jgan import config as config_lib  # noqa: E402
 from jgan import state as state_lib  # noqa: E402
 from jgan import step as step_lib  # noqa: E402
 from jgan.data import mixtures  # noqa: E402
@@ -92,8 +92,10 @@ def section_fused(k: int, reps: int) -> None:
   for _ in range(reps):
     for s in sides.values():
       s["t"].append(run(s))
-  print(f"\n## ring8 MLP GAN (batch 256): fused lax.scan of {k} steps vs one call per step "
-        f"({reps} interleaved blocks of {k} steps; load {la:.2f} -> {os.getloadavg()[0]:.2f})\n")
+  print(
+    f"\n## ring8 MLP GAN (batch 256): fused lax.scan of {k} steps vs one call per step "
+    f"({reps} interleaved blocks of {k} steps; load {la:.2f} -> {os.getloadavg()[0]:.2f})\n"
+  )
   print("| loop | steps/s (median) | ms/step | compile s |")
   print("|---|---|---|---|")
   for name, s in sides.items():
@@ -134,8 +136,17 @@ def child(workload: str, n: int, reps: int, k: int) -> None:
     if i:  # the first call is a warm-up
       ts.append(time.perf_counter() - t0)
   med = float(np.median(ts)) / per_call
-  print(json.dumps({"devices": len(jax.devices()[:n]), "platform": jax.devices()[0].platform, "step_s": med,
-                    "compile_s": compile_s, "d_loss": float(np.ravel(m["d_loss"])[-1])}))
+  print(
+    json.dumps(
+      {
+        "devices": len(jax.devices()[:n]),
+        "platform": jax.devices()[0].platform,
+        "step_s": med,
+        "compile_s": compile_s,
+        "d_loss": float(np.ravel(m["d_loss"])[-1]),
+      }
+    )
+  )
 
 
 def section_devices(counts: list[int], reps: int, k: int, real: bool) -> None:
@@ -143,16 +154,26 @@ def section_devices(counts: list[int], reps: int, k: int, real: bool) -> None:
     la = os.getloadavg()[0]
     rows = []
     for n in counts:
-      cmd = [sys.executable, os.path.abspath(__file__), "--_child", f"{workload}:{n}", "--reps", str(reps),
-             "--steps", str(k)] + (["--real-devices"] if real else [])
+      cmd = [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--_child",
+        f"{workload}:{n}",
+        "--reps",
+        str(reps),
+        "--steps",
+        str(k),
+      ] + (["--real-devices"] if real else [])
       try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=3600, check=True).stdout
         rows.append((n, json.loads(out.strip().splitlines()[-1])))
       except subprocess.CalledProcessError as e:
         rows.append((n, {"error": (e.stderr or "").strip().splitlines()[-1:]}))
     what = "DCGAN 32x32, batch 64" if workload == "dcgan32" else f"ring8 MLP, batch 256, fused {k} steps/call"
-    print(f"\n## {what}: 1..N {'real' if real else 'fake CPU'} devices, one subprocess each "
-          f"(median of {reps} calls; load {la:.2f} -> {os.getloadavg()[0]:.2f})\n")
+    print(
+      f"\n## {what}: 1..N {'real' if real else 'fake CPU'} devices, one subprocess each "
+      f"(median of {reps} calls; load {la:.2f} -> {os.getloadavg()[0]:.2f})\n"
+    )
     print(f"| devices | {unit} | s/step | vs 1 device | compile s | final d_loss |")
     print("|---|---|---|---|---|---|")
     base = next((r["step_s"] for _, r in rows if "step_s" in r), None)
@@ -161,8 +182,10 @@ def section_devices(counts: list[int], reps: int, k: int, real: bool) -> None:
         print(f"| {n} | failed: {r['error']} | | | | |")
         continue
       rate = (64 / r["step_s"]) if workload == "dcgan32" else 1 / r["step_s"]
-      print(f"| {r['devices']} | {rate:.1f} | {r['step_s']:.4f} | {base / r['step_s']:.2f}x | {r['compile_s']:.1f} "
-            f"| {r['d_loss']:.4f} |")
+      print(
+        f"| {r['devices']} | {rate:.1f} | {r['step_s']:.4f} | {base / r['step_s']:.2f}x | {r['compile_s']:.1f} "
+        f"| {r['d_loss']:.4f} |"
+      )
 
 
 def main() -> None:
@@ -178,8 +201,10 @@ def main() -> None:
     workload, n = args._child.split(":")
     child(workload, int(n), args.reps, args.steps)
     return
-  print(f"# jax {jax.__version__}, {os.cpu_count()} cores, XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}; "
-        f"load average {load()}")
+  print(
+    f"# jax {jax.__version__}, {os.cpu_count()} cores, XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}; "
+    f"load average {load()}"
+  )
   sections = args.section.split(",")
   if "fused" in sections:
     section_fused(args.steps, args.reps)

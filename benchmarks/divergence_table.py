@@ -21,7 +21,6 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-import jgan  # noqa: E402  (XLA:CPU work-around before JAX starts)
 import jax  # noqa: E402
 import optax  # noqa: E402
 
@@ -41,14 +40,13 @@ def main(argv=None) -> int:
   sq = divergence.gaussian_sampler(wgan_case.loc_q, wgan_case.scale_q)
   extra = [divergence.Task("wgan_gp", sp, sq, {"gp_weight": w}) for w in (10.0, 30.0)]
   start = time.perf_counter()
-  estimates = divergence.estimate_divergences(
-      tasks + extra, rng=jax.random.key(args.seed), **divergence.TABLE_SETTINGS)
+  estimates = divergence.estimate_divergences(tasks + extra, rng=jax.random.key(args.seed), **divergence.TABLE_SETTINGS)
   elapsed = time.perf_counter() - start
   rows = []
   for t, e in zip(tasks + extra, estimates):
     case = divergence.GAUSSIAN_CASES[t.name]
     rows.append(divergence.Row(t, case, divergence.reference_value(t.name, case), e.value))
-  main_rows, wgan_rows = rows[: len(tasks)], [rows[len(tasks) - 1], *rows[len(tasks):]]
+  main_rows, wgan_rows = rows[: len(tasks)], [rows[len(tasks) - 1], *rows[len(tasks) :]]
   main_table = divergence.format_table(main_rows)
   wgan_table = divergence.format_table(sorted(wgan_rows, key=lambda r: r.task.objective_params["gp_weight"]))
   print(main_table)
@@ -65,7 +63,7 @@ f-GAN rests on the variational bound `D_f(P || Q) >= sup_T E_P[T] - E_Q[f*(T)]`,
 `T* = f'(p/q)` (Nowozin, Cseke & Tomioka 2016, eq. 4). Here a critic `V` (MLP 1 -> 32 -> 32 -> 1,
 softplus, zero-initialised output layer) is trained with each registered objective's D loss
 (`jgan.objectives`, `T = g_f(V)`) by Adam with a cosine-decayed step size on fresh samples each step,
-and the bound `-d_loss` is evaluated on {divergence.TABLE_SETTINGS['eval_size']:,} fresh samples of each
+and the bound `-d_loss` is evaluated on {divergence.TABLE_SETTINGS["eval_size"]:,} fresh samples of each
 distribution.
 For W1 the WGAN-GP critic's `E_P[D] - E_Q[D]` is reported (the penalty excluded). Settings: {settings}.
 All estimations ran in one compiled program (`jgan.labs.divergence.estimate_divergences`) in {elapsed:.0f} s

@@ -1,4 +1,5 @@
-"""The latent-space claims of MISSION.md (points 2-3) as numbers, on a trained digit generator.
+"""The latent-space claims of the survey jgan started from (vector arithmetic, smooth walks), measured
+on a trained digit generator.
 
     python benchmarks/latent_measures.py --workdir runs/demo --classifier ~/.cache/jgan/classifier_mnist5k \
         [--walks 100] [--frames 32] [--pools 10] [--pool 512] [--ks 3] [--scales 1] [--min-confidence 0.9] \
@@ -33,23 +34,28 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import jgan  # noqa: E402,F401  (XLA:CPU work-around before JAX starts)
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
+import jgan  # noqa: E402,F401  (XLA:CPU work-around before JAX starts)
 from jgan.labs import latent, latent_figures  # noqa: E402
 from jgan.metrics import classifier as clf_lib  # noqa: E402
 
 
 def _quantiles(x: np.ndarray) -> dict:
   x = np.asarray(x, np.float64)
-  return {"median": float(np.median(x)), "p95": float(np.percentile(x, 95)), "mean": float(np.mean(x)),
-          "min": float(np.min(x)), "max": float(np.max(x))}
+  return {
+    "median": float(np.median(x)),
+    "p95": float(np.percentile(x, 95)),
+    "mean": float(np.mean(x)),
+    "min": float(np.min(x)),
+    "max": float(np.max(x)),
+  }
 
 
 def _batched(fn, x: np.ndarray, bs: int = 500) -> np.ndarray:
-  return np.concatenate([np.asarray(fn(jnp.asarray(x[i:i + bs]))) for i in range(0, len(x), bs)])
+  return np.concatenate([np.asarray(fn(jnp.asarray(x[i : i + bs]))) for i in range(0, len(x), bs)])
 
 
 def smoothness(g, d: int, train: np.ndarray, features_fn, walks: int, frames: int, seed: int) -> tuple[dict, dict]:
@@ -78,8 +84,9 @@ def smoothness(g, d: int, train: np.ndarray, features_fn, walks: int, frames: in
   return out, arrays
 
 
-def arithmetic(g, d: int, logits_fn, pools: int, pool: int, seed: int, k: int = 3, scale: float = 1.0,
-               min_conf: float = 0.9) -> dict:
+def arithmetic(
+  g, d: int, logits_fn, pools: int, pool: int, seed: int, k: int = 3, scale: float = 1.0, min_conf: float = 0.9
+) -> dict:
   """Rates of ``thin_b + scale (thick_a - thin_a)`` (and the random-direction control) over pools and pairs.
 
   ``scale = 1`` is DCGAN's ``thick_a - thin_a + thin_b``. Returns a JSON-able dict (see the module docstring).
@@ -93,6 +100,7 @@ def arithmetic(g, d: int, logits_fn, pools: int, pool: int, seed: int, k: int = 
     z = np.asarray(jax.random.normal(key, (pool, d)))
     scores = latent_figures.describe(g(z), logits_fn)
     rng = np.random.default_rng([seed, p, k])
+
     def mean(idx, z=z):
       return z[idx].mean(0)
 
@@ -111,8 +119,10 @@ def arithmetic(g, d: int, logits_fn, pools: int, pool: int, seed: int, k: int = 
         eligible_a = np.flatnonzero((scores["label"] == a) & (scores["confidence"] >= min_conf))
         r1, r2 = rng.choice(eligible_a, k, replace=False), rng.choice(eligible_a, k, replace=False)
         vkey = jax.random.fold_in(key, 1000 + 10 * a + b)
-        for target in (mean(i_thin_b) + scale * (mean(i_thick) - mean(i_thin)),
-                       mean(i_thin_b) + scale * (mean(r1) - mean(r2))):
+        for target in (
+          mean(i_thin_b) + scale * (mean(i_thick) - mean(i_thin)),
+          mean(i_thin_b) + scale * (mean(r1) - mean(r2)),
+        ):
           batch.append(np.asarray(latent.variations(jnp.asarray(target), vkey, 8)))
         batch.append(mean(i_thin_b)[None])
         trials.append((a, b, scores["thickness"][i_thin_b], scores["thickness"][i_thick]))
@@ -124,35 +134,51 @@ def arithmetic(g, d: int, logits_fn, pools: int, pool: int, seed: int, k: int = 
       concept_thickness = res["thickness"][base + 16]
       for j, name in enumerate(("arith", "control")):
         sl = slice(base + 8 * j, base + 8 * j + 8)
-        hits[name].append(np.stack([np.full(8, a), np.full(8, b), res["label"][sl] == b,
-                                    res["thickness"][sl] > thin_b.mean(),
-                                    res["thickness"][sl] > concept_thickness], axis=1))
+        hits[name].append(
+          np.stack(
+            [
+              np.full(8, a),
+              np.full(8, b),
+              res["label"][sl] == b,
+              res["thickness"][sl] > thin_b.mean(),
+              res["thickness"][sl] > concept_thickness,
+            ],
+            axis=1,
+          )
+        )
         thick[name].append(res["thickness"][sl])
       thick["thin_b_sources"].append(thin_b)
       thick["thick_a_sources"].append(thick_a)
-      thick["thin_b_concept"].append(res["thickness"][base + 16:base + 17])
+      thick["thin_b_concept"].append(res["thickness"][base + 16 : base + 17])
       concept_label_b.append(res["label"][base + 16] == b)
   out = {"k": k, "scale": scale, "trials": len(concept_label_b), "skipped_pairs": skipped, "images_per_trial": 8}
   for name, rows in hits.items():
     h = np.concatenate(rows)
     per_b = [float(h[h[:, 1] == b, 2].mean()) for b in range(10)]
-    out[name] = {"labelled_b": float(h[:, 2].mean()), "thicker_than_thin_b": float(h[:, 3].mean()),
-                 "labelled_b_and_thicker": float((h[:, 2] * h[:, 3]).mean()),
-                 "thicker_than_thin_b_concept": float(h[:, 4].mean()),
-                 "labelled_b_by_b": [round(x, 3) for x in per_b]}
+    out[name] = {
+      "labelled_b": float(h[:, 2].mean()),
+      "thicker_than_thin_b": float(h[:, 3].mean()),
+      "labelled_b_and_thicker": float((h[:, 2] * h[:, 3]).mean()),
+      "thicker_than_thin_b_concept": float(h[:, 4].mean()),
+      "labelled_b_by_b": [round(x, 3) for x in per_b],
+    }
   out["thin_b_concept_labelled_b"] = float(np.mean(concept_label_b))
   out["mean_thickness"] = {n: float(np.mean(np.concatenate(v))) for n, v in thick.items()}
   return out
 
 
 def _figures(arrays: dict, out_dir: str, frames: int) -> list[str]:
-  from jgan import plots  # noqa: F401  (headless backend)
   import matplotlib.pyplot as plt
+
+  from jgan import plots  # noqa: F401  (headless backend)
 
   fig, ax = plt.subplots(figsize=(6.5, 3.2), dpi=110)
   bins = np.linspace(1, frames - 1, 61)
-  labels = {"generator_slerp": "generator (slerp)", "memoriser_pixel": "memoriser: pixel NN",
-            "memoriser_feature": "memoriser: feature NN"}
+  labels = {
+    "generator_slerp": "generator (slerp)",
+    "memoriser_pixel": "memoriser: pixel NN",
+    "memoriser_feature": "memoriser: feature NN",
+  }
   for name, label in labels.items():
     if name in arrays:
       ax.hist(arrays[name][0], bins=bins, alpha=0.6, label=label)
@@ -196,10 +222,17 @@ def main(argv=None) -> int:
   info = clf_lib.load(args.classifier).info
   train = latent_figures.training_images(config.data, "train")
   smooth, arrays = smoothness(g, d, train, features_fn, args.walks, args.frames, args.seed)
-  result = {"workdir": args.workdir, "step": config.get("restored_step"), "classifier_test_accuracy":
-            info.get("test_accuracy"), "smoothness": {"walks": args.walks, "frames": args.frames, **smooth}}
-  result["arithmetic"] = [arithmetic(g, d, logits_fn, args.pools, args.pool, args.seed, k, s, args.min_confidence)
-                          for k in map(int, args.ks.split(",")) for s in map(float, args.scales.split(","))]
+  result = {
+    "workdir": args.workdir,
+    "step": config.get("restored_step"),
+    "classifier_test_accuracy": info.get("test_accuracy"),
+    "smoothness": {"walks": args.walks, "frames": args.frames, **smooth},
+  }
+  result["arithmetic"] = [
+    arithmetic(g, d, logits_fn, args.pools, args.pool, args.seed, k, s, args.min_confidence)
+    for k in map(int, args.ks.split(","))
+    for s in map(float, args.scales.split(","))
+  ]
   if args.figures:
     os.makedirs(args.figures, exist_ok=True)
     result["figures"] = _figures(arrays, args.figures, args.frames)

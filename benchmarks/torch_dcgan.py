@@ -106,8 +106,16 @@ class TrainStep:
   tensors without a host sync (``sync()`` waits for an accelerator).
   """
 
-  def __init__(self, image_size: int, batch_size: int, device: str = "cpu", latent_dim: int = 100,
-               width: int = 64, channels: int = 3, channels_last: bool = False):
+  def __init__(
+    self,
+    image_size: int,
+    batch_size: int,
+    device: str = "cpu",
+    latent_dim: int = 100,
+    width: int = 64,
+    channels: int = 3,
+    channels_last: bool = False,
+  ):
     self.device = torch.device(device)
     self.netG = Generator(image_size, channels, latent_dim, width).to(self.device)
     self.netD = Discriminator(image_size, channels, width).to(self.device)

@@ -1,4 +1,4 @@
-"""DCGAN on TFDS `fashion_mnist` at 28 px (jgan.presets.dcgan). Needs the prepared dataset: --config.data.data_dir=DIR."""
+"""DCGAN on TFDS `fashion_mnist` at 28 px (jgan.presets.dcgan); needs --config.data.data_dir=DIR."""
 
 from jgan import presets
 

@@ -1,4 +1,4 @@
-"""DCGAN on TFDS `lsun_bedroom` at 64 px (jgan.presets.dcgan). Needs the prepared dataset: --config.data.data_dir=DIR."""
+"""DCGAN on TFDS `lsun_bedroom` at 64 px (jgan.presets.dcgan); needs --config.data.data_dir=DIR."""
 
 from jgan import presets
 

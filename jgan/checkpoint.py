@@ -33,7 +33,8 @@ import signal
 import threading
 import time
 import warnings
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import ml_collections
@@ -48,8 +49,16 @@ ITEMS = ("state", "data", "config", "versions")
 # Config fields that do not change what the run computes: they may differ when resuming. Everything
 # else (model, objective, data, batch size, seed, optimisers, n_critic, devices, ...) must match unless
 # checkpoint.allow_config_change is set. A prefix covers a whole section.
-HARMLESS_FIELDS = ("train.steps", "train.log_every", "train.progress", "train.sample_every",
-                   "train.num_samples", "data.data_dir", "checkpoint", "evals")
+HARMLESS_FIELDS = (
+  "train.steps",
+  "train.log_every",
+  "train.progress",
+  "train.sample_every",
+  "train.num_samples",
+  "data.data_dir",
+  "checkpoint",
+  "evals",
+)
 
 
 class CheckpointError(RuntimeError):
@@ -87,6 +96,7 @@ def abstract_state(components, sharding=None) -> state_lib.GANState:
   Nothing is computed or allocated. ``sharding`` (e.g. the replicated ``NamedSharding`` of the mesh) is
   where restored arrays are placed.
   """
+
   def create(g, d, key):
     return state_lib.create_state(components._replace(g=g, d=d), key)
 
@@ -134,8 +144,10 @@ def locate(path: str) -> str:
   for cand in (os.path.join(path, CHECKPOINT_SUBDIR), path):
     if os.path.isdir(cand) and any(n.isdigit() for n in os.listdir(cand)):
       return cand
-  raise CheckpointError(f"no checkpoint under {path!r}: expected a run directory (with a "
-                        f"{CHECKPOINT_SUBDIR}/ folder) or a checkpoint directory of numbered steps")
+  raise CheckpointError(
+    f"no checkpoint under {path!r}: expected a run directory (with a "
+    f"{CHECKPOINT_SUBDIR}/ folder) or a checkpoint directory of numbered steps"
+  )
 
 
 class Checkpointer:
@@ -145,8 +157,9 @@ class Checkpointer:
   ``async_save``); None for read-only use. ``config`` and ``versions`` are stored with every save.
   """
 
-  def __init__(self, directory: str, ckpt_cfg=None, *, config=None, versions: dict | None = None,
-               read_only: bool = False):
+  def __init__(
+    self, directory: str, ckpt_cfg=None, *, config=None, versions: dict | None = None, read_only: bool = False
+  ):
     self.directory = os.path.abspath(directory)
     self._config = None if config is None else config_to_json(config)
     self._versions = versions or {}
@@ -157,14 +170,22 @@ class Checkpointer:
       self._best_metric = ckpt_cfg.best_metric
       if ckpt_cfg.best_metric and ckpt_cfg.keep_best > 0:
         name = ckpt_cfg.best_metric
-        keep.append(ocp.checkpoint_managers.BestN(
-            get_metric_fn=lambda m: m[name], reverse=ckpt_cfg.best_mode == "min", n=ckpt_cfg.keep_best,
-            keep_checkpoints_without_metrics=False))
+        keep.append(
+          ocp.checkpoint_managers.BestN(
+            get_metric_fn=lambda m: m[name],
+            reverse=ckpt_cfg.best_mode == "min",
+            n=ckpt_cfg.keep_best,
+            keep_checkpoints_without_metrics=False,
+          )
+        )
       policy = ocp.checkpoint_managers.AnyPreservationPolicy(keep)
     options = ocp.CheckpointManagerOptions(
-        read_only=read_only, create=not read_only, cleanup_tmp_directories=not read_only,
-        enable_async_checkpointing=bool(ckpt_cfg.async_save) if ckpt_cfg is not None else False,
-        preservation_policy=policy)
+      read_only=read_only,
+      create=not read_only,
+      cleanup_tmp_directories=not read_only,
+      enable_async_checkpointing=bool(ckpt_cfg.async_save) if ckpt_cfg is not None else False,
+      preservation_policy=policy,
+    )
     self._mngr = ocp.CheckpointManager(self.directory, options=options, item_names=ITEMS)
 
   def steps(self) -> list[int]:
@@ -178,8 +199,9 @@ class Checkpointer:
   def path(self, step: int) -> str:
     return os.path.join(self.directory, str(step))
 
-  def save(self, step: int, state: state_lib.GANState, data_state: Any, *,
-           metrics: dict[str, float] | None = None) -> bool:
+  def save(
+    self, step: int, state: state_lib.GANState, data_state: Any, *, metrics: dict[str, float] | None = None
+  ) -> bool:
     """Starts saving ``state`` after ``step`` steps with the iterator state ``data_state`` (JSON).
 
     ``metrics`` (e.g. eval results) rank checkpoints when ``checkpoint.best_metric`` names one of them.
@@ -189,21 +211,34 @@ class Checkpointer:
     if step in self._mngr.all_steps():
       return False
     args = ocp.args.Composite(
-        state=ocp.args.StandardSave(state), data=ocp.args.JsonSave(data_state),
-        config=ocp.args.JsonSave(self._config or {}), versions=ocp.args.JsonSave(self._versions))
+      state=ocp.args.StandardSave(state),
+      data=ocp.args.JsonSave(data_state),
+      config=ocp.args.JsonSave(self._config or {}),
+      versions=ocp.args.JsonSave(self._versions),
+    )
     if not (metrics and self._best_metric in metrics):
       metrics = None  # only ranked checkpoints carry metrics; the others are kept by recency alone
     return self._mngr.save(step, args=args, metrics=metrics, force=True)
 
   def read_json(self, step: int) -> dict:
     """The ``config``, ``data`` and ``versions`` items of checkpoint ``step`` (small; no arrays read)."""
-    r = self._mngr.restore(step, args=ocp.args.Composite(
-        config=ocp.args.JsonRestore(), data=ocp.args.JsonRestore(), versions=ocp.args.JsonRestore()))
+    r = self._mngr.restore(
+      step,
+      args=ocp.args.Composite(
+        config=ocp.args.JsonRestore(), data=ocp.args.JsonRestore(), versions=ocp.args.JsonRestore()
+      ),
+    )
     return {"config": r.config, "data": r.data, "versions": r.versions}
 
-  def restore(self, abstract: state_lib.GANState | Callable[[dict], state_lib.GANState], *,
-              step: int | None = None, config=None, allow_config_change: bool = False,
-              quarantine: bool = False) -> Restored | None:
+  def restore(
+    self,
+    abstract: state_lib.GANState | Callable[[dict], state_lib.GANState],
+    *,
+    step: int | None = None,
+    config=None,
+    allow_config_change: bool = False,
+    quarantine: bool = False,
+  ) -> Restored | None:
     """Restores checkpoint ``step`` (default: the latest one that restores), or None if there is none.
 
     Args:
@@ -236,15 +271,19 @@ class Checkpointer:
         cur = config_to_json(config)
         # A learning-rate schedule spans train.steps, so there the run length changes the result.
         scheduled = cur.get("optim", {}).get("lr_schedule", "constant") != "constant"
-        diff = config_diff(meta["config"], cur, harmless=tuple(
-            h for h in HARMLESS_FIELDS if not (scheduled and h == "train.steps")))
+        diff = config_diff(
+          meta["config"], cur, harmless=tuple(h for h in HARMLESS_FIELDS if not (scheduled and h == "train.steps"))
+        )
         if diff and not allow_config_change:
           raise ValueError(
-              f"{self.path(s)} was saved with a different config; fields that change the result: "
-              f"{'; '.join(diff)}. Use a new --workdir, or pass --config.checkpoint.allow_config_change=True "
-              f"to resume anyway")
+            f"{self.path(s)} was saved with a different config; fields that change the result: "
+            f"{'; '.join(diff)}. Use a new --workdir, or pass --config.checkpoint.allow_config_change=True "
+            f"to resume anyway"
+          )
         if diff:
-          warnings.warn(f"resuming {self.path(s)} with a changed config: {'; '.join(diff)}", CheckpointWarning)
+          warnings.warn(
+            f"resuming {self.path(s)} with a changed config: {'; '.join(diff)}", CheckpointWarning, stacklevel=2
+          )
       target = abstract(meta["config"]) if callable(abstract) else abstract
       try:
         r = self._mngr.restore(s, args=ocp.args.Composite(state=ocp.args.StandardRestore(target)))
@@ -255,11 +294,14 @@ class Checkpointer:
         self._quarantine([f[0] for f in failures])
       return Restored(s, r.state, meta["data"], meta["config"], meta["versions"])
     if failures:
-      raise CheckpointError(f"no checkpoint in {self.directory!r} could be restored: "
-                            + "; ".join(f"step {s}: {msg}" for s, msg in failures))
+      raise CheckpointError(
+        f"no checkpoint in {self.directory!r} could be restored: "
+        + "; ".join(f"step {s}: {msg}" for s, msg in failures)
+      )
     return None
 
-  def _damaged(self, step: int, e: Exception, fallback: bool) -> tuple[int, str]:
+  def _damaged(self, step: int, error: Exception, fallback: bool) -> tuple[int, str]:
+    e: BaseException = error
     while e.__cause__ is not None:  # the root cause names the file (the outer TensorStore error is long)
       e = e.__cause__
     msg = f"{type(e).__name__}: {(str(e).splitlines() or [''])[0][:300]}"
@@ -273,7 +315,9 @@ class Checkpointer:
     for s in steps:
       dest = os.path.join(dest_root, f"{s}-{time.strftime('%Y%m%d-%H%M%S')}")
       shutil.move(self.path(s), dest)
-      warnings.warn(f"moved damaged checkpoint {self.path(s)} to {dest} (kept, not deleted)", CheckpointWarning)
+      warnings.warn(
+        f"moved damaged checkpoint {self.path(s)} to {dest} (kept, not deleted)", CheckpointWarning, stacklevel=3
+      )
     self._mngr.reload()
 
   def wait(self) -> None:

@@ -15,7 +15,7 @@ import json
 import os
 import sys
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -60,8 +60,8 @@ def accuracy(apply_fn: Callable, images: np.ndarray, labels: np.ndarray, batch_s
   """Share of ``images`` whose argmax class equals ``labels`` (``apply_fn(x) -> (features, logits)``)."""
   hits = 0
   for i in range(0, len(images), batch_size):
-    _, logits = apply_fn(images[i:i + batch_size])
-    hits += int(np.sum(np.asarray(jnp.argmax(logits, -1)) == labels[i:i + batch_size]))
+    _, logits = apply_fn(images[i : i + batch_size])
+    hits += int(np.sum(np.asarray(jnp.argmax(logits, -1)) == labels[i : i + batch_size]))
   return hits / len(images)
 
 
@@ -99,11 +99,14 @@ def train_classifier(config, workdir: str) -> dict:
       print(f"step {i + 1}/{c.train.steps}: loss {float(loss):.4f}", file=sys.stderr)
   apply_fn = jax.jit(lambda x: nnx.merge(graphdef, params)(x))
   summary = {
-      "test_accuracy": accuracy(apply_fn, x_test, y_test),
-      "train_accuracy": accuracy(apply_fn, x_train, y_train),
-      "test_split": c.data.test_split, "num_test": int(len(y_test)), "num_train": int(len(y_train)),
-      "seconds": time.perf_counter() - t0, "digest": params_digest(params),
-      "versions": run_info.library_versions(),
+    "test_accuracy": accuracy(apply_fn, x_test, y_test),
+    "train_accuracy": accuracy(apply_fn, x_train, y_train),
+    "test_split": c.data.test_split,
+    "num_test": int(len(y_test)),
+    "num_train": int(len(y_train)),
+    "seconds": time.perf_counter() - t0,
+    "digest": params_digest(params),
+    "versions": run_info.library_versions(),
   }
   workdir = os.path.abspath(workdir)
   os.makedirs(workdir, exist_ok=True)

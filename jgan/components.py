@@ -13,7 +13,8 @@ the variables are ``jax.ShapeDtypeStruct`` (for restoring a checkpoint).
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import optax
@@ -69,7 +70,7 @@ def init_rngs(seed: int) -> nnx.Rngs:
 
 
 def _split(module: nnx.Module) -> Model:
-  graphdef, params, stats = nnx.split(module, nnx.Param, ...)
+  graphdef, params, stats = nnx.split(module, nnx.Param, ...)  # type: ignore[misc]  # 3 parts for 2 filters
   return Model(graphdef, params, stats)
 
 
@@ -90,14 +91,25 @@ def build(config, data_shape: tuple[int, ...], *, abstract: bool = False) -> Com
   objective = objectives_lib.make_objective(**c.objective)
   penalty = None
   if c.penalty.name != "none":
-    penalty = penalties_lib.make_penalty(c.penalty.name, **{k: v for k, v in c.penalty.items()
-                                                            if k not in ("name", "every")})
+    penalty = penalties_lib.make_penalty(
+      c.penalty.name, **{k: v for k, v in c.penalty.items() if k not in ("name", "every")}
+    )
   g_tx, d_tx = optim.make_optimizers(c)
   UPDATE_RULES.check(c.train.update_rule, field="train.update_rule")
   make = lambda: make_models(c.model, data_shape, init_rngs(c.seed), objective.d_output)
   g, d = nnx.eval_shape(make) if abstract else make()
   return Components(
-      g=_split(g), d=_split(d), objective=objective, penalty=penalty, penalty_every=c.penalty.every,
-      g_tx=g_tx, d_tx=d_tx, update_rule=UPDATE_RULES[c.train.update_rule], latent_dim=c.model.latent_dim,
-      ema_decay=c.optim.ema_decay, d_clip=c.optim.d_clip, unrolled_steps=c.train.unrolled_steps,
-      pack=c.model.pack)
+    g=_split(g),
+    d=_split(d),
+    objective=objective,
+    penalty=penalty,
+    penalty_every=c.penalty.every,
+    g_tx=g_tx,
+    d_tx=d_tx,
+    update_rule=UPDATE_RULES[c.train.update_rule],
+    latent_dim=c.model.latent_dim,
+    ema_decay=c.optim.ema_decay,
+    d_clip=c.optim.d_clip,
+    unrolled_steps=c.train.unrolled_steps,
+    pack=c.model.pack,
+  )

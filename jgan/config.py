@@ -16,6 +16,8 @@
 from __future__ import annotations
 
 import difflib
+import importlib.util
+import os
 
 import ml_collections
 
@@ -31,8 +33,10 @@ def _check(cond: bool, msg: str) -> None:
 
 
 def _positive(name: str, value, kind=(int, float)) -> None:
-  _check(isinstance(value, kind) and not isinstance(value, bool) and value > 0,
-         f"{name}={value!r} must be a positive {'integer' if kind is int else 'number'}")
+  _check(
+    isinstance(value, kind) and not isinstance(value, bool) and value > 0,
+    f"{name}={value!r} must be a positive {'integer' if kind is int else 'number'}",
+  )
 
 
 def defaults() -> ml_collections.ConfigDict:
@@ -157,13 +161,17 @@ def _resolve_model(r: ml_collections.ConfigDict) -> None:
     if k in others:
       del r.model[k]
     elif k not in own and k not in SHARED_FIELDS:
-      raise ValueError(unknown_key_message(f"model.{k}", _model_keys(r.model.name)) +
-                       f" (fields of model {r.model.name!r})")
+      raise ValueError(
+        unknown_key_message(f"model.{k}", _model_keys(r.model.name)) + f" (fields of model {r.model.name!r})"
+      )
   for k, v in own.items():
     if k not in r.model:
       r.model[k] = v
-    _check(_same_kind(r.model[k], v), f"model.{k}={r.model[k]!r} has type {type(r.model[k]).__name__}; "
-                                      f"expected {type(v).__name__} like model {r.model.name!r}'s default {v!r}")
+    _check(
+      _same_kind(r.model[k], v),
+      f"model.{k}={r.model[k]!r} has type {type(r.model[k]).__name__}; "
+      f"expected {type(v).__name__} like model {r.model.name!r}'s default {v!r}",
+    )
 
 
 def resolve(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
@@ -189,8 +197,10 @@ def validate(c: ml_collections.ConfigDict) -> None:
   _positive("penalty.every", c.penalty.every, int)
   _check(c.train.unrolled_steps >= 0, f"train.unrolled_steps={c.train.unrolled_steps!r} must be >= 0")
   _positive("model.pack", c.model.pack, int)
-  _check(c.train.batch_size % c.model.pack == 0,
-         f"train.batch_size={c.train.batch_size} must be a multiple of model.pack={c.model.pack} (PacGAN groups)")
+  _check(
+    c.train.batch_size % c.model.pack == 0,
+    f"train.batch_size={c.train.batch_size} must be a multiple of model.pack={c.model.pack} (PacGAN groups)",
+  )
   for who in ("g", "d"):
     _positive(f"optim.{who}.lr", c.optim[who].lr)
   _check(0.0 <= c.optim.ema_decay < 1.0, f"optim.ema_decay={c.optim.ema_decay!r} must be in [0, 1)")
@@ -200,15 +210,20 @@ def validate(c: ml_collections.ConfigDict) -> None:
   _check(c.train.sample_every >= 0, f"train.sample_every={c.train.sample_every!r} must be >= 0")
   _positive("train.num_samples", c.train.num_samples, int)
   _positive("model.latent_dim", c.model.latent_dim, int)
-  _check(c.train.steps % c.train.steps_per_call == 0,
-         f"train.steps={c.train.steps} must be a multiple of train.steps_per_call={c.train.steps_per_call}")
-  _check(c.train.log_every % c.train.steps_per_call == 0,
-         f"train.log_every={c.train.log_every} must be a multiple of train.steps_per_call={c.train.steps_per_call}")
+  _check(
+    c.train.steps % c.train.steps_per_call == 0,
+    f"train.steps={c.train.steps} must be a multiple of train.steps_per_call={c.train.steps_per_call}",
+  )
+  _check(
+    c.train.log_every % c.train.steps_per_call == 0,
+    f"train.log_every={c.train.log_every} must be a multiple of train.steps_per_call={c.train.steps_per_call}",
+  )
   is_image = c.data.name in data_lib.IMAGE_DATASETS
   if MODELS[c.model.name].images_only and not is_image:
     others = ", ".join(n for n, spec in MODELS.items() if not spec.images_only)
-    raise ValueError(f"model {c.model.name!r} needs an image dataset, got data.name={c.data.name!r}; "
-                     f"models for 2-D mixtures: {others}")
+    raise ValueError(
+      f"model {c.model.name!r} needs an image dataset, got data.name={c.data.name!r}; models for 2-D mixtures: {others}"
+    )
   if is_image:
     _positive("data.image_size", c.data.image_size, int)
   _check(c.data.worker_count >= 0, f"data.worker_count={c.data.worker_count!r} must be >= 0")
@@ -218,19 +233,43 @@ def validate(c: ml_collections.ConfigDict) -> None:
 # Expected types of the fields every run reads (a float field also accepts an int). A model's own fields
 # are checked against its registered defaults; objective, penalty and optimiser extras by their factories.
 _TYPES = {
-    "seed": int,
-    "data.name": str, "data.image_size": int, "data.split": str, "data.data_dir": str, "data.worker_count": int,
-    "model.name": str, "model.latent_dim": int, "model.pack": int, "model.d_spectral_norm": bool,
-    "model.ae_code_dim": int, "model.ae_energy": str, "model.compute_dtype": str,
-    "objective.name": str,
-    "optim.g.name": str, "optim.g.lr": float, "optim.d.name": str, "optim.d.lr": float,
-    "optim.d_clip": float, "optim.ema_decay": float, "optim.lr_schedule": str,
-    "train.steps": int, "train.batch_size": int, "train.n_critic": int, "train.steps_per_call": int,
-    "train.log_every": int, "train.sample_every": int, "train.num_samples": int, "train.progress": bool,
-    "parallel.num_devices": int,
-    "checkpoint.every_steps": int, "checkpoint.max_to_keep": int, "checkpoint.best_metric": str,
-    "checkpoint.best_mode": str, "checkpoint.keep_best": int, "checkpoint.async_save": bool,
-    "checkpoint.allow_config_change": bool,
+  "seed": int,
+  "data.name": str,
+  "data.image_size": int,
+  "data.split": str,
+  "data.data_dir": str,
+  "data.worker_count": int,
+  "model.name": str,
+  "model.latent_dim": int,
+  "model.pack": int,
+  "model.d_spectral_norm": bool,
+  "model.ae_code_dim": int,
+  "model.ae_energy": str,
+  "model.compute_dtype": str,
+  "objective.name": str,
+  "optim.g.name": str,
+  "optim.g.lr": float,
+  "optim.d.name": str,
+  "optim.d.lr": float,
+  "optim.d_clip": float,
+  "optim.ema_decay": float,
+  "optim.lr_schedule": str,
+  "train.steps": int,
+  "train.batch_size": int,
+  "train.n_critic": int,
+  "train.steps_per_call": int,
+  "train.log_every": int,
+  "train.sample_every": int,
+  "train.num_samples": int,
+  "train.progress": bool,
+  "parallel.num_devices": int,
+  "checkpoint.every_steps": int,
+  "checkpoint.max_to_keep": int,
+  "checkpoint.best_metric": str,
+  "checkpoint.best_mode": str,
+  "checkpoint.keep_best": int,
+  "checkpoint.async_save": bool,
+  "checkpoint.allow_config_change": bool,
 }
 BEST_MODES = ("max", "min")
 
@@ -258,13 +297,18 @@ def _validate_run_settings(c: ml_collections.ConfigDict) -> None:
   _check(c.parallel.num_devices >= 0, f"parallel.num_devices={c.parallel.num_devices!r} must be >= 0 (0 = all)")
   _check(c.seed >= 0, f"seed={c.seed!r} must be >= 0")
   ck = c.checkpoint
-  _check(ck.every_steps >= 0, f"checkpoint.every_steps={ck.every_steps!r} must be >= 0 (0 = only at the end "
-                              f"and on SIGTERM/SIGINT)")
-  _check(ck.every_steps % c.train.steps_per_call == 0,
-         f"checkpoint.every_steps={ck.every_steps} must be a multiple of train.steps_per_call={c.train.steps_per_call}")
+  _check(
+    ck.every_steps >= 0,
+    f"checkpoint.every_steps={ck.every_steps!r} must be >= 0 (0 = only at the end and on SIGTERM/SIGINT)",
+  )
+  _check(
+    ck.every_steps % c.train.steps_per_call == 0,
+    f"checkpoint.every_steps={ck.every_steps} must be a multiple of train.steps_per_call={c.train.steps_per_call}",
+  )
   _positive("checkpoint.max_to_keep", ck.max_to_keep, int)
-  _check(ck.best_mode in BEST_MODES, f"unknown checkpoint.best_mode={ck.best_mode!r}; valid choices: "
-                                     f"{', '.join(BEST_MODES)}")
+  _check(
+    ck.best_mode in BEST_MODES, f"unknown checkpoint.best_mode={ck.best_mode!r}; valid choices: {', '.join(BEST_MODES)}"
+  )
   _check(ck.keep_best >= 0, f"checkpoint.keep_best={ck.keep_best!r} must be >= 0")
 
 
@@ -274,6 +318,24 @@ def walk(c, prefix=""):
     yield f"{prefix}{k}", v
     if isinstance(v, (dict, ml_collections.ConfigDict)):
       yield from walk(v, f"{prefix}{k}.")
+
+
+def load_file(spec: str, arg: str | None = None) -> ml_collections.ConfigDict:
+  """``get_config([arg])`` of the experiment file in ``spec`` = ``FILE[:ARG]`` (``arg`` overrides ARG).
+
+  Raises ValueError if the file does not exist or is not Python; whatever ``get_config`` raises
+  (e.g. a bad ARG) propagates.
+  """
+  path, _, file_arg = spec.partition(":")
+  arg = (file_arg or None) if arg is None else arg
+  if not os.path.isfile(path):
+    raise ValueError(f"config file {path!r} does not exist")
+  mod_spec = importlib.util.spec_from_file_location(f"_jgan_config_{abs(hash(os.path.abspath(path)))}", path)
+  if mod_spec is None or mod_spec.loader is None:
+    raise ValueError(f"config file {path!r} is not a Python file")
+  module = importlib.util.module_from_spec(mod_spec)
+  mod_spec.loader.exec_module(module)
+  return module.get_config(arg) if arg else module.get_config()
 
 
 def flatten(c) -> dict:
@@ -305,8 +367,8 @@ def unknown_key_message(dotted: str, ref: dict, source: str = "") -> str:
   ``ref`` holds every valid dotted key (sections too, as :func:`walk` yields them).
   """
   parts = dotted.split(".")
-  i = next((i for i in range(len(parts)) if ".".join(parts[:i + 1]) not in ref), len(parts) - 1)
-  section, bad = ".".join(parts[:i]), ".".join(parts[:i + 1])
+  i = next((i for i in range(len(parts)) if ".".join(parts[: i + 1]) not in ref), len(parts) - 1)
+  section, bad = ".".join(parts[:i]), ".".join(parts[: i + 1])
   siblings = sorted(k.rpartition(".")[2] for k in ref if k.rpartition(".")[0] == section)
   near = difflib.get_close_matches(parts[i], siblings, n=1)
   hint = f"; did you mean {(section + '.' if section else '') + near[0]!r}?" if near else ";"

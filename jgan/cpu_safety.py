@@ -44,10 +44,10 @@ def apply_cpu_workarounds() -> bool:
   os.environ["XLA_FLAGS"] = (flags + " " + YNN_FLAG + "=").strip()
   if _backends_initialised():
     warnings.warn(
-        "jgan was imported after JAX initialised its backends, so the XLA:CPU miscompile work-around "
-        f"({YNN_FLAG}=) cannot take effect in this process. Import jgan before using JAX, or set "
-        f"XLA_FLAGS='{YNN_FLAG}=' in the environment.",
-        RuntimeWarning,
-        stacklevel=3,
+      "jgan was imported after JAX initialised its backends, so the XLA:CPU miscompile work-around "
+      f"({YNN_FLAG}=) cannot take effect in this process. Import jgan before using JAX, or set "
+      f"XLA_FLAGS='{YNN_FLAG}=' in the environment.",
+      RuntimeWarning,
+      stacklevel=3,
     )
   return True

@@ -21,10 +21,10 @@ dict of arrays: ``features [B, D]``, ``probs [B, K]``, ``labels [B]``, ``points 
 from __future__ import annotations
 
 import datetime
-import functools
 import json
 import os
-from typing import Callable, Iterator, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -40,14 +40,22 @@ from jgan.metrics import protocols
 EVAL_TAG = 0xE7A1  # fold_in tag of the evaluation noise
 RESULTS_FILE = "evals.jsonl"
 # config.evals defaults, also applied to configs saved before the section existed.
-DEFAULTS = dict(metrics="", every_steps=0, num_samples=0, batch_size=250, real_split="",
-                classifier_path="", inception_weights="", cache_dir="")
+DEFAULTS = dict(
+  metrics="",
+  every_steps=0,
+  num_samples=0,
+  batch_size=250,
+  real_split="",
+  classifier_path="",
+  inception_weights="",
+  cache_dir="",
+)
 # `python launch.py eval` without --metrics and without config.evals.metrics.
 DEFAULT_METRICS = {
-    "mnist5k": "mnist_fid5k,mnist_kid5k,mnist_is5k,mnist_prdc5k,mnist_modes5k",
-    "mnist": "mnist_fid10k,mnist_kid10k,mnist_is10k,mnist_prdc10k,mnist_modes10k",
-    "ring8": "modes2500",
-    "grid25": "modes2500",
+  "mnist5k": "mnist_fid5k,mnist_kid5k,mnist_is5k,mnist_prdc5k,mnist_modes5k",
+  "mnist": "mnist_fid10k,mnist_kid10k,mnist_is10k,mnist_prdc10k,mnist_modes10k",
+  "ring8": "modes2500",
+  "grid25": "modes2500",
 }
 FALLBACK_METRICS = "fid10k,kid10k,is10k"
 
@@ -87,8 +95,10 @@ def _classifier(settings, data_cfg):
   loaded = classifier.load(settings.classifier_path)
   trained_on = loaded.config.data.name
   if classifier.DOMAINS.get(trained_on) != classifier.DOMAINS.get(data_cfg.name):
-    raise ValueError(f"the domain classifier was trained on {trained_on!r}, which does not match the data "
-                     f"set {data_cfg.name!r}; train one for it (see docs/evaluation.md)")
+    raise ValueError(
+      f"the domain classifier was trained on {trained_on!r}, which does not match the data "
+      f"set {data_cfg.name!r}; train one for it (see docs/evaluation.md)"
+    )
   return loaded, classifier
 
 
@@ -115,7 +125,10 @@ def _points(settings, data_cfg) -> Extractor:
 
 # name -> factory(evals settings, data config) -> Extractor. Factories load weights (slow): call once.
 EXTRACTORS: dict[str, Callable] = {
-    "inception": _inception, "mnist": _mnist, "mnist_stacked": _mnist_stacked, "points": _points,
+  "inception": _inception,
+  "mnist": _mnist,
+  "mnist_stacked": _mnist_stacked,
+  "points": _points,
 }
 
 
@@ -124,12 +137,13 @@ def quantize(images: jax.Array) -> jax.Array:
   return jnp.round((jnp.clip(images, -1.0, 1.0) + 1.0) * 127.5) / 127.5 - 1.0
 
 
-def _run_extractors(extractors: list[Extractor], batches, total: int, batch_size: int, desc: str,
-                    progress: bool) -> dict[str, dict[str, np.ndarray]]:
+def _run_extractors(
+  extractors: list[Extractor], batches, total: int, batch_size: int, desc: str, progress: bool
+) -> dict[str, dict[str, np.ndarray]]:
   """Applies every extractor to each batch (padded to ``batch_size``: one compilation); host arrays."""
   from tqdm import tqdm
 
-  out = {e.name: {} for e in extractors}
+  out: dict[str, dict[str, list]] = {e.name: {} for e in extractors}
   bar = tqdm(total=total, desc=desc, unit="img", disable=not progress, dynamic_ncols=True, leave=False)
   for x in batches:
     b = x.shape[0]
@@ -191,8 +205,10 @@ class Evaluator:
     for m in self.metrics:
       kind = protocols.METRICS[m].extractor
       if (kind == "points") != (name in data_lib.MIXTURES):
-        raise ValueError(f"metric {m!r} does not apply to data set {name!r}"
-                         f"{' (2-D points: use modes2500)' if name in data_lib.MIXTURES else ''}")
+        raise ValueError(
+          f"metric {m!r} does not apply to data set {name!r}"
+          f"{' (2-D points: use modes2500)' if name in data_lib.MIXTURES else ''}"
+        )
       if kind == "inception":
         inception.weights_path(self.settings.inception_weights)
       if kind.startswith("mnist"):
@@ -232,7 +248,7 @@ class Evaluator:
       out = _run_extractors([ex], batches, n, bs, f"real {d.name}/{split}", self.progress)[kind]
       os.makedirs(cache_dir, exist_ok=True)
       tmp = path + f".tmp{os.getpid()}.npz"
-      np.savez(tmp, **out)
+      np.savez(tmp, **out)  # type: ignore[arg-type]  # numpy's stub types **kwds like allow_pickle
       os.replace(tmp, path)  # atomic: a concurrent evaluation never reads a partial file
     self._real[key] = out
     return out
@@ -255,15 +271,14 @@ class Evaluator:
     else:
       if len(source) < n:
         raise ValueError(f"{len(source)} samples given; the metrics need {n}")
-      batches = (jnp.asarray(source[i:i + bs]) for i in range(0, n, bs))
+      batches = (jnp.asarray(source[i : i + bs]) for i in range(0, n, bs))
     kinds = sorted({protocols.METRICS[m].extractor for m in self.metrics})
     fake = _run_extractors([self.extractor(k) for k in kinds], batches, n, bs, "eval: generated", self.progress)
     results = {}
     for m in self.metrics:
       p, n_m = protocols.METRICS[m], self.num_samples(m)
       real = self.real_outputs(p.extractor, n_m) if p.needs_real else None
-      results.update(protocols.compute(m, fake[p.extractor], real, dataset=self.config.data.name,
-                                       num_samples=n_m))
+      results.update(protocols.compute(m, fake[p.extractor], real, dataset=self.config.data.name, num_samples=n_m))
     return results
 
   def __call__(self, state, step: int, *, ema: bool = True, write: bool = True) -> dict[str, float]:

@@ -41,8 +41,12 @@ GRACE_S = 30  # JAX's own deadline is this much later than ours, so our message 
 # Config fields each process may set for itself: where it finds its copy of the data.
 PER_PROCESS_FIELDS = ("data.data_dir",)
 # Environment variables that tell ``--distributed`` which cluster it runs on (jax's auto-detection).
-CLUSTER_HINTS = {"SLURM": "SLURM_JOB_ID", "Open MPI": "OMPI_COMM_WORLD_SIZE",
-                 "TPU pod": "TPU_WORKER_HOSTNAMES", "Kubernetes": "KUBERNETES_SERVICE_HOST"}
+CLUSTER_HINTS = {
+  "SLURM": "SLURM_JOB_ID",
+  "Open MPI": "OMPI_COMM_WORLD_SIZE",
+  "TPU pod": "TPU_WORKER_HOSTNAMES",
+  "Kubernetes": "KUBERNETES_SERVICE_HOST",
+}
 
 
 class DistributedError(RuntimeError):
@@ -61,8 +65,10 @@ class DistributedInfo(NamedTuple):
   def describe(self) -> str:
     """One line for the log, e.g. ``process 1 of 2: 2 local devices (...) of 4 global; coordinator ...``."""
     where = f"; coordinator {self.coordinator_address}" if self.coordinator_address else ""
-    return (f"process {self.process_index} of {self.process_count}: {len(self.local_devices)} local device(s) "
-            f"({', '.join(self.local_devices)}) of {self.global_device_count} global{where}")
+    return (
+      f"process {self.process_index} of {self.process_count}: {len(self.local_devices)} local device(s) "
+      f"({', '.join(self.local_devices)}) of {self.global_device_count} global{where}"
+    )
 
 
 def _split_address(address: str) -> tuple[str, int]:
@@ -89,9 +95,10 @@ def wait_for_coordinator(address: str, timeout_s: float) -> float:
       last = e
     if time.monotonic() - t0 >= timeout_s:
       raise DistributedError(
-          f"the JAX coordinator at {address} is unreachable after {timeout_s:g} s ({type(last).__name__}: "
-          f"{last}); start process 0 (which hosts it) with the same --coordinator_address, check the host "
-          f"name and that the port is open between the hosts")
+        f"the JAX coordinator at {address} is unreachable after {timeout_s:g} s ({type(last).__name__}: "
+        f"{last}); start process 0 (which hosts it) with the same --coordinator_address, check the host "
+        f"name and that the port is open between the hosts"
+      )
     time.sleep(0.25)
 
 
@@ -108,8 +115,10 @@ def check_port_free(address: str) -> None:
       return
     except OSError as e:
       if e.errno == errno.EADDRINUSE:
-        raise DistributedError(f"process 0 cannot host the JAX coordinator on port {port}: {e.strerror}; "
-                               f"another run may be using it, pick another port") from None
+        raise DistributedError(
+          f"process 0 cannot host the JAX coordinator on port {port}: {e.strerror}; "
+          f"another run may be using it, pick another port"
+        ) from None
     finally:
       s.close()
 
@@ -120,6 +129,7 @@ def _watchdog(timeout_s: float, what: str) -> threading.Timer:
   The main thread is then blocked inside JAX's C++ client (which released the GIL), so raising there is
   impossible; exiting beats the client's later abort with a clear message.
   """
+
   def fire():
     sys.stderr.write(f"error: {what}\n")
     sys.stderr.flush()
@@ -149,15 +159,22 @@ def _detect(coordinator_address, num_processes, process_id, timeout_s):
   try:
     from jax._src.clusters import ClusterEnv
 
-    return ClusterEnv.auto_detect_unset_distributed_params(coordinator_address, num_processes, process_id,
-                                                           None, None, int(timeout_s))
+    return ClusterEnv.auto_detect_unset_distributed_params(
+      coordinator_address, num_processes, process_id, None, None, int(timeout_s)
+    )
   except (ImportError, AttributeError, TypeError):
     return coordinator_address, num_processes, process_id, None
 
 
-def initialize(coordinator_address: str | None = None, num_processes: int | None = None,
-               process_id: int | None = None, *, auto: bool = False, timeout_s: float = 300,
-               log: bool = True) -> DistributedInfo:
+def initialize(
+  coordinator_address: str | None = None,
+  num_processes: int | None = None,
+  process_id: int | None = None,
+  *,
+  auto: bool = False,
+  timeout_s: float = 300,
+  log: bool = True,
+) -> DistributedInfo:
   """Joins this process to a multi-process JAX run; call before any JAX computation.
 
   Args:
@@ -180,41 +197,58 @@ def initialize(coordinator_address: str | None = None, num_processes: int | None
 
   from jgan.cpu_safety import _backends_initialised
 
-  given = {"--coordinator_address": coordinator_address, "--num_processes": num_processes,
-           "--process_id": process_id}
+  given = {"--coordinator_address": coordinator_address, "--num_processes": num_processes, "--process_id": process_id}
   missing = [k for k, v in given.items() if v is None]
   if missing and not auto:
-    raise DistributedError(f"multi-process runs need {', '.join(given)} (missing: {', '.join(missing)}), or "
-                           f"--distributed to detect them from a SLURM / Open MPI / TPU pod / Kubernetes job")
+    raise DistributedError(
+      f"multi-process runs need {', '.join(given)} (missing: {', '.join(missing)}), or "
+      f"--distributed to detect them from a SLURM / Open MPI / TPU pod / Kubernetes job"
+    )
   if auto and missing and not detected_clusters():
-    raise DistributedError(f"--distributed found no cluster environment to detect {', '.join(missing)} from "
-                           f"(looked for SLURM, Open MPI, Cloud TPU, Kubernetes); pass them as flags")
+    raise DistributedError(
+      f"--distributed found no cluster environment to detect {', '.join(missing)} from "
+      f"(looked for SLURM, Open MPI, Cloud TPU, Kubernetes); pass them as flags"
+    )
   if num_processes is not None and process_id is not None and not 0 <= process_id < num_processes:
-    raise DistributedError(f"--process_id={process_id} must be in 0..{num_processes - 1} (--num_processes="
-                           f"{num_processes})")
+    raise DistributedError(
+      f"--process_id={process_id} must be in 0..{num_processes - 1} (--num_processes={num_processes})"
+    )
   if _backends_initialised():
-    raise RuntimeError("jgan.multihost.initialize must run before any JAX computation (JAX's backends "
-                       "are already initialised); call it first thing in the program")
+    raise RuntimeError(
+      "jgan.multihost.initialize must run before any JAX computation (JAX's backends "
+      "are already initialised); call it first thing in the program"
+    )
   t0 = time.monotonic()
   local_device_ids = None
   if auto and missing:
     coordinator_address, num_processes, process_id, local_device_ids = _detect(
-        coordinator_address, num_processes, process_id, timeout_s)
+      coordinator_address, num_processes, process_id, timeout_s
+    )
   if coordinator_address is not None and process_id is not None:
     if process_id == 0:
       check_port_free(coordinator_address)
     else:
       wait_for_coordinator(coordinator_address, timeout_s)
   remaining = max(1.0, timeout_s - (time.monotonic() - t0))
-  who = (f"process {'?' if process_id is None else process_id} of {'?' if num_processes is None else num_processes}"
-         f" (coordinator {coordinator_address or '?'})")
-  timer = _watchdog(remaining, f"{who} could not join the other processes within {timeout_s:g} s: start "
-                               f"all of them (same --coordinator_address and --num_processes, distinct "
-                               f"--process_id) and check that their hosts reach each other")
+  who = (
+    f"process {'?' if process_id is None else process_id} of {'?' if num_processes is None else num_processes}"
+    f" (coordinator {coordinator_address or '?'})"
+  )
+  timer = _watchdog(
+    remaining,
+    f"{who} could not join the other processes within {timeout_s:g} s: start "
+    f"all of them (same --coordinator_address and --num_processes, distinct "
+    f"--process_id) and check that their hosts reach each other",
+  )
   try:
     try:
-      jax.distributed.initialize(coordinator_address, num_processes, process_id, local_device_ids,
-                                 initialization_timeout=int(remaining) + GRACE_S)
+      jax.distributed.initialize(
+        coordinator_address,
+        num_processes,
+        process_id,
+        local_device_ids,
+        initialization_timeout=int(remaining) + GRACE_S,
+      )
     except ValueError as e:  # what auto-detection could not fill in
       raise DistributedError(f"jax.distributed.initialize: {e}") from None
     out = info()  # initialises the backend: the processes exchange their device lists here
@@ -235,8 +269,13 @@ def info() -> DistributedInfo:
     coordinator = global_state.coordinator_address or ""
   except (ImportError, AttributeError):
     coordinator = ""
-  return DistributedInfo(jax.process_index(), jax.process_count(), tuple(str(d) for d in jax.local_devices()),
-                         jax.device_count(), coordinator if jax.process_count() > 1 else "")
+  return DistributedInfo(
+    jax.process_index(),
+    jax.process_count(),
+    tuple(str(d) for d in jax.local_devices()),
+    jax.device_count(),
+    coordinator if jax.process_count() > 1 else "",
+  )
 
 
 def _comparable(config, workdir: str | None) -> dict:
@@ -261,7 +300,7 @@ def _allgather_text(text: str) -> list[str]:
   raw = np.frombuffer(text.encode(), np.uint8)
   sizes = np.asarray(multihost_utils.process_allgather(np.int32(raw.size)))
   padded = np.zeros(int(sizes.max()), np.uint8)
-  padded[:raw.size] = raw
+  padded[: raw.size] = raw
   rows = np.asarray(multihost_utils.process_allgather(padded))
   return [bytes(r[:n]).decode() for r, n in zip(rows, sizes)]
 
@@ -288,8 +327,10 @@ def check_same_config(config, workdir: str | None = None) -> None:
 
   configs = [json.loads(t) for t in _allgather_text(text)]
   parts = [f"process {p}: {'; '.join(config_diff(configs[0], configs[p], harmless=()))}" for p in differing]
-  raise ValueError(f"the {len(digests)} processes disagree on the config (fields as process 0 -> process p): "
-                   f"{' | '.join(parts)}; launch every process with the same --config and --config.* flags")
+  raise ValueError(
+    f"the {len(digests)} processes disagree on the config (fields as process 0 -> process p): "
+    f"{' | '.join(parts)}; launch every process with the same --config and --config.* flags"
+  )
 
 
 def any_signal(name: str | None) -> str | None:
@@ -325,8 +366,13 @@ def pop_flags(argv: list[str]) -> tuple[dict | None, list[str]]:
   Accepts ``--flag=value`` and ``--flag value``; raises ValueError (one line) for a malformed value.
   """
   kwargs, rest, i = {}, [], 0
-  names = {"--coordinator_address": "coordinator_address", "--num_processes": "num_processes",
-           "--process_id": "process_id", "--distributed_timeout": "timeout_s", "--distributed": "auto"}
+  names = {
+    "--coordinator_address": "coordinator_address",
+    "--num_processes": "num_processes",
+    "--process_id": "process_id",
+    "--distributed_timeout": "timeout_s",
+    "--distributed": "auto",
+  }
   while i < len(argv):
     a = argv[i]
     name, eq, value = a.partition("=")

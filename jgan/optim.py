@@ -8,7 +8,7 @@ two learning rates. ``optim.lr_schedule`` (:data:`LR_SCHEDULES`) decays both rat
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -16,22 +16,31 @@ import optax
 
 from jgan.registry import Registry
 
-OPTIMIZERS: Registry[Callable[..., optax.GradientTransformation]] = Registry("optimizer", {
+OPTIMIZERS: Registry[Callable[..., optax.GradientTransformation]] = Registry(
+  "optimizer",
+  {
     "adam": lambda c, lr: optax.adam(lr, b1=c.b1, b2=c.b2, eps=c.get("eps", 1e-8)),
     # WGAN's RMSProp: no momentum, decay 0.9 as in the reference (PyTorch's alpha=0.99 is a variant).
     "rmsprop": lambda c, lr: optax.rmsprop(lr, decay=c.get("decay", 0.9), eps=c.get("eps", 1e-8)),
     "sgd": lambda c, lr: optax.sgd(lr, momentum=c.get("momentum", None) or None),
-})
+  },
+)
 
 # Learning-rate schedules over a run of ``n`` optimiser updates: (base rate, n) -> float or optax schedule.
-LR_SCHEDULES: Registry[Callable[[float, int], object]] = Registry("optim.lr_schedule", {
+LR_SCHEDULES: Registry[Callable[[float, int], object]] = Registry(
+  "optim.lr_schedule",
+  {
     "constant": lambda lr, n: lr,
     "linear": lambda lr, n: optax.linear_schedule(lr, 0.0, n),  # lr at update 0, 0 at update n
     "cosine": lambda lr, n: optax.cosine_decay_schedule(lr, n),  # half a cosine from lr to 0
-}, sort_choices=False)
+  },
+  sort_choices=False,
+)
 
 
-def make_optimizer(cfg, schedule: str = "constant", updates: int = 1, *, field: str = "") -> optax.GradientTransformation:
+def make_optimizer(
+  cfg, schedule: str = "constant", updates: int = 1, *, field: str = ""
+) -> optax.GradientTransformation:
   """The optimiser named ``cfg.name`` (see OPTIMIZERS) with learning rate ``cfg.lr`` under ``schedule``
   (see LR_SCHEDULES) over ``updates`` optimiser updates; ValueError listing the valid names otherwise
   (naming the config ``field`` that holds the name, if given)."""

@@ -30,7 +30,7 @@ the penalty is ill-defined (and silently wrong). Critics regularised with GP / R
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -72,7 +72,7 @@ def gradient_norms(d_fn: DFn, x: Array) -> Array:
 
 
 def gradient_penalty(
-    d_fn: DFn, real: Array, fake: Array, rng: Array, *, weight: float = 10.0, one_sided: bool = False
+  d_fn: DFn, real: Array, fake: Array, rng: Array, *, weight: float = 10.0, one_sided: bool = False
 ) -> Array:
   """WGAN-GP's gradient penalty (Gulrajani et al. 2017, Algorithm 1).
 
@@ -137,11 +137,15 @@ def r2(d_fn: DFn, real: Array, fake: Array, rng: Array, *, gamma: float = 10.0) 
   return (0.5 * gamma * jnp.mean(_squared_norms(_input_gradients(d_fn, fake)))).astype(jnp.float32)
 
 
-PENALTIES: Registry[Callable[..., Array]] = Registry("penalty", {
+PENALTIES: Registry[Callable[..., Array]] = Registry(
+  "penalty",
+  {
     "gradient_penalty": gradient_penalty,
     "r1": r1,
     "r2": r2,
-}, keyword_only=True)  # a penalty's parameters are its keyword-only weights
+  },
+  keyword_only=True,
+)  # a penalty's parameters are its keyword-only weights
 register = PENALTIES.register  # register(name, fn): fn(d_fn, real, fake, rng, *, weights...) -> scalar
 check_penalty_name = PENALTIES.check
 penalty_params = PENALTIES.defaults  # penalty_params(name) -> {weight: published default}

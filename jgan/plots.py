@@ -27,8 +27,9 @@ def plot_losses(rows: list[dict], path: str, keys=("d_loss", "g_loss")) -> str:
   return path
 
 
-def scatter_2d(samples: np.ndarray, centres: np.ndarray | None, path: str, title: str = "",
-               real: np.ndarray | None = None) -> str:
+def scatter_2d(
+  samples: np.ndarray, centres: np.ndarray | None, path: str, title: str = "", real: np.ndarray | None = None
+) -> str:
   """Scatter of generated points float [N, 2] over the mixture ``centres`` [M, 2] (red crosses)."""
   fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=100)
   if real is not None:

@@ -97,7 +97,9 @@ def grid25(objective: str | None = None) -> ml_collections.ConfigDict:
   return _mixture_mlp("grid25", objective)
 
 
-PRESETS: Registry = Registry("preset", {
+PRESETS: Registry = Registry(
+  "preset",
+  {
     "smoke": smoke,
     "dcgan_mnist5k": dcgan_mnist5k,
     "dcgan_mnist": functools.partial(dcgan, "mnist", 28),
@@ -108,5 +110,6 @@ PRESETS: Registry = Registry("preset", {
     "dcgan_lsun_bedroom": functools.partial(dcgan, "lsun_bedroom", 64),
     "ring8": ring8,
     "grid25": grid25,
-})
+  },
+)
 register = PRESETS.register

@@ -19,10 +19,8 @@ registry reports bad input the same way.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
-from typing import Any, Callable, Generic, Iterator, TypeVar
-
-T = TypeVar("T")
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 
 def signature_defaults(fn: Callable[..., Any], *, keyword_only: bool = False) -> dict[str, Any]:
@@ -42,8 +40,9 @@ def _parameters(fn: Callable[..., Any], keyword_only: bool) -> dict[str, inspect
   return out
 
 
-def check_call_params(kind: str, name: str, fn: Callable[..., Any], params: Mapping[str, Any], *,
-                      keyword_only: bool = False) -> None:
+def check_call_params(
+  kind: str, name: str, fn: Callable[..., Any], params: Mapping[str, Any], *, keyword_only: bool = False
+) -> None:
   """Raises ValueError if ``fn`` takes none of some names in ``params`` (a ``**kwargs`` takes any).
 
   The message names ``kind`` and ``name`` and lists the valid parameters, e.g. ``objective 'hinge' got
@@ -57,11 +56,10 @@ def check_call_params(kind: str, name: str, fn: Callable[..., Any], params: Mapp
 def _refuse_unknown(kind: str, name: str, valid, params: Mapping[str, Any]) -> None:
   unknown = sorted(set(params) - set(valid))
   if unknown:
-    raise ValueError(f"{kind} {name!r} got unknown parameter(s) {unknown}; valid parameters: "
-                     f"{sorted(valid) or 'none'}")
+    raise ValueError(f"{kind} {name!r} got unknown parameter(s) {unknown}; valid parameters: {sorted(valid) or 'none'}")
 
 
-class Registry(Mapping, Generic[T]):
+class Registry[T](Mapping):
   """A named set of components of one ``kind`` (see the module docstring).
 
   Args:
@@ -73,8 +71,15 @@ class Registry(Mapping, Generic[T]):
       positional inputs before their weights).
   """
 
-  def __init__(self, kind: str, entries: dict[str, T] | None = None, *, defaults: dict[str, dict] | None = None,
-               sort_choices: bool = True, keyword_only: bool = False):
+  def __init__(
+    self,
+    kind: str,
+    entries: dict[str, T] | None = None,
+    *,
+    defaults: dict[str, dict] | None = None,
+    sort_choices: bool = True,
+    keyword_only: bool = False,
+  ):
     self.kind = kind
     self._entries: dict[str, T] = {}
     self._defaults: dict[str, dict[str, Any]] = {}
@@ -101,8 +106,7 @@ class Registry(Mapping, Generic[T]):
     names = sorted(self._entries) if self._sort else list(self._entries)
     return ", ".join(names)
 
-  def register(self, name: str, value: T, defaults: dict[str, Any] | None = None, *,
-               overwrite: bool = False) -> T:
+  def register(self, name: str, value: T, defaults: dict[str, Any] | None = None, *, overwrite: bool = False) -> T:
     """Adds component ``value`` under ``name``; returns ``value`` (so it also works as a decorator's end).
 
     ``defaults`` are its parameters with default values (``None``: read from ``value``'s signature if it
@@ -151,12 +155,14 @@ class Registry(Mapping, Generic[T]):
     without a default count as valid names too; a ``**kwargs`` takes any name).
     """
     self.check(name)
+    value: Any = self._entries[name]
     if name in self._defaults:
       _refuse_unknown(self.kind, name, self._defaults[name], params)
-    elif callable(self._entries[name]):
-      check_call_params(self.kind, name, self._entries[name], params, keyword_only=self._keyword_only)
+    elif callable(value):
+      check_call_params(self.kind, name, value, params, keyword_only=self._keyword_only)
 
   def build(self, name: str, **params) -> Any:
     """``R[name](**params)`` after :meth:`check` and :meth:`check_params`."""
     self.check_params(name, params)
-    return self._entries[name](**params)
+    factory: Any = self._entries[name]
+    return factory(**params)

@@ -14,8 +14,7 @@ import jax
 def library_versions() -> dict[str, str]:
   """Versions of Python and the packages that decide a run's numbers."""
   out = {"python": platform.python_version()}
-  for pkg in ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "grain", "tensorflow-datasets", "numpy",
-              "jgan"):
+  for pkg in ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "grain", "tensorflow-datasets", "numpy", "jgan"):
     try:
       out[pkg] = metadata.version(pkg)
     except metadata.PackageNotFoundError:
@@ -28,8 +27,14 @@ def write_run_info(config, workdir: str, resumed_from: int | None = None) -> Non
   os.makedirs(workdir, exist_ok=True)
   with open(os.path.join(workdir, "config.json"), "w") as f:
     f.write(config.to_json_best_effort(indent=2, sort_keys=True))
-  info = {"versions": library_versions(), "seed": config.seed, "argv": sys.argv,
-          "devices": [str(d) for d in jax.devices()], "process_count": jax.process_count(),
-          "xla_flags": os.environ.get("XLA_FLAGS", ""), "resumed_from_step": resumed_from}
+  info = {
+    "versions": library_versions(),
+    "seed": config.seed,
+    "argv": sys.argv,
+    "devices": [str(d) for d in jax.devices()],
+    "process_count": jax.process_count(),
+    "xla_flags": os.environ.get("XLA_FLAGS", ""),
+    "resumed_from_step": resumed_from,
+  }
   with open(os.path.join(workdir, "run_info.json"), "w") as f:
     json.dump(info, f, indent=2)

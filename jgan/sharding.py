@@ -33,13 +33,17 @@ def make_mesh(num_devices: int = 0) -> Mesh:
   """A 1-D ``('data',)`` mesh over the first ``num_devices`` devices (0 = all, across all hosts)."""
   devices = jax.devices()
   if num_devices < 0 or num_devices > len(devices):
-    raise ValueError(f"parallel.num_devices={num_devices} but {len(devices)} device(s) are available "
-                     f"(valid: 0 = all, or 1..{len(devices)})")
+    raise ValueError(
+      f"parallel.num_devices={num_devices} but {len(devices)} device(s) are available "
+      f"(valid: 0 = all, or 1..{len(devices)})"
+    )
   if jax.process_count() > 1 and num_devices not in (0, len(devices)):
     # Each process feeds its own devices' rows of the batch, so every process must own mesh devices.
-    raise ValueError(f"parallel.num_devices={num_devices} selects part of the {len(devices)} devices of "
-                     f"{jax.process_count()} processes; multi-process runs use all devices (valid: 0 or "
-                     f"{len(devices)})")
+    raise ValueError(
+      f"parallel.num_devices={num_devices} selects part of the {len(devices)} devices of "
+      f"{jax.process_count()} processes; multi-process runs use all devices (valid: 0 or "
+      f"{len(devices)})"
+    )
   devices = devices[: num_devices or len(devices)]
   return Mesh(np.asarray(devices), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
 
@@ -48,10 +52,10 @@ def make_shardings(mesh: Mesh, fused_steps: int = 1) -> Shardings:
   """Shardings for ``mesh``; with ``fused_steps > 1`` batches carry a leading steps axis too."""
   lead = (None,) * (2 if fused_steps > 1 else 1)  # [k?, n_critic, B, ...]
   return Shardings(
-      mesh=mesh,
-      replicated=NamedSharding(mesh, P()),
-      batch=NamedSharding(mesh, P(*lead, "data")),
-      data=NamedSharding(mesh, P("data")),
+    mesh=mesh,
+    replicated=NamedSharding(mesh, P()),
+    batch=NamedSharding(mesh, P(*lead, "data")),
+    data=NamedSharding(mesh, P("data")),
   )
 
 
@@ -60,8 +64,10 @@ def check_batch_size(batch_size: int, mesh: Mesh) -> None:
   n = mesh.devices.size
   if batch_size % n:
     valid = [m * n for m in range(max(1, batch_size // n - 1), batch_size // n + 3)]
-    raise ValueError(f"train.batch_size={batch_size} does not divide by the {n} devices of the mesh; "
-                     f"use a multiple of {n} (e.g. {', '.join(map(str, valid))}) or set parallel.num_devices")
+    raise ValueError(
+      f"train.batch_size={batch_size} does not divide by the {n} devices of the mesh; "
+      f"use a multiple of {n} (e.g. {', '.join(map(str, valid))}) or set parallel.num_devices"
+    )
 
 
 def global_shape(local_shape: tuple[int, ...], sharding: NamedSharding) -> tuple[int, ...]:
@@ -96,8 +102,10 @@ def put_batch(batch: dict[str, np.ndarray], sharding: NamedSharding) -> dict[str
   """
   if jax.process_count() == 1:
     return jax.device_put(batch, sharding)
-  return {k: jax.make_array_from_process_local_data(sharding, v, global_shape(np.shape(v), sharding))
-          for k, v in batch.items()}
+  return {
+    k: jax.make_array_from_process_local_data(sharding, v, global_shape(np.shape(v), sharding))
+    for k, v in batch.items()
+  }
 
 
 def put_replicated(tree, sharding: NamedSharding):

@@ -60,16 +60,16 @@ def create_state(components, rng: jax.Array) -> GANState:
   c = components
   g_params, d_params = c.g.params, c.d.params
   return GANState(
-      step=jnp.zeros((), jnp.int32),
-      rng=rng,
-      g=Player(g_params, c.g.stats, c.g_tx.init(g_params)),
-      d=Player(d_params, c.d.stats, c.d_tx.init(d_params)),
-      g_ema=jax.tree.map(jnp.copy, g_params),
-      obj_state=c.objective.init_state(),
-      rule_state=c.update_rule.init(g_params, d_params),
-      g_graphdef=c.g.graphdef,
-      d_graphdef=c.d.graphdef,
-      latent_dim=c.latent_dim,
+    step=jnp.zeros((), jnp.int32),
+    rng=rng,
+    g=Player(g_params, c.g.stats, c.g_tx.init(g_params)),
+    d=Player(d_params, c.d.stats, c.d_tx.init(d_params)),
+    g_ema=jax.tree.map(jnp.copy, g_params),
+    obj_state=c.objective.init_state(),
+    rule_state=c.update_rule.init(g_params, d_params),
+    g_graphdef=c.g.graphdef,
+    d_graphdef=c.d.graphdef,
+    latent_dim=c.latent_dim,
   )
 
 

@@ -21,6 +21,7 @@ One call performs ``n_critic`` discriminator updates, one generator update and t
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import Any
 
@@ -57,8 +58,15 @@ def pack(x: jax.Array, m: int) -> jax.Array:
   return jnp.moveaxis(y, 1, -2).reshape((b // m,) + x.shape[1:-1] + (m * x.shape[-1],))
 
 
-def make_round(state: GANState, parts: Components, real: jax.Array, z: jax.Array, obj_state: Any,
-               key: jax.Array, constrain=lambda x: x) -> Round:
+def make_round(
+  state: GANState,
+  parts: Components,
+  real: jax.Array,
+  z: jax.Array,
+  obj_state: Any,
+  key: jax.Array,
+  constrain=lambda x: x,
+) -> Round:
   """The :class:`Round` of one critic update on ``real`` ``[B, ...]`` with noise ``z`` ``[B, latent_dim]``.
 
   ``obj_state`` is the objective's state at this update, ``key`` its penalty key, ``constrain`` the
@@ -82,15 +90,21 @@ def make_round(state: GANState, parts: Components, real: jax.Array, z: jax.Array
       loss = loss + objective.d_penalty(d_fn, real_p, fake_p, k_obj)
     pen = jnp.zeros((), jnp.float32)
     if parts.penalty is not None:  # lazy regularisation (Karras et al. 2020): every k-th step, times k
-      pen = jax.lax.cond(state.step % parts.penalty_every == 0,
-                         lambda: parts.penalty(d_fn, real_p, fake_p, k_reg) * parts.penalty_every,
-                         lambda: jnp.zeros((), jnp.float32))
+      pen = jax.lax.cond(
+        state.step % parts.penalty_every == 0,
+        lambda: parts.penalty(d_fn, real_p, fake_p, k_reg) * parts.penalty_every,
+        lambda: jnp.zeros((), jnp.float32),
+      )
     return loss + pen, (DOutputs(d_real, d_fake), nnx.state(d, nnx.Not(nnx.Param)), pen)
 
   def d_grad(d: Player, fake):
     (loss, (out, stats, pen)), grads = jax.value_and_grad(d_loss, has_aux=True)(d.params, d.stats, fake)
-    metrics = {"d_loss": loss, "d_real": _mean_out(out.real), "d_fake": _mean_out(out.fake),
-               "d_grad_norm": optax.tree.norm(grads)}
+    metrics = {
+      "d_loss": loss,
+      "d_real": _mean_out(out.real),
+      "d_fake": _mean_out(out.fake),
+      "d_grad_norm": optax.tree.norm(grads),
+    }
     if parts.penalty is not None:
       metrics["penalty"] = pen
     return grads, stats, out, metrics
@@ -124,8 +138,9 @@ def make_round(state: GANState, parts: Components, real: jax.Array, z: jax.Array
   return Round(generate, d_grad, g_grad, d_update, g_update)
 
 
-def train_step(state: GANState, batch: dict[str, jax.Array], *, parts: Components,
-               data_sharding: Any = None) -> tuple[GANState, dict[str, jax.Array]]:
+def train_step(
+  state: GANState, batch: dict[str, jax.Array], *, parts: Components, data_sharding: Any = None
+) -> tuple[GANState, dict[str, jax.Array]]:
   """One GAN training step (pure; jit it with :func:`make_train_step`).
 
   Args:
@@ -163,9 +178,15 @@ def train_step(state: GANState, batch: dict[str, jax.Array], *, parts: Component
   g, d, rule_state, out = parts.update_rule.step(r, state.g, d, state.rule_state)
   obj_state, obj_metrics = update_objective(obj_state, *out.d_outputs)
   metrics = {**out.d_metrics, **obj_metrics, "g_loss": out.g_loss, "g_grad_norm": optax.tree.norm(out.g_grads)}
-  return state.replace(
-      step=state.step + 1, g=g, d=d, rule_state=rule_state, obj_state=obj_state,
-      g_ema=optim.ema_update(state.g_ema, g.params, state.step, parts.ema_decay)), metrics
+  return dataclasses.replace(
+    state,
+    step=state.step + 1,
+    g=g,
+    d=d,
+    rule_state=rule_state,
+    obj_state=obj_state,
+    g_ema=optim.ema_update(state.g_ema, g.params, state.step, parts.ema_decay),
+  ), metrics
 
 
 def multi_step(state: GANState, batches, *, step_fn) -> tuple[GANState, dict[str, jax.Array]]:
@@ -176,8 +197,9 @@ def multi_step(state: GANState, batches, *, step_fn) -> tuple[GANState, dict[str
   return jax.lax.scan(step_fn, state, batches)
 
 
-def make_train_step(parts: Components, steps_per_call: int = 1, state_sharding=None, batch_sharding=None,
-                    data_sharding=None):
+def make_train_step(
+  parts: Components, steps_per_call: int = 1, state_sharding=None, batch_sharding=None, data_sharding=None
+):
   """:func:`train_step` with ``parts`` bound, jitted with the state buffers donated.
 
   With ``steps_per_call = k > 1`` the returned function takes batches with a leading axis ``k`` and runs
@@ -185,7 +207,7 @@ def make_train_step(parts: Components, steps_per_call: int = 1, state_sharding=N
   """
   step_fn = functools.partial(train_step, parts=parts, data_sharding=data_sharding)
   fn = functools.partial(multi_step, step_fn=step_fn) if steps_per_call > 1 else step_fn
-  shardings = {}
+  shardings: dict[str, Any] = {}
   if state_sharding is not None:
     shardings = dict(in_shardings=(state_sharding, batch_sharding), out_shardings=(state_sharding, state_sharding))
   return jax.jit(fn, donate_argnums=(0,), **shardings)

@@ -29,10 +29,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from jgan import checkpoint as ckpt_lib
+from jgan import components, multihost, plots, run_info, sharding, writers
 from jgan import config as config_lib
 from jgan import data as data_lib
-from jgan import multihost
-from jgan import components, plots, run_info, sharding, state as state_lib, step as step_lib, writers
+from jgan import state as state_lib
+from jgan import step as step_lib
 
 FIXED_Z_TAG = 0xF1C5ED  # fold_in tag of the fixed z used for sample grids
 
@@ -60,8 +61,9 @@ def check_finite(rows: list[dict[str, np.ndarray]], first_step: int) -> None:
     i, value = first_bad[name]
     last = first_step + sum(np.size(r[name]) for r in rows) - 1
     raise FloatingPointError(
-        f"metric {name!r} became {value} at step {first_step + i} (checked steps "
-        f"{first_step}..{last}); lower the learning rates or check the data")
+      f"metric {name!r} became {value} at step {first_step + i} (checked steps "
+      f"{first_step}..{last}); lower the learning rates or check the data"
+    )
 
 
 @jax.jit
@@ -75,10 +77,15 @@ def check_state_finite(state: state_lib.GANState, step: int) -> None:
   """Raises FloatingPointError naming the first NaN/Inf leaf of ``state`` (e.g. ``.g_params['w']``)."""
   flags = np.asarray(_finite_flags(state))
   if not flags.all():
-    paths = [jax.tree_util.keystr(p) for p, x in jax.tree_util.tree_flatten_with_path(state)[0]
-             if jnp.issubdtype(x.dtype, jnp.floating)]
-    raise FloatingPointError(f"state leaf {paths[int(np.argmin(flags))]} is NaN/Inf after step {step} "
-                             f"(its metrics were finite); lower the learning rates or check the data")
+    paths = [
+      jax.tree_util.keystr(p)
+      for p, x in jax.tree_util.tree_flatten_with_path(state)[0]
+      if jnp.issubdtype(x.dtype, jnp.floating)
+    ]
+    raise FloatingPointError(
+      f"state leaf {paths[int(np.argmin(flags))]} is NaN/Inf after step {step} "
+      f"(its metrics were finite); lower the learning rates or check the data"
+    )
 
 
 class MetricsLog:
@@ -159,8 +166,9 @@ def save_samples(state, key: jax.Array, workdir: str, step: int, writer, config,
   centres, sigma = mixtures.get(config.data.name)
   real = mixtures.sample(config.data.name, len(x), np.random.default_rng(0))
   m = modes.mode_metrics(x, centres, sigma)
-  title = (f"{config.data.name}, step {step}: {m['modes']}/{len(centres)} modes, "
-           f"{100 * m['high_quality']:.0f}% high quality")
+  title = (
+    f"{config.data.name}, step {step}: {m['modes']}/{len(centres)} modes, {100 * m['high_quality']:.0f}% high quality"
+  )
   return plots.scatter_2d(x, centres, path, title=title, real=real)
 
 
@@ -208,19 +216,29 @@ def train_and_evaluate(config, workdir: str, *, resume_command: str | None = Non
   rng = jax.random.key(config.seed)
   parts = components.build(config, data_shape)  # validates every component before anything compiles
 
-  ckpt = ckpt_lib.Checkpointer(ckpt_lib.checkpoint_dir(workdir), config.checkpoint, config=config,
-                               versions=run_info.library_versions())
+  ckpt = ckpt_lib.Checkpointer(
+    ckpt_lib.checkpoint_dir(workdir), config.checkpoint, config=config, versions=run_info.library_versions()
+  )
   writer = None
   # Installed before restoring and compiling, so a signal at any point ends in a checkpoint.
   guard = ckpt_lib.PreemptionGuard().__enter__()
   try:
-    restored = ckpt.restore(ckpt_lib.abstract_state(parts, sh.replicated), config=config,
-                            allow_config_change=config.checkpoint.allow_config_change, quarantine=True)
+    restored = ckpt.restore(
+      ckpt_lib.abstract_state(parts, sh.replicated),
+      config=config,
+      allow_config_change=config.checkpoint.allow_config_change,
+      quarantine=True,
+    )
     per_call = t.batch_size * n_critic * k
     # Every process consumes the same number of batches, so process 0's iterator state (the one saved)
     # is every process's state.
-    it = data_lib.make_iterator(config.data, per_call // jax.process_count(), seed=config.seed,
-                                shard_index=jax.process_index(), shard_count=jax.process_count())
+    it = data_lib.make_iterator(
+      config.data,
+      per_call // jax.process_count(),
+      seed=config.seed,
+      shard_index=jax.process_index(),
+      shard_count=jax.process_count(),
+    )
     if restored is None:
       state = sharding.put_replicated(state_lib.create_state(parts, rng), sh.replicated)
     else:
@@ -228,8 +246,11 @@ def train_and_evaluate(config, workdir: str, *, resume_command: str | None = Non
       it.set_state(restored.data_state)
       print(f"resumed from {ckpt.path(restored.step)} (step {restored.step})", file=sys.stderr)
       if restored.versions and restored.versions != run_info.library_versions():
-        print(f"warning: the checkpoint was written with other library versions ({restored.versions}); "
-              f"the resumed run may not be bit-identical to an uninterrupted one", file=sys.stderr)
+        print(
+          f"warning: the checkpoint was written with other library versions ({restored.versions}); "
+          f"the resumed run may not be bit-identical to an uninterrupted one",
+          file=sys.stderr,
+        )
       if is_writer:
         drop_metrics_after(workdir, restored.step)
     if is_writer:
@@ -292,19 +313,25 @@ def train_and_evaluate(config, workdir: str, *, resume_command: str | None = Non
         ckpt.wait()
         if bar is not None:
           bar.close()
-        print(f"\n{stop} received: saved checkpoint {ckpt.path(step)} at step {step} of {t.steps}; "
-              f"{_resume_hint(workdir, resume_command)}", file=sys.stderr)
+        print(
+          f"\n{stop} received: saved checkpoint {ckpt.path(step)} at step {step} of {t.steps}; "
+          f"{_resume_hint(workdir, resume_command)}",
+          file=sys.stderr,
+        )
         return state
     except FloatingPointError as e:
       ckpt.wait()
       last = ckpt.latest_step()
-      good = (f"the last good checkpoint {ckpt.path(last)} (step {last}) is intact; rerunning on this workdir "
-              f"resumes from it" if last is not None else "no checkpoint had been saved yet")
+      good = (
+        f"the last good checkpoint {ckpt.path(last)} (step {last}) is intact; rerunning on this workdir resumes from it"
+        if last is not None
+        else "no checkpoint had been saved yet"
+      )
       raise FloatingPointError(f"{e}; {good}") from None
     if bar is not None:
       bar.close()
     final = save_samples(state, sample_key, workdir, step, writer, config, write=is_writer)
-    if is_writer:
+    if final is not None:  # the writing process
       shutil.copyfile(final, os.path.join(workdir, "samples_final.png"))
       plots.plot_losses(writers.read_jsonl(os.path.join(workdir, "metrics.jsonl")), os.path.join(workdir, "losses.png"))
       writer.flush()

@@ -23,7 +23,8 @@ from user code); ``tests/test_update_rules.py`` checks every rule against direct
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -102,7 +103,7 @@ def _extragradient(r: Round, g: Player, d: Player, s):
   gd, _, out, m = r.d_grad(d, jax.lax.stop_gradient(fake))
   gg, _ = r.g_grad(vjp, fake, d)
   # The look-ahead point: one optimiser step of each player, keeping their statistics.
-  look_d = d.replace(params=r.d_update(d, gd, d.stats).params)
+  look_d = Player(r.d_update(d, gd, d.stats).params, d.stats, d.opt)
   look_g = r.g_update(g, gg, g.stats)
   look_fake, look_vjp, g_stats = r.generate(look_g.params)
   gd, d_stats, _, _ = r.d_grad(look_d, jax.lax.stop_gradient(look_fake))
@@ -126,10 +127,14 @@ def _optimistic(r: Round, g: Player, d: Player, s):
   return g, d, (gg, gd), RoundOutput(out, m, g_loss, gg)
 
 
-UPDATE_RULES: Registry[UpdateRule] = Registry("update rule", {
+UPDATE_RULES: Registry[UpdateRule] = Registry(
+  "update rule",
+  {
     "alternating": UpdateRule(_no_state, _alternating),
     "simultaneous": UpdateRule(_no_state, _simultaneous),
     "extragradient": UpdateRule(_no_state, _extragradient),
     "optimistic": UpdateRule(_optimistic_init, _optimistic),
-}, sort_choices=False)
+  },
+  sort_choices=False,
+)
 register = UPDATE_RULES.register

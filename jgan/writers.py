@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -27,7 +27,7 @@ def image_grid(images: np.ndarray, ncols: int | None = None, pad: int = 2) -> np
   grid = np.full((nrows * (h + pad) + pad, ncols * (w + pad) + pad, c), 255, np.uint8)
   for i in range(n):
     r, col = divmod(i, ncols)
-    grid[pad + r * (h + pad):pad + r * (h + pad) + h, pad + col * (w + pad):pad + col * (w + pad) + w] = u8[i]
+    grid[pad + r * (h + pad) : pad + r * (h + pad) + h, pad + col * (w + pad) : pad + col * (w + pad) + w] = u8[i]
   return grid
 
 
@@ -37,7 +37,7 @@ def save_png(path: str, grid: np.ndarray, scale: int = 1) -> str:
 
   img = Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid)
   if scale > 1:
-    img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+    img = img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST)
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   img.save(path)
   return path
@@ -84,12 +84,13 @@ class RunWriter:
     row = {"step": int(step), **{k: float(v) for k, v in values.items()}}
     with open(os.path.join(self.workdir, "metrics.jsonl"), "a") as f:
       f.write(json.dumps(row) + "\n")
+    assert self._tb is not None  # enabled
     for k, v in values.items():
       self._tb.add_scalar(k, float(v), int(step))
 
   def image(self, step: int, name: str, grid: np.ndarray) -> None:
     """Logs a uint8 [H, W, C] image to TensorBoard."""
-    if self.enabled:
+    if self._tb is not None:
       self._tb.add_image(name, grid, int(step), dataformats="HWC")
 
   def flush(self) -> None:

@@ -1,10 +1,11 @@
 """Golden numbers of three short runs, so a refactor can prove it changed no result.
 
 ``python -m tests.golden`` (from the repository root, in the venv) trains smoke, ring8 and the demo
-config (``dcgan_mnist5k``), and variants covering every path of the step, for 50 G updates on one CPU device through the library entry point
-(``jgan.train.train_and_evaluate``) and writes ``tests/golden.json``: for every part of the final state a
-SHA-256 of its leaves' bytes (and, for machines whose floating point differs, the float64 sum of
-absolute values), plus every logged metrics row. ``tests/test_golden.py`` recomputes them and compares.
+config (``dcgan_mnist5k``), and variants covering every path of the step, for 50 G updates on one CPU
+device through the library entry point (``train_and_evaluate``) and writes ``tests/golden.json``: for
+every part of the final state a SHA-256 of its leaves' bytes (and, for machines whose floating point
+differs, the float64 sum of absolute values), plus every logged metrics row.
+``tests/test_golden.py`` recomputes them and compares.
 
 Parts are named by what they hold, not by where the state keeps them, so a change of the state's
 layout only has to update :func:`state_parts`.
@@ -28,17 +29,20 @@ _RING = {"train.log_every": 50, "train.sample_every": 0}  # ring8 fuses 50 steps
 # path of the step that they do not take (other update rules, Unrolled GAN, PacGAN, n_critic > 1 with
 # an objective penalty, objective state, a lazy regulariser), each on the cheapest config that has it.
 RUNS = {
-    "smoke": ("smoke", None, {"train.log_every": 10}),
-    "ring8": ("ring8", None, _RING),
-    "dcgan_mnist5k": ("dcgan_mnist5k", None, {"train.log_every": 10, "train.sample_every": 0}),
-    "ring8_simultaneous": ("ring8", None, {**_RING, "train.update_rule": "simultaneous"}),
-    "ring8_extragradient": ("ring8", None, {**_RING, "train.update_rule": "extragradient"}),
-    "ring8_optimistic": ("ring8", None, {**_RING, "train.update_rule": "optimistic"}),
-    "ring8_unrolled_pack2": ("ring8", None, {**_RING, "train.unrolled_steps": 2, "model.pack": 2}),
-    "smoke_wgan_gp": ("smoke", "wgan_gp", {"train.log_every": 10}),
-    "smoke_began": ("smoke", "began", {"train.log_every": 10}),
-    "smoke_r1_lazy": ("smoke", None, {"train.log_every": 10, "penalty.name": "r1", "penalty.every": 4,
-                                      "model.d_norm": "none"}),
+  "smoke": ("smoke", None, {"train.log_every": 10}),
+  "ring8": ("ring8", None, _RING),
+  "dcgan_mnist5k": ("dcgan_mnist5k", None, {"train.log_every": 10, "train.sample_every": 0}),
+  "ring8_simultaneous": ("ring8", None, {**_RING, "train.update_rule": "simultaneous"}),
+  "ring8_extragradient": ("ring8", None, {**_RING, "train.update_rule": "extragradient"}),
+  "ring8_optimistic": ("ring8", None, {**_RING, "train.update_rule": "optimistic"}),
+  "ring8_unrolled_pack2": ("ring8", None, {**_RING, "train.unrolled_steps": 2, "model.pack": 2}),
+  "smoke_wgan_gp": ("smoke", "wgan_gp", {"train.log_every": 10}),
+  "smoke_began": ("smoke", "began", {"train.log_every": 10}),
+  "smoke_r1_lazy": (
+    "smoke",
+    None,
+    {"train.log_every": 10, "penalty.name": "r1", "penalty.every": 4, "model.d_norm": "none"},
+  ),
 }
 
 
@@ -51,9 +55,16 @@ def state_parts(state) -> dict:
     # state before they moved into the update rule's state (same leaves, same order).
     g_opt, d_opt = (state.rule_state[0], g_opt), (state.rule_state[1], d_opt)
   return {
-      "step": state.step, "rng": jax.random.key_data(state.rng),
-      "g_params": state.g.params, "g_stats": state.g.stats, "g_opt": g_opt, "g_ema": state.g_ema,
-      "d_params": state.d.params, "d_stats": state.d.stats, "d_opt": d_opt, "obj_state": state.obj_state,
+    "step": state.step,
+    "rng": jax.random.key_data(state.rng),
+    "g_params": state.g.params,
+    "g_stats": state.g.stats,
+    "g_opt": g_opt,
+    "g_ema": state.g_ema,
+    "d_params": state.d.params,
+    "d_stats": state.d.stats,
+    "d_opt": d_opt,
+    "obj_state": state.obj_state,
   }
 
 
@@ -111,9 +122,13 @@ def environment() -> dict:
   if os.path.exists("/proc/cpuinfo"):
     with open("/proc/cpuinfo") as f:
       flags = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("flags")), "")
-  return {"python": platform.python_version(), "jax": metadata.version("jax"),
-          "jaxlib": metadata.version("jaxlib"), "machine": platform.machine(),
-          "cpu_flags_sha256": hashlib.sha256(flags.encode()).hexdigest()[:16]}
+  return {
+    "python": platform.python_version(),
+    "jax": metadata.version("jax"),
+    "jaxlib": metadata.version("jaxlib"),
+    "machine": platform.machine(),
+    "cpu_flags_sha256": hashlib.sha256(flags.encode()).hexdigest()[:16],
+  }
 
 
 def main() -> int:

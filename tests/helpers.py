@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -10,17 +9,19 @@ CONFIG_DIR = os.path.join(ROOT, "configs")
 
 
 def load_config(name: str, arg=None):
-  """``configs/<name>.py``'s ``get_config(arg)``."""
-  spec = importlib.util.spec_from_file_location(f"configs.{name}", os.path.join(CONFIG_DIR, f"{name}.py"))
-  mod = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(mod)
-  return mod.get_config(arg)
+  """``configs/<name>.py``'s ``get_config(arg)`` (:func:`jgan.config.load_file`)."""
+  from jgan import config as config_lib
+
+  return config_lib.load_file(os.path.join(CONFIG_DIR, f"{name}.py"), arg)
 
 
 def config_names() -> list[str]:
   """The GAN experiment configs (the domain classifier's ``classifier_*`` configs are not GANs)."""
-  return sorted(f[:-3] for f in os.listdir(CONFIG_DIR)
-                if f.endswith(".py") and f not in ("__init__.py", "common.py") and not f.startswith("classifier_"))
+  return sorted(
+    f[:-3]
+    for f in os.listdir(CONFIG_DIR)
+    if f.endswith(".py") and f not in ("__init__.py", "common.py") and not f.startswith("classifier_")
+  )
 
 
 def setup(config, data_shape=None, rng=None):

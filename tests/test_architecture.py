@@ -77,20 +77,24 @@ def _part(module: str) -> str:
 
 # part -> the parts it may import ("core" = the flat training core and objectives).
 ALLOWED = {
-    "core": {"core", "metrics", "data", "models"},
-    "labs": {"core", "metrics", "data", "models", "labs"},
-    "cli": {"core", "metrics", "data", "models", "labs", "cli"},
-    "metrics": {"metrics", "data"},
-    "data": {"data"},
-    "models": {"models"},
+  "core": {"core", "metrics", "data", "models"},
+  "labs": {"core", "metrics", "data", "models", "labs"},
+  "cli": {"core", "metrics", "data", "models", "labs", "cli"},
+  "metrics": {"metrics", "data"},
+  "data": {"data"},
+  "models": {"models"},
 }
 # Leaf helpers every part may use: the registry helper and the package root (the XLA:CPU work-around).
 LEAVES = {"jgan", "jgan.registry", "jgan.cpu_safety"}
 
 
 def test_dependency_rule():
-  bad = [f"{m} imports {d}" for m, deps in sorted(GRAPH.items()) for d in sorted(deps - LEAVES)
-         if _part(d) not in ALLOWED[_part(m)]]
+  bad = [
+    f"{m} imports {d}"
+    for m, deps in sorted(GRAPH.items())
+    for d in sorted(deps - LEAVES)
+    if _part(d) not in ALLOWED[_part(m)]
+  ]
   assert not bad, "\n".join(bad)
 
 
@@ -101,7 +105,7 @@ def test_no_import_circle():
     state[m] = 1
     for d in sorted(EXPLICIT.get(m, ())):
       if state.get(d) == 1:
-        raise AssertionError("import circle: " + " -> ".join(path[path.index(d):] + [d]))
+        raise AssertionError("import circle: " + " -> ".join(path[path.index(d) :] + [d]))
       if d not in state:
         visit(d, path + [d])
     state[m] = 2
@@ -112,7 +116,9 @@ def test_no_import_circle():
 
 
 def test_every_module_is_found_and_the_parts_cover_them():
-  assert {"jgan.step", "jgan.components", "jgan.labs.dynamics.games", "jgan.cli.train", "jgan.metrics.kid"} <= set(MODULES)
+  assert {"jgan.step", "jgan.components", "jgan.labs.dynamics.games", "jgan.cli.train", "jgan.metrics.kid"} <= set(
+    MODULES
+  )
   assert all(_part(m) in ALLOWED for m in MODULES)
 
 
@@ -122,14 +128,15 @@ PACKAGES = sorted(m for m, p in MODULES.items() if p.endswith("__init__.py"))
 @pytest.mark.parametrize("package", PACKAGES)
 def test_package_imports_in_a_fresh_interpreter(package):
   """Each package imports on its own (a circle or a missing import would fail here, not for a user)."""
-  r = subprocess.run([sys.executable, "-c", f"import {package}"], cwd=ROOT, capture_output=True, text=True,
-                     timeout=300)
+  r = subprocess.run([sys.executable, "-c", f"import {package}"], cwd=ROOT, capture_output=True, text=True, timeout=300)
   assert r.returncode == 0, r.stderr[-3000:]
 
 
 def test_import_jgan_is_cheap_and_attributes_are_lazy():
-  code = ("import sys, jgan; heavy = [m for m in ('jax', 'flax', 'tensorflow_datasets', 'orbax') if m in sys.modules]; "
-          "print(heavy); print(jgan.objectives.OBJECTIVES['hinge'].__name__, callable(jgan.train_and_evaluate))")
+  code = (
+    "import sys, jgan; heavy = [m for m in ('jax', 'flax', 'tensorflow_datasets', 'orbax') if m in sys.modules]; "
+    "print(heavy); print(jgan.objectives.OBJECTIVES['hinge'].__name__, callable(jgan.train_and_evaluate))"
+  )
   r = subprocess.run([sys.executable, "-c", code], cwd="/", capture_output=True, text=True, timeout=300)
   assert r.returncode == 0, r.stderr[-3000:]
   heavy, names = r.stdout.splitlines()

@@ -28,8 +28,8 @@ import pytest
 from jgan import checkpoint as ckpt_lib
 from jgan import config as config_lib
 from jgan import data as data_lib
-from jgan import train
 from jgan import state as state_lib
+from jgan import train
 from tests.helpers import ROOT, load_config, setup
 
 TOTAL = 30  # 2N steps
@@ -43,10 +43,21 @@ SEED = 1  # a root key with non-zero bits
 
 
 def _launch_args(workdir, data_dir, *extra):
-  return [sys.executable, "launch.py", "--config", "configs/smoke.py", "--workdir", str(workdir),
-          "--config.parallel.num_devices=1", f"--config.train.steps={TOTAL}", "--config.train.log_every=1",
-          f"--config.checkpoint.every_steps={EVERY}", f"--config.seed={SEED}",
-          f"--config.data.data_dir={data_dir}", *extra]
+  return [
+    sys.executable,
+    "launch.py",
+    "--config",
+    "configs/smoke.py",
+    "--workdir",
+    str(workdir),
+    "--config.parallel.num_devices=1",
+    f"--config.train.steps={TOTAL}",
+    "--config.train.log_every=1",
+    f"--config.checkpoint.every_steps={EVERY}",
+    f"--config.seed={SEED}",
+    f"--config.data.data_dir={data_dir}",
+    *extra,
+  ]
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +85,10 @@ def _rows(workdir):
 
 
 def _leaves(state):
-  return [np.asarray(jax.random.key_data(x) if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key) else x)
-          for x in jax.tree.leaves(state)]
+  return [
+    np.asarray(jax.random.key_data(x) if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key) else x)
+    for x in jax.tree.leaves(state)
+  ]
 
 
 def _assert_same_checkpoint(workdir_a, workdir_b, step):
@@ -194,8 +207,9 @@ def test_sampling_images_needs_no_data(reference, monkeypatch):
   assert np.array_equal(jax.random.key_data(state.rng), jax.random.key_data(jax.random.key(SEED)))
   assert int(state.step) == TOTAL and config.seed == SEED
   oldest = _steps_in(reference)[0]
-  live = np.asarray(ckpt_lib.load_generator(str(reference / "checkpoints"), ema=False, step=oldest)(
-      jax.random.key(3), 5))
+  live = np.asarray(
+    ckpt_lib.load_generator(str(reference / "checkpoints"), ema=False, step=oldest)(jax.random.key(3), 5)
+  )
   assert live.shape == x.shape and not np.array_equal(live, x)
 
 
@@ -281,8 +295,10 @@ def test_truncated_latest_checkpoint_falls_back_with_warning(ring8_run, tmp_path
   workdir = _copy_run(ring8_run[0], tmp_path / "run")
   steps = _steps_in(workdir)
   assert steps == [8, 10, 12]  # max_to_keep = 3
-  biggest = max((os.path.join(r, f) for r, _, fs in os.walk(workdir / "checkpoints" / "12" / "state") for f in fs),
-                key=os.path.getsize)
+  biggest = max(
+    (os.path.join(r, f) for r, _, fs in os.walk(workdir / "checkpoints" / "12" / "state") for f in fs),
+    key=os.path.getsize,
+  )
   with open(biggest, "r+b") as f:
     f.truncate(os.path.getsize(biggest) // 2)
   with pytest.warns(ckpt_lib.CheckpointWarning, match=r"checkpoint .*/12 is damaged .*falling back"):
@@ -321,9 +337,12 @@ def test_config_change_is_refused_unless_allowed_and_harmless_fields_may_change(
   changed = _ring8()
   changed.train.batch_size, changed.optim.d.lr, changed.train.n_critic = 32, 1e-4, 2
   changed = config_lib.resolve(changed)
-  with pytest.raises(ValueError, match=r"different config; fields that change the result: optim\.d\.lr: 0\.001 "
-                                       r"-> 0\.0001; train\.batch_size: 64 -> 32; train\.n_critic: 1 -> 2\. "
-                                       r"Use a new --workdir, or pass --config\.checkpoint\.allow_config_change=True"):
+  with pytest.raises(
+    ValueError,
+    match=r"different config; fields that change the result: optim\.d\.lr: 0\.001 "
+    r"-> 0\.0001; train\.batch_size: 64 -> 32; train\.n_critic: 1 -> 2\. "
+    r"Use a new --workdir, or pass --config\.checkpoint\.allow_config_change=True",
+  ):
     ckpt.restore(abstract, config=changed)
   with pytest.warns(ckpt_lib.CheckpointWarning, match="changed config"):
     assert ckpt.restore(abstract, config=changed, allow_config_change=True).step == 12
@@ -340,8 +359,9 @@ def test_keeps_last_k_plus_best_by_metric(tmp_path):
   cfg.max_to_keep, cfg.best_metric, cfg.best_mode, cfg.keep_best = 2, "fid", "min", 1
   ckpt = ckpt_lib.Checkpointer(str(tmp_path), cfg, config=load_config("smoke"))
   for step, fid in [(1, 5.0), (2, 1.0), (3, 3.0), (4, None), (5, 4.0)]:
-    ckpt.save(step, {"w": np.full((3,), step, np.float32)}, {"index": step},
-              metrics=None if fid is None else {"fid": fid})
+    ckpt.save(
+      step, {"w": np.full((3,), step, np.float32)}, {"index": step}, metrics=None if fid is None else {"fid": fid}
+    )
     ckpt.wait()
   assert ckpt.steps() == [2, 4, 5]  # the best fid (step 2) and the last two
   ckpt.close()

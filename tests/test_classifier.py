@@ -46,8 +46,9 @@ def _read_json(directory: str) -> dict:
 @pytest.fixture(scope="session")
 def small_classifier(tmp_path_factory) -> str:
   """A tiny classifier (~90% accurate): enough to tell real digits from collapsed ones in tests."""
-  return _shared_classifier(tmp_path_factory, "clf_small", **{
-      "model.widths": (8, 16, 16), "model.feature_dim": 32, "train.steps": 150})
+  return _shared_classifier(
+    tmp_path_factory, "clf_small", **{"model.widths": (8, 16, 16), "model.feature_dim": 32, "train.steps": 150}
+  )
 
 
 @pytest.fixture(scope="session")
@@ -87,8 +88,9 @@ def test_random_shift_translates_within_range():
   padded = np.pad(np.asarray(x), ((0, 0), (2, 2), (2, 2), (0, 0)), constant_values=-1.0)
   seen = set()
   for i in range(16):
-    matches = [(dy, dx) for dy in range(5) for dx in range(5)
-               if np.array_equal(out[i], padded[i, dy:dy + 6, dx:dx + 7])]
+    matches = [
+      (dy, dx) for dy in range(5) for dx in range(5) if np.array_equal(out[i], padded[i, dy : dy + 6, dx : dx + 7])
+    ]
     assert matches, f"image {i} is not a translation by at most 2 px"
     seen.add(matches[0])
   assert len(seen) > 1  # offsets differ between images

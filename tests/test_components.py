@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from jgan import components, config as config_lib, models, objectives, optim, penalties, train, update_rules
+from jgan import components, models, objectives, optim, penalties, train, update_rules
+from jgan import config as config_lib
 from jgan.objectives import Objective
 from tests.helpers import load_config, setup
 
@@ -98,16 +99,22 @@ def test_user_model_and_objective_train_with_their_own_fields(user_components, t
 def test_misspelt_user_model_field_lists_its_fields(user_components):
   c = _user_config()
   c.model.num_block = 4
-  with pytest.raises(ValueError, match=r"unknown config key 'model.num_block'; did you mean 'model.num_blocks'\? "
-                                       r"valid keys in model: .*num_blocks.*width \(fields of model 'user_blocks'\)"):
+  with pytest.raises(
+    ValueError,
+    match=r"unknown config key 'model.num_block'; did you mean 'model.num_blocks'\? "
+    r"valid keys in model: .*num_blocks.*width \(fields of model 'user_blocks'\)",
+  ):
     config_lib.resolve(c)
 
 
 def test_user_objective_parameter_is_checked(user_components):
   c = _user_config()
   c.objective = {"name": "user_ls", "scael": 0.5}
-  with pytest.raises(ValueError, match=r"objective 'user_ls' got unknown parameter\(s\) \['scael'\]; valid "
-                                       r"parameters: \['scale'\]"):
+  with pytest.raises(
+    ValueError,
+    match=r"objective 'user_ls' got unknown parameter\(s\) \['scael'\]; valid "
+    r"parameters: \['scale'\]",
+  ):
     setup(c)
 
 
@@ -115,8 +122,11 @@ def test_wrong_type_of_a_model_field_is_refused(user_components):
   d = _user_config().to_dict()
   d["model"]["num_blocks"] = "3"  # e.g. a config built from JSON (ConfigDict itself refuses the assignment)
   c = ml_collections.ConfigDict(d)
-  with pytest.raises(ValueError, match=r"model.num_blocks='3' has type str; expected int like model "
-                                       r"'user_blocks'\'s default 2"):
+  with pytest.raises(
+    ValueError,
+    match=r"model.num_blocks='3' has type str; expected int like model "
+    r"'user_blocks'\'s default 2",
+  ):
     config_lib.resolve(c)
 
 
@@ -147,24 +157,38 @@ def test_every_builder_is_called_once_per_run(monkeypatch, tmp_path):
   for field in ("generator", "discriminator"):
     spec = models.MODELS["dcgan"]
     fn = getattr(spec, field)
-    monkeypatch.setitem(models.MODELS._entries, "dcgan", spec._replace(**{field: (
-        lambda fn, field: lambda *a, **k: counts.update([field]) or fn(*a, **k))(fn, field)}))
+    monkeypatch.setitem(
+      models.MODELS._entries,
+      "dcgan",
+      spec._replace(**{field: (lambda fn, field: lambda *a, **k: counts.update([field]) or fn(*a, **k))(fn, field)}),
+    )
   check = update_rules.UPDATE_RULES.check
-  monkeypatch.setattr(update_rules.UPDATE_RULES, "check",
-                      lambda name, field="": counts.update(["update rule checks"]) or check(name, field))
+  monkeypatch.setattr(
+    update_rules.UPDATE_RULES,
+    "check",
+    lambda name, field="": counts.update(["update rule checks"]) or check(name, field),
+  )
   c = load_config("smoke")
   c.penalty.name, c.model.d_norm, c.train.steps, c.parallel.num_devices = "r1", "none", 2, 1
   for attempt in ("fresh", "resumed"):
     counts.clear()
     c.train.steps = 2 if attempt == "fresh" else 4
     train.train_and_evaluate(c, str(tmp_path))
-    assert counts == {"objective": 1, "penalty": 1, "optimisers": 1, "generator": 1, "discriminator": 1,
-                      "update rule checks": 1}, (attempt, counts)
+    assert counts == {
+      "objective": 1,
+      "penalty": 1,
+      "optimisers": 1,
+      "generator": 1,
+      "discriminator": 1,
+      "update rule checks": 1,
+    }, (attempt, counts)
 
 
 def test_abstract_build_computes_nothing_and_matches_the_real_one():
   c = config_lib.resolve(load_config("smoke"))
   real = components.build(c, (28, 28, 1))
   abstract = components.build(c, (28, 28, 1), abstract=True)
-  for a, r in zip(jax.tree.leaves((abstract.g.params, abstract.d.stats)), jax.tree.leaves((real.g.params, real.d.stats))):
+  for a, r in zip(
+    jax.tree.leaves((abstract.g.params, abstract.d.stats)), jax.tree.leaves((real.g.params, real.d.stats))
+  ):
     assert isinstance(a, jax.ShapeDtypeStruct) and (a.shape, a.dtype) == (r.shape, r.dtype)

@@ -10,23 +10,21 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 if __name__ == "__main__":
   import tests.conftest  # noqa: F401  (the same 8 fake devices as under pytest)
 
-import jax
 import ml_collections
 import pytest
 from absl import flags
 
 from jgan import checkpoint as ckpt_lib
-from jgan import components
-from jgan import data as data_lib
+from jgan import components, train
 from jgan import config as config_lib
+from jgan import data as data_lib
 from jgan.cli import flags as cli_flags
-from jgan import train
-from jgan import state as state_lib
 from tests.helpers import ROOT, load_config, setup
 
 DOC = os.path.join(ROOT, "docs", "bad_inputs.md")
@@ -51,6 +49,7 @@ def _cli(*extra: str, config: str = "configs/smoke.py", workdir: bool = True) ->
       cli_flags.parse_cli(argv[1:], flags.FlagValues())
     finally:
       os.chdir(cwd)
+
   return run
 
 
@@ -67,9 +66,11 @@ def _smoke(**overrides):
 
 def _build(**overrides) -> Callable[[str], None]:
   """Resolves the smoke config with ``overrides`` and builds its components (what a run does first)."""
+
   def run(tmp):
     c = config_lib.resolve(_smoke(**overrides))
     components.build(c, data_lib.sample_shape(c.data), abstract=True)
+
   return run
 
 
@@ -115,66 +116,140 @@ def _changed_config_resume(tmp):
 
 
 CASES: dict[str, Case] = {
-    "cli_unknown_key": Case("`--config.train.stepz=5`", _cli("--config.train.stepz=5"),
-                            "unknown config key 'train.stepz' (from --config.train.stepz=5); did you mean 'train.steps'?"),
-    "cli_unknown_section": Case("`--config.trian.steps=5`", _cli("--config.trian.steps=5"),
-                                "unknown config key 'trian' (from --config.trian.steps=5); did you mean 'train'?"),
-    "cli_wrong_type": Case("`--config.train.steps=abc`", _cli("--config.train.steps=abc"),
-                           "bad value in --config.train.steps=abc: invalid literal for int()"),
-    "cli_float_for_int": Case("`--config.train.batch_size=1.5`", _cli("--config.train.batch_size=1.5"),
-                              "expected int like the default 16"),
-    "cli_bad_bool": Case("`--config.train.progress=maybe`", _cli("--config.train.progress=maybe"),
-                         "not a boolean; expected bool like the default False"),
-    "cli_section_value": Case("`--config.train=5`", _cli("--config.train=5"),
-                              "'train' is a section; set its keys instead"),
-    "cli_missing_file": Case("`--config configs/nope.py`", _cli(config="configs/nope.py"),
-                             "could not load --config=configs/nope.py: [Errno 2] No such file or directory"),
-    "cli_bad_config_arg": Case("`--config configs/smoke.py:nope`", _cli(config="configs/smoke.py:nope"),
-                               "could not load --config=configs/smoke.py:nope: ValueError: unknown objective 'nope'"),
-    "cli_no_workdir": Case("no `--workdir`", _cli(workdir=False), "--workdir is required"),
-    "cli_unknown_flag": Case("`--wokdir=runs/x`", _cli("--wokdir=runs/x"), "unknown flag --wokdir; did you mean --workdir?"),
-    "file_unknown_key": Case("`c.train.learning_rate = 1e-3` in an experiment file", _unknown_key_in_file,
-                             "unknown config key 'train.learning_rate'"),
-    "negative_lr": Case("`optim.g.lr = -1e-4`", _build(**{"optim.g.lr": -1e-4}),
-                        "optim.g.lr=-0.0001 must be a positive number"),
-    "zero_steps": Case("`train.steps = 0`", _build(**{"train.steps": 0}), "train.steps=0 must be a positive integer"),
-    "string_steps": Case("`\"steps\": \"10\"` in a config built from a dict or JSON", _string_steps,
-                         "train.steps='10' has type str; expected int"),
-    "image_size": Case("`data.image_size = 48` with DCGAN", _build(**{"data.image_size": 48}),
-                       "data.image_size=48 is not supported by model 'dcgan'; valid choices: [28, 32, 64]"),
-    "unknown_objective": Case("`objective.name = 'wgan-gp'`", _build(**{"objective.name": "wgan-gp"}),
-                              "unknown objective 'wgan-gp'; valid choices:"),
-    "unknown_model": Case("`model.name = 'resnet'`", _build(**{"model.name": "resnet"}),
-                          "unknown model 'resnet'; valid choices: dcgan, mlp"),
-    "model_field": Case("`model.g_widht = 8` (a misspelt field of the chosen model)", _build(**{"model.g_widht": 8}),
-                        "unknown config key 'model.g_widht'; did you mean 'model.g_width'? valid keys in model:"),
-    "update_rule": Case("`train.update_rule = 'adam'`", _build(**{"train.update_rule": "adam"}),
-                        "unknown train.update_rule='adam'; valid choices: alternating, simultaneous, extragradient"),
-    "unknown_dataset": Case("`data.name = 'imagenet'`", _build(**{"data.name": "imagenet"}),
-                            "unknown dataset 'imagenet'; valid choices:"),
-    "dcgan_on_points": Case("`data.name = 'ring8'` with DCGAN", _build(**{"data.name": "ring8"}),
-                            "model 'dcgan' needs an image dataset"),
-    "lr_schedule": Case("`optim.lr_schedule = 'exponential'`", _build(**{"optim.lr_schedule": "exponential"}),
-                        "unknown optim.lr_schedule='exponential'; valid choices: constant, linear, cosine"),
-    "best_mode": Case("`checkpoint.best_mode = 'median'`", _build(**{"checkpoint.best_mode": "median"}),
-                      "unknown checkpoint.best_mode='median'; valid choices: max, min"),
-    "checkpoint_interval": Case("`checkpoint.every_steps = 3` with `train.steps_per_call = 2`",
-                                _build(**{"checkpoint.every_steps": 3, "train.steps_per_call": 2, "train.log_every": 2}),
-                                "checkpoint.every_steps=3 must be a multiple of train.steps_per_call=2"),
-    "batch_vs_devices": Case("`train.batch_size = 12` on 8 devices", _train(lambda tmp: _smoke(**{
-        "train.batch_size": 12, "parallel.num_devices": 0})), "train.batch_size=12 does not divide by the 8 devices"),
-    "too_many_devices": Case("`parallel.num_devices = 16` (8 available)", _train(lambda tmp: _smoke(**{
-        "parallel.num_devices": 16})), "parallel.num_devices=16 but 8 device(s) are available"),
-    "workdir_is_file": Case("`--workdir` names an existing file", _train(lambda tmp: _smoke(), _file_workdir),
-                            "exists and is not a directory"),
-    "data_not_prepared": Case("`data.name = 'cifar10'` with an empty `data.data_dir`", _train(lambda tmp: _smoke(**{
-        "data.name": "cifar10", "data.image_size": 32, "parallel.num_devices": 1,
-        "data.data_dir": os.path.join(tmp, "empty")})), "dataset 'cifar10' (TFDS name 'cifar10', split 'train') is not prepared",
-        one_line=False),
-    "changed_config": Case("resume a workdir with `train.batch_size` changed", _changed_config_resume,
-                           "was saved with a different config; fields that change the result: train.batch_size: 256 -> 128"),
-    "no_checkpoint": Case("`load_generator('<dir without checkpoints>')`", lambda tmp: ckpt_lib.load_generator(tmp),
-                          "no checkpoint under"),
+  "cli_unknown_key": Case(
+    "`--config.train.stepz=5`",
+    _cli("--config.train.stepz=5"),
+    "unknown config key 'train.stepz' (from --config.train.stepz=5); did you mean 'train.steps'?",
+  ),
+  "cli_unknown_section": Case(
+    "`--config.trian.steps=5`",
+    _cli("--config.trian.steps=5"),
+    "unknown config key 'trian' (from --config.trian.steps=5); did you mean 'train'?",
+  ),
+  "cli_wrong_type": Case(
+    "`--config.train.steps=abc`",
+    _cli("--config.train.steps=abc"),
+    "bad value in --config.train.steps=abc: invalid literal for int()",
+  ),
+  "cli_float_for_int": Case(
+    "`--config.train.batch_size=1.5`", _cli("--config.train.batch_size=1.5"), "expected int like the default 16"
+  ),
+  "cli_bad_bool": Case(
+    "`--config.train.progress=maybe`",
+    _cli("--config.train.progress=maybe"),
+    "not a boolean; expected bool like the default False",
+  ),
+  "cli_section_value": Case(
+    "`--config.train=5`", _cli("--config.train=5"), "'train' is a section; set its keys instead"
+  ),
+  "cli_missing_file": Case(
+    "`--config configs/nope.py`",
+    _cli(config="configs/nope.py"),
+    "could not load --config=configs/nope.py: [Errno 2] No such file or directory",
+  ),
+  "cli_bad_config_arg": Case(
+    "`--config configs/smoke.py:nope`",
+    _cli(config="configs/smoke.py:nope"),
+    "could not load --config=configs/smoke.py:nope: ValueError: unknown objective 'nope'",
+  ),
+  "cli_no_workdir": Case("no `--workdir`", _cli(workdir=False), "--workdir is required"),
+  "cli_unknown_flag": Case(
+    "`--wokdir=runs/x`", _cli("--wokdir=runs/x"), "unknown flag --wokdir; did you mean --workdir?"
+  ),
+  "file_unknown_key": Case(
+    "`c.train.learning_rate = 1e-3` in an experiment file",
+    _unknown_key_in_file,
+    "unknown config key 'train.learning_rate'",
+  ),
+  "negative_lr": Case(
+    "`optim.g.lr = -1e-4`", _build(**{"optim.g.lr": -1e-4}), "optim.g.lr=-0.0001 must be a positive number"
+  ),
+  "zero_steps": Case("`train.steps = 0`", _build(**{"train.steps": 0}), "train.steps=0 must be a positive integer"),
+  "string_steps": Case(
+    '`"steps": "10"` in a config built from a dict or JSON',
+    _string_steps,
+    "train.steps='10' has type str; expected int",
+  ),
+  "image_size": Case(
+    "`data.image_size = 48` with DCGAN",
+    _build(**{"data.image_size": 48}),
+    "data.image_size=48 is not supported by model 'dcgan'; valid choices: [28, 32, 64]",
+  ),
+  "unknown_objective": Case(
+    "`objective.name = 'wgan-gp'`",
+    _build(**{"objective.name": "wgan-gp"}),
+    "unknown objective 'wgan-gp'; valid choices:",
+  ),
+  "unknown_model": Case(
+    "`model.name = 'resnet'`", _build(**{"model.name": "resnet"}), "unknown model 'resnet'; valid choices: dcgan, mlp"
+  ),
+  "model_field": Case(
+    "`model.g_widht = 8` (a misspelt field of the chosen model)",
+    _build(**{"model.g_widht": 8}),
+    "unknown config key 'model.g_widht'; did you mean 'model.g_width'? valid keys in model:",
+  ),
+  "update_rule": Case(
+    "`train.update_rule = 'adam'`",
+    _build(**{"train.update_rule": "adam"}),
+    "unknown train.update_rule='adam'; valid choices: alternating, simultaneous, extragradient",
+  ),
+  "unknown_dataset": Case(
+    "`data.name = 'imagenet'`", _build(**{"data.name": "imagenet"}), "unknown dataset 'imagenet'; valid choices:"
+  ),
+  "dcgan_on_points": Case(
+    "`data.name = 'ring8'` with DCGAN", _build(**{"data.name": "ring8"}), "model 'dcgan' needs an image dataset"
+  ),
+  "lr_schedule": Case(
+    "`optim.lr_schedule = 'exponential'`",
+    _build(**{"optim.lr_schedule": "exponential"}),
+    "unknown optim.lr_schedule='exponential'; valid choices: constant, linear, cosine",
+  ),
+  "best_mode": Case(
+    "`checkpoint.best_mode = 'median'`",
+    _build(**{"checkpoint.best_mode": "median"}),
+    "unknown checkpoint.best_mode='median'; valid choices: max, min",
+  ),
+  "checkpoint_interval": Case(
+    "`checkpoint.every_steps = 3` with `train.steps_per_call = 2`",
+    _build(**{"checkpoint.every_steps": 3, "train.steps_per_call": 2, "train.log_every": 2}),
+    "checkpoint.every_steps=3 must be a multiple of train.steps_per_call=2",
+  ),
+  "batch_vs_devices": Case(
+    "`train.batch_size = 12` on 8 devices",
+    _train(lambda tmp: _smoke(**{"train.batch_size": 12, "parallel.num_devices": 0})),
+    "train.batch_size=12 does not divide by the 8 devices",
+  ),
+  "too_many_devices": Case(
+    "`parallel.num_devices = 16` (8 available)",
+    _train(lambda tmp: _smoke(**{"parallel.num_devices": 16})),
+    "parallel.num_devices=16 but 8 device(s) are available",
+  ),
+  "workdir_is_file": Case(
+    "`--workdir` names an existing file", _train(lambda tmp: _smoke(), _file_workdir), "exists and is not a directory"
+  ),
+  "data_not_prepared": Case(
+    "`data.name = 'cifar10'` with an empty `data.data_dir`",
+    _train(
+      lambda tmp: _smoke(
+        **{
+          "data.name": "cifar10",
+          "data.image_size": 32,
+          "parallel.num_devices": 1,
+          "data.data_dir": os.path.join(tmp, "empty"),
+        }
+      )
+    ),
+    "dataset 'cifar10' (TFDS name 'cifar10', split 'train') is not prepared",
+    one_line=False,
+  ),
+  "changed_config": Case(
+    "resume a workdir with `train.batch_size` changed",
+    _changed_config_resume,
+    "was saved with a different config; fields that change the result: train.batch_size: 256 -> 128",
+  ),
+  "no_checkpoint": Case(
+    "`load_generator('<dir without checkpoints>')`", lambda tmp: ckpt_lib.load_generator(tmp), "no checkpoint under"
+  ),
 }
 
 
@@ -207,16 +282,16 @@ def test_bad_input_message(messages, name):
 def render(messages: dict[str, str]) -> str:
   """docs/bad_inputs.md from the case messages."""
   lines = [
-      "# Bad inputs and the errors they give",
-      "",
-      "Generated by `python -m tests.test_config_validation` from the cases in",
-      "`tests/test_config_validation.py` (a test fails when this page is stale). Each input was tried for",
-      "real; the command line (`jgan`, or `python launch.py`) prints the message as `error: MESSAGE` and exits with status 2.",
-      "`<tmp>` stands for a scratch directory; multi-line library messages are shown as the command line prints",
-      "them, joined into one line.",
-      "",
-      "| # | input | error |",
-      "|---|---|---|",
+    "# Bad inputs and the errors they give",
+    "",
+    "Generated by `python -m tests.test_config_validation` from the cases in",
+    "`tests/test_config_validation.py` (a test fails when this page is stale). Each input was tried for",
+    "real; the command line (`jgan`, or `python launch.py`) prints the message as `error: MESSAGE` and exits",
+    "with status 2. `<tmp>` stands for a scratch directory; multi-line library messages are shown as the command",
+    "line prints them, joined into one line.",
+    "",
+    "| # | input | error |",
+    "|---|---|---|",
   ]
   for i, name in enumerate(CASES, 1):
     msg = messages[name].replace("|", "\\|")
@@ -230,8 +305,13 @@ def test_doc_is_current(messages):
 
 
 def test_cli_prints_one_line_and_exits_2(tmp_path):
-  r = subprocess.run([sys.executable, "launch.py", "--config", "configs/smoke.py", "--workdir", str(tmp_path),
-                      "--config.train.stepz=5"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+  r = subprocess.run(
+    [sys.executable, "launch.py", "--config", "configs/smoke.py", "--workdir", str(tmp_path), "--config.train.stepz=5"],
+    cwd=ROOT,
+    capture_output=True,
+    text=True,
+    timeout=300,
+  )
   assert r.returncode == 2
   assert r.stderr.strip().splitlines()[-1].startswith("error: unknown config key 'train.stepz'")
   assert len([ln for ln in r.stderr.splitlines() if ln.strip() and "WARNING" not in ln]) == 1, r.stderr

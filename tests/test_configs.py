@@ -27,6 +27,15 @@ def test_config_resolves(name):
 
 
 def test_expected_configs_exist():
-  want = {"smoke", "dcgan_mnist5k", "ring8", "grid25", "dcgan_mnist", "dcgan_fashion_mnist", "dcgan_cifar10",
-          "dcgan_celeb_a", "dcgan_lsun_bedroom"}
+  want = {
+    "smoke",
+    "dcgan_mnist5k",
+    "ring8",
+    "grid25",
+    "dcgan_mnist",
+    "dcgan_fashion_mnist",
+    "dcgan_cifar10",
+    "dcgan_celeb_a",
+    "dcgan_lsun_bedroom",
+  }
   assert want <= set(config_names())

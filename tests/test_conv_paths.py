@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from jgan import state as state_lib
 from jgan import step as step_lib
 from jgan.models import layers
 from tests.helpers import load_config, setup
@@ -28,8 +27,9 @@ def _ref(x, k):
   return jax.lax.conv_general_dilated(x, k, (1, 1), "VALID", dimension_numbers=_DN)
 
 
-@pytest.mark.parametrize("xs,ks", [((3, 7, 6, 4), (2, 3, 4, 5)), ((2, 5, 5, 8), (2, 2, 8, 3)),
-                                   ((1, 4, 4, 2), (4, 4, 2, 1))])
+@pytest.mark.parametrize(
+  "xs,ks", [((3, 7, 6, 4), (2, 3, 4, 5)), ((2, 5, 5, 8), (2, 2, 8, 3)), ((1, 4, 4, 2), (4, 4, 2, 1))]
+)
 def test_conv_valid_matches_lax_to_second_order(xs, ks):
   kx, kk = jax.random.split(jax.random.key(0))
   x, k = jax.random.normal(kx, xs), jax.random.normal(kk, ks)

@@ -26,12 +26,12 @@ def test_jitted_reduction_matches_numpy():
 
 def test_user_flags_are_kept_and_fix_applies_in_fresh_process():
   code = (
-      "import os, jgan, jax, jax.numpy as jnp, numpy as np\n"
-      "print(os.environ['XLA_FLAGS'])\n"
-      "x = jax.random.normal(jax.random.key(0), (1024, 256))\n"
-      "got = np.asarray(jax.jit(lambda x: (x @ jnp.ones((256, 8))).sum(0))(x))\n"
-      "want = (np.asarray(x, np.float64) @ np.ones((256, 8))).sum(0)\n"
-      "print(len(jax.devices()), bool(np.allclose(got, want, rtol=1e-4, atol=1e-2)))\n"
+    "import os, jgan, jax, jax.numpy as jnp, numpy as np\n"
+    "print(os.environ['XLA_FLAGS'])\n"
+    "x = jax.random.normal(jax.random.key(0), (1024, 256))\n"
+    "got = np.asarray(jax.jit(lambda x: (x @ jnp.ones((256, 8))).sum(0))(x))\n"
+    "want = (np.asarray(x, np.float64) @ np.ones((256, 8))).sum(0)\n"
+    "print(len(jax.devices()), bool(np.allclose(got, want, rtol=1e-4, atol=1e-2)))\n"
   )
   env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=3"}
   out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout

@@ -56,8 +56,11 @@ def test_mnist5k_through_tfds_matches_the_raw_digits():
 def test_decoded_source_gives_the_same_batches_as_the_tfds_source(name, monkeypatch):
   """The in-memory source (decode once) against TFDS's own decoding, across an epoch boundary."""
   c = load_config(name)
-  with tfds.testing.mock_data(num_examples=12, policy=tfds.testing.MockPolicy.USE_CODE) if name != "dcgan_mnist5k" \
-      else contextlib.nullcontext():
+  with (
+    tfds.testing.mock_data(num_examples=12, policy=tfds.testing.MockPolicy.USE_CODE)
+    if name != "dcgan_mnist5k"
+    else contextlib.nullcontext()
+  ):
     src = data_lib.cached_source(c.data)
     assert isinstance(src, data_lib.DecodedSource)
     cached = data_lib.make_iterator(c.data, 5, seed=1)

@@ -18,12 +18,12 @@ from scipy import integrate, stats
 
 from jgan.labs import divergence
 from jgan.labs.divergence import (
-    GAUSSIAN_CASES,
-    TABLE_SETTINGS,
-    Row,
-    estimate_divergences,
-    format_table,
-    gaussian_tasks,
+  GAUSSIAN_CASES,
+  TABLE_SETTINGS,
+  Row,
+  estimate_divergences,
+  format_table,
+  gaussian_tasks,
 )
 from jgan.objectives import F_DIVERGENCES
 
@@ -41,13 +41,13 @@ def _true_value(name: str, case) -> float:
   assert (case.loc_p, case.scale_p, case.scale_q) == (0.0, 1.0, 1.0), case
   mu = case.loc_q
   closed = {
-      "total_variation": 2 * stats.norm.cdf(mu / 2) - 1,
-      "kl": mu**2 / 2,
-      "reverse_kl": mu**2 / 2,
-      "jeffrey": mu**2,
-      "pearson": math.exp(mu**2) - 1,
-      "neyman": math.exp(mu**2) - 1,
-      "squared_hellinger": 2 * (1 - math.exp(-(mu**2) / 8)),
+    "total_variation": 2 * stats.norm.cdf(mu / 2) - 1,
+    "kl": mu**2 / 2,
+    "reverse_kl": mu**2 / 2,
+    "jeffrey": mu**2,
+    "pearson": math.exp(mu**2) - 1,
+    "neyman": math.exp(mu**2) - 1,
+    "squared_hellinger": 2 * (1 - math.exp(-(mu**2) / 8)),
   }
   if name in closed:
     return float(closed[name])
@@ -72,8 +72,8 @@ def test_estimates_within_5_percent():
   estimates = estimate_divergences(tasks, rng=jax.random.key(0), **TABLE_SETTINGS)
   elapsed = time.perf_counter() - start
   rows = [
-      Row(t, GAUSSIAN_CASES[t.name], _true_value(t.name, GAUSSIAN_CASES[t.name]), e.value)
-      for t, e in zip(tasks, estimates)
+    Row(t, GAUSSIAN_CASES[t.name], _true_value(t.name, GAUSSIAN_CASES[t.name]), e.value)
+    for t, e in zip(tasks, estimates)
   ]
   table = format_table(rows)
   print(f"\n{table}\n({len(tasks)} estimations, {TABLE_SETTINGS}, {elapsed:.1f} s)")

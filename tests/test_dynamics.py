@@ -12,10 +12,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jgan.labs import dynamics
-from jgan.cli import dynamics as dynamics_cli
-from jgan.labs.dynamics import report as dynamics_report
 from jgan import objectives as objectives_lib
+from jgan.cli import dynamics as dynamics_cli
+from jgan.labs import dynamics
+from jgan.labs.dynamics import report as dynamics_report
 
 LRS = (0.01, 0.05, 0.1, 0.3, 0.5, 0.7, 1.0, 1.2, 1.5)
 START = np.array([1.0, 1.0], np.float32)
@@ -30,8 +30,9 @@ def _final_distances(game, spec, steps=1000, lr=0.1):
 # (1) Spectral radius of the step operator on the bilinear game: autodiff == closed form.
 
 
-@pytest.mark.parametrize("spec", ["simultaneous", "alternating", "extragradient", "optimistic", "consensus",
-                                  "consensus:gamma=3.0"])
+@pytest.mark.parametrize(
+  "spec", ["simultaneous", "alternating", "extragradient", "optimistic", "consensus", "consensus:gamma=3.0"]
+)
 def test_bilinear_spectral_radius_matches_closed_form(spec):
   jacobians = dynamics.step_jacobians(dynamics.bilinear(), spec, LRS)  # one compilation, lr vmapped
   for lr, jac in zip(LRS, jacobians):
@@ -41,22 +42,29 @@ def test_bilinear_spectral_radius_matches_closed_form(spec):
 
 def test_step_spectral_radius_of_one_rule():
   rule = dynamics.make_update_rule("extragradient", 0.7)
-  assert dynamics.step_spectral_radius(dynamics.bilinear(), rule) == pytest.approx(math.sqrt(1 - 0.49 + 0.7**4), abs=1e-6)
+  assert dynamics.step_spectral_radius(dynamics.bilinear(), rule) == pytest.approx(
+    math.sqrt(1 - 0.49 + 0.7**4), abs=1e-6
+  )
 
 
 def test_every_closed_form_is_tested():
-  assert set(dynamics.BILINEAR_SPECTRAL_RADIUS) == {"simultaneous", "alternating", "extragradient", "optimistic",
-                                                    "consensus"}
+  assert set(dynamics.BILINEAR_SPECTRAL_RADIUS) == {
+    "simultaneous",
+    "alternating",
+    "extragradient",
+    "optimistic",
+    "consensus",
+  }
 
 
 def test_bilinear_step_matrices_are_the_derived_ones():
   """The 2x2 matrices of docs/dynamics.md, entry by entry (the derivations, not just their radii)."""
   game, lr = dynamics.bilinear(), 0.3
   expected = {
-      "simultaneous": [[1, -lr], [lr, 1]],
-      "alternating": [[1, -lr], [lr, 1 - lr**2]],
-      "extragradient": [[1 - lr**2, -lr], [lr, 1 - lr**2]],
-      "consensus": [[1 - lr, -lr], [lr, 1 - lr]],
+    "simultaneous": [[1, -lr], [lr, 1]],
+    "alternating": [[1, -lr], [lr, 1 - lr**2]],
+    "extragradient": [[1 - lr**2, -lr], [lr, 1 - lr**2]],
+    "consensus": [[1 - lr, -lr], [lr, 1 - lr]],
   }
   for spec, m in expected.items():
     np.testing.assert_allclose(dynamics.step_jacobian(game, dynamics.make_update_rule(spec, lr)), m, atol=1e-6)
@@ -166,9 +174,15 @@ def test_dirac_regularised_converges(params, spec):
   assert dist[-1] < 1e-6  # R1/R2: ~1e-17 or 0; instance noise sigma=1: ~6e-8 (float32 noise floor)
 
 
-@pytest.mark.parametrize("params,gamma", [({"r1": 0.5}, 0.5), ({"r2": 2.0}, 2.0),
-                                          ({"instance_noise": 1.0, "noise_points": 16}, 0.5),
-                                          ({"instance_noise": 2.0}, 2.0)])
+@pytest.mark.parametrize(
+  "params,gamma",
+  [
+    ({"r1": 0.5}, 0.5),
+    ({"r2": 2.0}, 2.0),
+    ({"instance_noise": 1.0, "noise_points": 16}, 0.5),
+    ({"instance_noise": 2.0}, 2.0),
+  ],
+)
 def test_dirac_regularised_linearisation(params, gamma):
   """Jacobian of v at (0, 0): [[0, -1/2], [1/2, gamma]], with gamma = sigma^2 / 2 for instance noise."""
   lr = 0.1
@@ -231,8 +245,18 @@ def test_flow_on_grid_is_minus_the_vector_field():
 def test_cli_writes_its_three_files(tmp_path, capsys):
   workdir = str(tmp_path / "bil")
   rc = dynamics_cli.main(
-      ["--game", "bilinear", "--methods", "simultaneous,extragradient", "--steps", "20", "--workdir", workdir,
-       "--dpi", "40"]
+    [
+      "--game",
+      "bilinear",
+      "--methods",
+      "simultaneous,extragradient",
+      "--steps",
+      "20",
+      "--workdir",
+      workdir,
+      "--dpi",
+      "40",
+    ]
   )
   assert rc == 0
   for name in ("dynamics.png", "dynamics.md", "dynamics.csv"):
@@ -249,20 +273,23 @@ def test_cli_dirac_variants(tmp_path):
   parse = dynamics_cli.build_parser().parse_args
   games = dynamics_report.game_variants(parse(argv + ["--r1", "0,1", "--clip", "none,0.5"]))
   assert [g.name for g in games] == [
-      "dirac(non_saturating)", "dirac(non_saturating, clip=0.5)", "dirac(non_saturating, r1=1)",
-      "dirac(non_saturating, r1=1, clip=0.5)"]
+    "dirac(non_saturating)",
+    "dirac(non_saturating, clip=0.5)",
+    "dirac(non_saturating, r1=1)",
+    "dirac(non_saturating, r1=1, clip=0.5)",
+  ]
   games = dynamics_report.game_variants(parse(argv + ["--variants", "none;instance_noise=0.5,objective=minimax"]))
   assert [g.name for g in games] == ["dirac(non_saturating)", "dirac(minimax, noise=0.5)"]
 
 
 @pytest.mark.parametrize(
-    "argv,message",
-    [
-        (["--methods", "simultaneous,bogus"], "unknown method 'bogus'; valid choices: simultaneous, alternating"),
-        (["--game", "chess"], "unknown game 'chess'; valid choices: bilinear, dirac"),
-        (["--game", "dirac", "--objective", "nope"], "non-logit objective 'nope'; valid choices: "),
-        (["--game", "bilinear", "--r1", "1"], "apply to --game dirac only"),
-    ],
+  "argv,message",
+  [
+    (["--methods", "simultaneous,bogus"], "unknown method 'bogus'; valid choices: simultaneous, alternating"),
+    (["--game", "chess"], "unknown game 'chess'; valid choices: bilinear, dirac"),
+    (["--game", "dirac", "--objective", "nope"], "non-logit objective 'nope'; valid choices: "),
+    (["--game", "bilinear", "--r1", "1"], "apply to --game dirac only"),
+  ],
 )
 def test_cli_rejects_bad_names_before_compiling(tmp_path, monkeypatch, capsys, argv, message):
   def no_compiling(*args, **kwargs):

@@ -13,9 +13,8 @@ import pytest
 
 from jgan import data as data_lib
 from jgan import evaluation
-from jgan import state as state_lib
 from jgan.data import mixtures
-from jgan.metrics import METRICS, modes, protocols
+from jgan.metrics import METRICS, protocols
 from tests.helpers import load_config, setup
 from tests.test_classifier import small_classifier  # noqa: F401  (session fixture)
 
@@ -90,8 +89,12 @@ def test_real_digits_beat_collapsed_ones(small_classifier, tmp_path):  # noqa: F
 
 
 def test_evaluator_on_a_train_state(small_classifier, tmp_path):  # noqa: F811
-  config = _config(metrics="mnist_fid500,mnist_modes500", every_steps=100, classifier_path=small_classifier,
-                   cache_dir=str(tmp_path / "cache"))
+  config = _config(
+    metrics="mnist_fid500,mnist_modes500",
+    every_steps=100,
+    classifier_path=small_classifier,
+    cache_dir=str(tmp_path / "cache"),
+  )
   ev = evaluation.make_evaluator(config, str(tmp_path / "run"), progress=False)
   assert ev.due(200) and not ev.due(150)
   state = setup(config, (28, 28, 1), jax.random.key(0))[2]
@@ -134,8 +137,7 @@ def test_inception_metrics_end_to_end(tmp_path):
 
   path = tmp_path / "pt_inception.pth"
   write_torch_zip(path, random_fid_state_dict())
-  config = _config(metrics="fid10k,is10k", inception_weights=str(path), num_samples=10,
-                   batch_size=10)
+  config = _config(metrics="fid10k,is10k", inception_weights=str(path), num_samples=10, batch_size=10)
   ev = evaluation.Evaluator(config, str(tmp_path), progress=False)
   state = setup(config, (28, 28, 1), jax.random.key(0))[2]
   with pytest.warns(RuntimeWarning, match="singular"):
@@ -153,8 +155,15 @@ def test_launch_eval_on_a_finished_run(small_classifier, tmp_path, capsys):  # n
   config = load_config("smoke")
   config.parallel.num_devices = 1
   train.train_and_evaluate(config, workdir)
-  args = ["--workdir", workdir, "--classifier", small_classifier, "--no_progress",
-          "--metrics", "mnist_fid500,mnist_modes500"]
+  args = [
+    "--workdir",
+    workdir,
+    "--classifier",
+    small_classifier,
+    "--no_progress",
+    "--metrics",
+    "mnist_fid500,mnist_modes500",
+  ]
   assert cli.main(["eval", *args]) == 0
   assert cli.main(["eval", *args, "--data", "test"]) == 0
   assert cli.main(["eval", *args[:-1], "nope"]) == 2

@@ -25,7 +25,9 @@ def test_run_matches_golden_record(name):
   for part in want["state"]:
     w, g = want["state"][part], got["state"][part]
     if SAME_MACHINE:
-      assert g["sha256"] == w["sha256"], f"{name}: state part {part!r} changed (abs sum {w['abs_sum']} -> {g['abs_sum']})"
+      assert g["sha256"] == w["sha256"], (
+        f"{name}: state part {part!r} changed (abs sum {w['abs_sum']} -> {g['abs_sum']})"
+      )
     else:
       np.testing.assert_allclose(g["abs_sum"], w["abs_sum"], rtol=1e-4, err_msg=f"{name}: {part}")
   assert [r["step"] for r in got["metrics"]] == [r["step"] for r in want["metrics"]]

@@ -47,15 +47,16 @@ class _TensorRef:
     self.storage, self.offset, self.size, self.stride = storage, offset, size, stride
 
   def __reduce__(self):
-    return (_Global("torch._utils", "_rebuild_tensor_v2"),
-            (self.storage, self.offset, self.size, self.stride, False, collections.OrderedDict()))
+    return (
+      _Global("torch._utils", "_rebuild_tensor_v2"),
+      (self.storage, self.offset, self.size, self.stride, False, collections.OrderedDict()),
+    )
 
 
 _STORAGE_NAMES = {np.dtype(np.float32): "FloatStorage", np.dtype(np.int64): "LongStorage"}
 
 
 class _TorchPickler(pickle._Pickler):  # the pure-Python pickler lets `save` write raw GLOBALs
-
   def __init__(self, f, legacy=False):
     super().__init__(f, protocol=2)
     self.legacy = legacy
@@ -103,8 +104,11 @@ def write_torch_legacy(path, state_dict):
   """torch.save's legacy format: magic, protocol, system info, the pickle, storage keys, raw storages."""
   storages, tree = _refs(state_dict)
   with open(path, "wb") as f:
-    for header in (inception.LEGACY_MAGIC, 1001, {"protocol_version": 1001, "little_endian": True,
-                                                  "type_sizes": {"short": 2, "int": 4, "long": 4}}):
+    for header in (
+      inception.LEGACY_MAGIC,
+      1001,
+      {"protocol_version": 1001, "little_endian": True, "type_sizes": {"short": 2, "int": 4, "long": 4}},
+    ):
       pickle.dump(header, f, protocol=2)
     _TorchPickler(f, legacy=True).dump(tree)
     pickle.dump(list(storages), f, protocol=2)
@@ -117,32 +121,74 @@ def write_torch_legacy(path, state_dict):
 
 def fid_conv_specs():
   """``{name: (cout, cin, kh, kw, stride, pad_h, pad_w)}`` for the 94 BasicConv2d layers."""
-  s = {"Conv2d_1a_3x3": (32, 3, 3, 3, 2, 0, 0), "Conv2d_2a_3x3": (32, 32, 3, 3, 1, 0, 0),
-       "Conv2d_2b_3x3": (64, 32, 3, 3, 1, 1, 1), "Conv2d_3b_1x1": (80, 64, 1, 1, 1, 0, 0),
-       "Conv2d_4a_3x3": (192, 80, 3, 3, 1, 0, 0)}
+  s = {
+    "Conv2d_1a_3x3": (32, 3, 3, 3, 2, 0, 0),
+    "Conv2d_2a_3x3": (32, 32, 3, 3, 1, 0, 0),
+    "Conv2d_2b_3x3": (64, 32, 3, 3, 1, 1, 1),
+    "Conv2d_3b_1x1": (80, 64, 1, 1, 1, 0, 0),
+    "Conv2d_4a_3x3": (192, 80, 3, 3, 1, 0, 0),
+  }
   c1 = lambda co, ci: (co, ci, 1, 1, 1, 0, 0)
   for n, cin, pf in (("Mixed_5b", 192, 32), ("Mixed_5c", 256, 64), ("Mixed_5d", 288, 64)):
-    s.update({f"{n}.branch1x1": c1(64, cin), f"{n}.branch5x5_1": c1(48, cin),
-              f"{n}.branch5x5_2": (64, 48, 5, 5, 1, 2, 2), f"{n}.branch3x3dbl_1": c1(64, cin),
-              f"{n}.branch3x3dbl_2": (96, 64, 3, 3, 1, 1, 1), f"{n}.branch3x3dbl_3": (96, 96, 3, 3, 1, 1, 1),
-              f"{n}.branch_pool": c1(pf, cin)})
-  s.update({"Mixed_6a.branch3x3": (384, 288, 3, 3, 2, 0, 0), "Mixed_6a.branch3x3dbl_1": c1(64, 288),
-            "Mixed_6a.branch3x3dbl_2": (96, 64, 3, 3, 1, 1, 1), "Mixed_6a.branch3x3dbl_3": (96, 96, 3, 3, 2, 0, 0)})
+    s.update(
+      {
+        f"{n}.branch1x1": c1(64, cin),
+        f"{n}.branch5x5_1": c1(48, cin),
+        f"{n}.branch5x5_2": (64, 48, 5, 5, 1, 2, 2),
+        f"{n}.branch3x3dbl_1": c1(64, cin),
+        f"{n}.branch3x3dbl_2": (96, 64, 3, 3, 1, 1, 1),
+        f"{n}.branch3x3dbl_3": (96, 96, 3, 3, 1, 1, 1),
+        f"{n}.branch_pool": c1(pf, cin),
+      }
+    )
+  s.update(
+    {
+      "Mixed_6a.branch3x3": (384, 288, 3, 3, 2, 0, 0),
+      "Mixed_6a.branch3x3dbl_1": c1(64, 288),
+      "Mixed_6a.branch3x3dbl_2": (96, 64, 3, 3, 1, 1, 1),
+      "Mixed_6a.branch3x3dbl_3": (96, 96, 3, 3, 2, 0, 0),
+    }
+  )
   for n, c7 in (("Mixed_6b", 128), ("Mixed_6c", 160), ("Mixed_6d", 160), ("Mixed_6e", 192)):
     w, h = lambda co, ci: (co, ci, 1, 7, 1, 0, 3), lambda co, ci: (co, ci, 7, 1, 1, 3, 0)
-    s.update({f"{n}.branch1x1": c1(192, 768), f"{n}.branch7x7_1": c1(c7, 768), f"{n}.branch7x7_2": w(c7, c7),
-              f"{n}.branch7x7_3": h(192, c7), f"{n}.branch7x7dbl_1": c1(c7, 768),
-              f"{n}.branch7x7dbl_2": h(c7, c7), f"{n}.branch7x7dbl_3": w(c7, c7),
-              f"{n}.branch7x7dbl_4": h(c7, c7), f"{n}.branch7x7dbl_5": w(192, c7), f"{n}.branch_pool": c1(192, 768)})
-  s.update({"Mixed_7a.branch3x3_1": c1(192, 768), "Mixed_7a.branch3x3_2": (320, 192, 3, 3, 2, 0, 0),
-            "Mixed_7a.branch7x7x3_1": c1(192, 768), "Mixed_7a.branch7x7x3_2": (192, 192, 1, 7, 1, 0, 3),
-            "Mixed_7a.branch7x7x3_3": (192, 192, 7, 1, 1, 3, 0), "Mixed_7a.branch7x7x3_4": (192, 192, 3, 3, 2, 0, 0)})
+    s.update(
+      {
+        f"{n}.branch1x1": c1(192, 768),
+        f"{n}.branch7x7_1": c1(c7, 768),
+        f"{n}.branch7x7_2": w(c7, c7),
+        f"{n}.branch7x7_3": h(192, c7),
+        f"{n}.branch7x7dbl_1": c1(c7, 768),
+        f"{n}.branch7x7dbl_2": h(c7, c7),
+        f"{n}.branch7x7dbl_3": w(c7, c7),
+        f"{n}.branch7x7dbl_4": h(c7, c7),
+        f"{n}.branch7x7dbl_5": w(192, c7),
+        f"{n}.branch_pool": c1(192, 768),
+      }
+    )
+  s.update(
+    {
+      "Mixed_7a.branch3x3_1": c1(192, 768),
+      "Mixed_7a.branch3x3_2": (320, 192, 3, 3, 2, 0, 0),
+      "Mixed_7a.branch7x7x3_1": c1(192, 768),
+      "Mixed_7a.branch7x7x3_2": (192, 192, 1, 7, 1, 0, 3),
+      "Mixed_7a.branch7x7x3_3": (192, 192, 7, 1, 1, 3, 0),
+      "Mixed_7a.branch7x7x3_4": (192, 192, 3, 3, 2, 0, 0),
+    }
+  )
   for n, cin in (("Mixed_7b", 1280), ("Mixed_7c", 2048)):
-    s.update({f"{n}.branch1x1": c1(320, cin), f"{n}.branch3x3_1": c1(384, cin),
-              f"{n}.branch3x3_2a": (384, 384, 1, 3, 1, 0, 1), f"{n}.branch3x3_2b": (384, 384, 3, 1, 1, 1, 0),
-              f"{n}.branch3x3dbl_1": c1(448, cin), f"{n}.branch3x3dbl_2": (384, 448, 3, 3, 1, 1, 1),
-              f"{n}.branch3x3dbl_3a": (384, 384, 1, 3, 1, 0, 1), f"{n}.branch3x3dbl_3b": (384, 384, 3, 1, 1, 1, 0),
-              f"{n}.branch_pool": c1(192, cin)})
+    s.update(
+      {
+        f"{n}.branch1x1": c1(320, cin),
+        f"{n}.branch3x3_1": c1(384, cin),
+        f"{n}.branch3x3_2a": (384, 384, 1, 3, 1, 0, 1),
+        f"{n}.branch3x3_2b": (384, 384, 3, 1, 1, 1, 0),
+        f"{n}.branch3x3dbl_1": c1(448, cin),
+        f"{n}.branch3x3dbl_2": (384, 448, 3, 3, 1, 1, 1),
+        f"{n}.branch3x3dbl_3a": (384, 384, 1, 3, 1, 0, 1),
+        f"{n}.branch3x3dbl_3b": (384, 384, 3, 1, 1, 1, 0),
+        f"{n}.branch_pool": c1(192, cin),
+      }
+    )
   return s
 
 
@@ -182,8 +228,11 @@ def loaded(fid_file):
 @pytest.mark.parametrize("writer", [write_torch_zip, write_torch_legacy])
 def test_read_state_dict_round_trip(tmp_path, writer):
   rng = np.random.default_rng(1)
-  sd = {"a.weight": rng.normal(size=(4, 3, 2, 2)).astype(np.float32), "a.bias": np.arange(4, dtype=np.float32),
-        "bn.num_batches_tracked": np.asarray(7, np.int64)}
+  sd = {
+    "a.weight": rng.normal(size=(4, 3, 2, 2)).astype(np.float32),
+    "a.bias": np.arange(4, dtype=np.float32),
+    "bn.num_batches_tracked": np.asarray(7, np.int64),
+  }
   path = tmp_path / "sd.pth"
   writer(path, sd)
   out = inception.read_state_dict(str(path))
@@ -219,8 +268,10 @@ def test_read_state_dict_refuses_code_and_junk(tmp_path):
 
 def test_torch_reads_our_files_and_we_read_torchs(tmp_path):
   torch = pytest.importorskip("torch")
-  sd = {"x.weight": np.random.default_rng(2).normal(size=(3, 5)).astype(np.float32),
-        "x.num_batches_tracked": np.asarray(3, np.int64)}
+  sd = {
+    "x.weight": np.random.default_rng(2).normal(size=(3, 5)).astype(np.float32),
+    "x.num_batches_tracked": np.asarray(3, np.int64),
+  }
   for writer, name in ((write_torch_zip, "zip.pth"), (write_torch_legacy, "legacy.pth")):
     writer(tmp_path / name, sd)
     theirs = torch.load(tmp_path / name, weights_only=True)
@@ -257,8 +308,11 @@ def test_loader_rejects_missing_unexpected_and_misshapen_keys():
   del bad["Mixed_6b.branch7x7_2.bn.running_var"]
   bad["AuxLogits.fc.weight"] = np.zeros((1000, 768), np.float32)
   bad["fc.bias"] = np.zeros(1000, np.float32)
-  with pytest.raises(ValueError, match=r"1 missing keys \['Mixed_6b.branch7x7_2.bn.running_var'\], "
-                                       r"1 unexpected keys \['AuxLogits.fc.weight'\], 1 shape mismatches"):
+  with pytest.raises(
+    ValueError,
+    match=r"1 missing keys \['Mixed_6b.branch7x7_2.bn.running_var'\], "
+    r"1 unexpected keys \['AuxLogits.fc.weight'\], 1 shape mismatches",
+  ):
     inception.load_weights(model, bad)
 
 
@@ -279,7 +333,7 @@ def test_folded_conv_bn_matches_numpy(fid_file, loaded, name):
   y = np.zeros((2, oh, ow, co))
   for i in range(kh):
     for j in range(kw):
-      patch = xp[:, i:i + stride * oh:stride, j:j + stride * ow:stride, :]  # [2, oh, ow, ci]
+      patch = xp[:, i : i + stride * oh : stride, j : j + stride * ow : stride, :]  # [2, oh, ow, ci]
       y += patch @ w[:, :, i, j].T
   bn = {p: sd[f"{name}.bn.{p}"].astype(np.float64) for p in ("weight", "bias", "running_mean", "running_var")}
   y = (y - bn["running_mean"]) / np.sqrt(bn["running_var"] + 1e-3) * bn["weight"] + bn["bias"]
@@ -320,8 +374,11 @@ def test_forward_299_features_and_unbiased_probs(fid_file, loaded):
   ref = jax.nn.softmax(pool @ jnp.asarray(fid_file[1]["fc.weight"]).T, axis=-1)  # no bias: IS convention
   np.testing.assert_allclose(np.asarray(probs), np.asarray(ref), rtol=1e-5, atol=1e-7)
   # Grayscale is the same image in 3 channels (as PIL's convert("RGB") in pytorch-fid).
-  np.testing.assert_allclose(np.asarray(inception.resize_to_input(x)),
-                             np.asarray(inception.resize_to_input(jnp.repeat(x, 3, axis=-1))), atol=1e-6)
+  np.testing.assert_allclose(
+    np.asarray(inception.resize_to_input(x)),
+    np.asarray(inception.resize_to_input(jnp.repeat(x, 3, axis=-1))),
+    atol=1e-6,
+  )
 
 
 def _torch_fid_forward(torch, sd, x):
@@ -333,8 +390,15 @@ def _torch_fid_forward(torch, sd, x):
   def conv(name, h):
     _, _, _, _, s, ph, pw = specs[name]
     h = F.conv2d(h, t[f"{name}.conv.weight"], stride=s, padding=(ph, pw))
-    h = F.batch_norm(h, t[f"{name}.bn.running_mean"], t[f"{name}.bn.running_var"], t[f"{name}.bn.weight"],
-                     t[f"{name}.bn.bias"], training=False, eps=1e-3)
+    h = F.batch_norm(
+      h,
+      t[f"{name}.bn.running_mean"],
+      t[f"{name}.bn.running_var"],
+      t[f"{name}.bn.weight"],
+      t[f"{name}.bn.bias"],
+      training=False,
+      eps=1e-3,
+    )
     return F.relu(h)
 
   def chain(n, names, h):
@@ -349,22 +413,55 @@ def _torch_fid_forward(torch, sd, x):
   h = F.max_pool2d(h, 3, 2)
   h = F.max_pool2d(conv("Conv2d_4a_3x3", conv("Conv2d_3b_1x1", h)), 3, 2)
   for n in ("Mixed_5b", "Mixed_5c", "Mixed_5d"):
-    h = torch.cat([conv(f"{n}.branch1x1", h), chain(n, ["branch5x5_1", "branch5x5_2"], h),
-                   chain(n, ["branch3x3dbl_1", "branch3x3dbl_2", "branch3x3dbl_3"], h),
-                   conv(f"{n}.branch_pool", avg(h))], 1)
-  h = torch.cat([conv("Mixed_6a.branch3x3", h),
-                 chain("Mixed_6a", ["branch3x3dbl_1", "branch3x3dbl_2", "branch3x3dbl_3"], h), F.max_pool2d(h, 3, 2)], 1)
+    h = torch.cat(
+      [
+        conv(f"{n}.branch1x1", h),
+        chain(n, ["branch5x5_1", "branch5x5_2"], h),
+        chain(n, ["branch3x3dbl_1", "branch3x3dbl_2", "branch3x3dbl_3"], h),
+        conv(f"{n}.branch_pool", avg(h)),
+      ],
+      1,
+    )
+  h = torch.cat(
+    [
+      conv("Mixed_6a.branch3x3", h),
+      chain("Mixed_6a", ["branch3x3dbl_1", "branch3x3dbl_2", "branch3x3dbl_3"], h),
+      F.max_pool2d(h, 3, 2),
+    ],
+    1,
+  )
   for n in ("Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e"):
-    h = torch.cat([conv(f"{n}.branch1x1", h), chain(n, ["branch7x7_1", "branch7x7_2", "branch7x7_3"], h),
-                   chain(n, [f"branch7x7dbl_{i}" for i in range(1, 6)], h), conv(f"{n}.branch_pool", avg(h))], 1)
-  h = torch.cat([chain("Mixed_7a", ["branch3x3_1", "branch3x3_2"], h),
-                 chain("Mixed_7a", [f"branch7x7x3_{i}" for i in range(1, 5)], h), F.max_pool2d(h, 3, 2)], 1)
+    h = torch.cat(
+      [
+        conv(f"{n}.branch1x1", h),
+        chain(n, ["branch7x7_1", "branch7x7_2", "branch7x7_3"], h),
+        chain(n, [f"branch7x7dbl_{i}" for i in range(1, 6)], h),
+        conv(f"{n}.branch_pool", avg(h)),
+      ],
+      1,
+    )
+  h = torch.cat(
+    [
+      chain("Mixed_7a", ["branch3x3_1", "branch3x3_2"], h),
+      chain("Mixed_7a", [f"branch7x7x3_{i}" for i in range(1, 5)], h),
+      F.max_pool2d(h, 3, 2),
+    ],
+    1,
+  )
   for n, pool in (("Mixed_7b", avg), ("Mixed_7c", lambda v: F.max_pool2d(v, 3, 1, 1))):
     b3 = conv(f"{n}.branch3x3_1", h)
     bd = chain(n, ["branch3x3dbl_1", "branch3x3dbl_2"], h)
-    h = torch.cat([conv(f"{n}.branch1x1", h), conv(f"{n}.branch3x3_2a", b3), conv(f"{n}.branch3x3_2b", b3),
-                   conv(f"{n}.branch3x3dbl_3a", bd), conv(f"{n}.branch3x3dbl_3b", bd),
-                   conv(f"{n}.branch_pool", pool(h))], 1)
+    h = torch.cat(
+      [
+        conv(f"{n}.branch1x1", h),
+        conv(f"{n}.branch3x3_2a", b3),
+        conv(f"{n}.branch3x3_2b", b3),
+        conv(f"{n}.branch3x3dbl_3a", bd),
+        conv(f"{n}.branch3x3dbl_3b", bd),
+        conv(f"{n}.branch_pool", pool(h)),
+      ],
+      1,
+    )
   return h.mean(dim=(2, 3))
 
 

@@ -1,4 +1,5 @@
-"""jgan.labs.latent (closed forms), jgan.labs.attributes (synthetic strokes of known width and angle), the latent CLI."""
+"""jgan.labs.latent (closed forms), jgan.labs.attributes (synthetic strokes of known width and angle), and
+the latent CLI."""
 
 from __future__ import annotations
 
@@ -32,8 +33,9 @@ def test_endpoints_are_exact_for_any_norms(fn):
   a, b = _rand(0, (5, D)), 3.0 * _rand(1, (5, D))
   np.testing.assert_allclose(fn(a, b, 0.0), a, atol=1e-5)
   np.testing.assert_allclose(fn(a, b, 1.0), b, atol=1e-5)
-  np.testing.assert_allclose(fn(a, b, jnp.array([0.0, 1.0, 0.0, 1.0, 0.0])), np.where(
-      np.array([0, 1, 0, 1, 0])[:, None] == 1, b, a), atol=1e-5)
+  np.testing.assert_allclose(
+    fn(a, b, jnp.array([0.0, 1.0, 0.0, 1.0, 0.0])), np.where(np.array([0, 1, 0, 1, 0])[:, None] == 1, b, a), atol=1e-5
+  )
 
 
 def test_slerp_stays_on_the_sphere_with_uniform_angle_and_lerp_cuts_the_chord():
@@ -50,8 +52,9 @@ def test_slerp_stays_on_the_sphere_with_uniform_angle_and_lerp_cuts_the_chord():
   np.testing.assert_allclose(np.linalg.norm(mid), r * np.cos(omega / 2), rtol=1e-5)
 
 
-@pytest.mark.parametrize("b_of_a", [lambda a: 2.0 * a, lambda a: a + 1e-7, lambda a: -a],
-                         ids=["parallel", "nearly", "antiparallel"])
+@pytest.mark.parametrize(
+  "b_of_a", [lambda a: 2.0 * a, lambda a: a + 1e-7, lambda a: -a], ids=["parallel", "nearly", "antiparallel"]
+)
 def test_slerp_falls_back_to_lerp_finitely_with_finite_gradients(b_of_a):
   a = _rand(4, (D,))
   b = b_of_a(a)
@@ -127,11 +130,14 @@ def test_select_top_by_label_and_score_and_concept_mean():
     latent.concept_vector(z, idx, valid)
 
 
-@pytest.mark.parametrize("expr,terms", [
+@pytest.mark.parametrize(
+  "expr,terms",
+  [
     ("a - b + c", [(1.0, "a"), (-1.0, "b"), (1.0, "c")]),
     ("-thick7+2*thin1 - 0.5 x_2", [(-1.0, "thick7"), (2.0, "thin1"), (-0.5, "x_2")]),
     ("  woman ", [(1.0, "woman")]),
-])
+  ],
+)
 def test_parse_expression(expr, terms):
   assert latent.parse_expression(expr) == terms
 
@@ -204,7 +210,7 @@ def test_thickness_is_ink_mass_linear_in_width():
   imgs = jnp.asarray(np.stack([draw_stroke(w, 10) for w in widths]))
   thick = np.asarray(attributes.thickness(imgs))
   # Area of a round-capped stroke: L w + pi w^2 / 4, over 28 * 28 pixels.
-  np.testing.assert_allclose(thick, (18 * widths + np.pi * widths ** 2 / 4) / 784, rtol=0.03)
+  np.testing.assert_allclose(thick, (18 * widths + np.pi * widths**2 / 4) / 784, rtol=0.03)
   assert float(attributes.thickness(-jnp.ones((1, 28, 28, 1)))[0]) == 0.0
 
 
@@ -248,8 +254,13 @@ def test_concept_names_and_selection():
   for bad in ("fat7", "77", "thick_7", ""):
     with pytest.raises(ValueError, match="bad concept name"):
       latent_figures.parse_concept(bad)
-  scores = {"thickness": np.array([0.1, 0.5, 0.3, 0.9, 0.2]), "slant": np.zeros(5), "abs_slant": np.zeros(5),
-            "label": np.array([7, 7, 7, 7, 1]), "confidence": np.array([0.95, 0.99, 0.97, 0.5, 0.99])}
+  scores = {
+    "thickness": np.array([0.1, 0.5, 0.3, 0.9, 0.2]),
+    "slant": np.zeros(5),
+    "abs_slant": np.zeros(5),
+    "label": np.array([7, 7, 7, 7, 1]),
+    "confidence": np.array([0.95, 0.99, 0.97, 0.5, 0.99]),
+  }
   assert latent_figures.concept_indices("thick7", scores, k=2).tolist() == [1, 2]  # 3 is not confident
   assert latent_figures.concept_indices("thin7", scores, k=2).tolist() == [0, 2]
   assert latent_figures.concept_indices("7", scores, k=1).tolist() == [1]
@@ -264,8 +275,6 @@ def test_concept_names_and_selection():
 def untrained_run(tmp_path_factory):
   """A workdir with a step-0 checkpoint of the smoke DCGAN (untrained: the CLI's plumbing, not its pictures)."""
   from jgan import checkpoint as ckpt_lib
-  from jgan import config as config_lib
-  from jgan import state as state_lib
   from tests.helpers import load_config, setup
 
   workdir = tmp_path_factory.mktemp("latent_run")
@@ -292,14 +301,25 @@ def _fake_classifier(path, required):
 
 def test_cli_errors_are_one_line(untrained_run, tmp_path, capsys):
   cases = [
-      (["--workdir", untrained_run, "--op", "morph"], "unknown op 'morph'; valid choices: interpolate, walk"),
-      (["--workdir", str(tmp_path / "nope"), "--op", "walk"], "does not exist"),
-      (["--workdir", str(tmp_path), "--op", "walk"], "no checkpoint"),
-      (["--workdir", untrained_run, "--op", "walk", "--method", "cubic"], "unknown --method 'cubic'"),
-      (["--op", "walk"], "required: --workdir"),
-      (["--workdir", untrained_run, "--op", "arithmetic", "--expr", "thick7 - thin7",
-        "--classifier", str(tmp_path / "noclf")], "no trained domain classifier"),
-      (["--workdir", untrained_run, "--op", "arithmetic", "--expr", "thick - fat"], "bad concept name 'fat'"),
+    (["--workdir", untrained_run, "--op", "morph"], "unknown op 'morph'; valid choices: interpolate, walk"),
+    (["--workdir", str(tmp_path / "nope"), "--op", "walk"], "does not exist"),
+    (["--workdir", str(tmp_path), "--op", "walk"], "no checkpoint"),
+    (["--workdir", untrained_run, "--op", "walk", "--method", "cubic"], "unknown --method 'cubic'"),
+    (["--op", "walk"], "required: --workdir"),
+    (
+      [
+        "--workdir",
+        untrained_run,
+        "--op",
+        "arithmetic",
+        "--expr",
+        "thick7 - thin7",
+        "--classifier",
+        str(tmp_path / "noclf"),
+      ],
+      "no trained domain classifier",
+    ),
+    (["--workdir", untrained_run, "--op", "arithmetic", "--expr", "thick - fat"], "bad concept name 'fat'"),
   ]
   for argv, msg in cases:
     assert latent_cli.main(argv) == 2, argv
@@ -313,8 +333,14 @@ def test_launch_dispatches_latent():
 
   from tests.helpers import ROOT
 
-  r = subprocess.run([sys.executable, "launch.py", "latent", "--workdir", ".", "--op", "morph"], cwd=ROOT,
-                     capture_output=True, check=False, text=True, timeout=300)
+  r = subprocess.run(
+    [sys.executable, "launch.py", "latent", "--workdir", ".", "--op", "morph"],
+    cwd=ROOT,
+    capture_output=True,
+    check=False,
+    text=True,
+    timeout=300,
+  )
   assert r.returncode == 2 and r.stderr.strip().splitlines()[-1].startswith("error: unknown op 'morph'")
 
 
@@ -325,8 +351,12 @@ def test_cli_ops_write_figures_and_redrawable_z(untrained_run, tmp_path, monkeyp
   common = ["--workdir", untrained_run, "--out", out, "--scale", "1"]
   assert latent_cli.main(common + ["--op", "interpolate", "--n", "2", "--frames", "3"]) == 0
   assert latent_cli.main(common + ["--op", "walk", "--n", "2", "--points", "2", "--frames", "2"]) == 0
-  assert latent_cli.main(common + ["--op", "arithmetic", "--pool", "300", "--expr", "thick3 - thin3 + thin5",
-                                   "--min-confidence", "0.5"]) == 0
+  assert (
+    latent_cli.main(
+      common + ["--op", "arithmetic", "--pool", "300", "--expr", "thick3 - thin3 + thin5", "--min-confidence", "0.5"]
+    )
+    == 0
+  )
   assert latent_cli.main(common + ["--op", "neighbours", "--n", "3"]) == 0
   assert "median pixel NN distance: samples" in capsys.readouterr().err
   for f in ("interpolate.png", "interpolate_sheet.png", "walk.gif", "walk.png", "arithmetic.png", "neighbours.png"):

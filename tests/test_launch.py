@@ -9,16 +9,28 @@ from tests.helpers import ROOT
 
 
 def _launch(*args, timeout=600):
-  return subprocess.run([sys.executable, "launch.py", *args], cwd=ROOT, capture_output=True, text=True,
-                        timeout=timeout)
+  return subprocess.run([sys.executable, "launch.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
 
 
 def test_ring8_writes_scatter_plot_and_run_files(tmp_path):
-  r = _launch("--config", "configs/ring8.py", "--workdir", str(tmp_path), "--config.train.steps=200",
-              "--config.train.log_every=100", "--config.train.sample_every=0")
+  r = _launch(
+    "--config",
+    "configs/ring8.py",
+    "--workdir",
+    str(tmp_path),
+    "--config.train.steps=200",
+    "--config.train.log_every=100",
+    "--config.train.sample_every=0",
+  )
   assert r.returncode == 0, r.stderr[-2000:]
-  for f in ("config.json", "run_info.json", "metrics.jsonl", "losses.png", "samples_final.png",
-            "samples/step_0000200.png"):
+  for f in (
+    "config.json",
+    "run_info.json",
+    "metrics.jsonl",
+    "losses.png",
+    "samples_final.png",
+    "samples/step_0000200.png",
+  ):
     assert os.path.exists(tmp_path / f), f
   assert os.listdir(tmp_path / "tb")
   cfg = json.load(open(tmp_path / "config.json"))
@@ -41,9 +53,18 @@ def test_unknown_subcommand_lists_choices():
 
 
 def test_evals_during_training_are_logged_and_saved(tmp_path):
-  r = _launch("--config", "configs/ring8.py", "--workdir", str(tmp_path), "--config.train.steps=200",
-              "--config.train.log_every=100", "--config.train.sample_every=0", "--config.train.progress=False",
-              "--config.evals.metrics=modes2500", "--config.evals.every_steps=100")
+  r = _launch(
+    "--config",
+    "configs/ring8.py",
+    "--workdir",
+    str(tmp_path),
+    "--config.train.steps=200",
+    "--config.train.log_every=100",
+    "--config.train.sample_every=0",
+    "--config.train.progress=False",
+    "--config.evals.metrics=modes2500",
+    "--config.evals.every_steps=100",
+  )
   assert r.returncode == 0, r.stderr[-2000:]
   evals = [json.loads(line) for line in open(tmp_path / "evals.jsonl")]
   assert [e["step"] for e in evals] == [100, 200]

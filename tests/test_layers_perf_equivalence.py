@@ -12,9 +12,9 @@ import pytest
 from flax import nnx
 
 from jgan import config as config_lib
-from tests.helpers import setup
 from jgan import step as step_lib
 from jgan.models import layers
+from tests.helpers import setup
 
 
 @pytest.mark.parametrize("shape", [(2, 4, 4, 3, 5), (3, 8, 6, 4, 2), (1, 2, 2, 2, 3)])
@@ -109,6 +109,7 @@ def test_batchnorm_gradient_through_returned_statistics():
     def f(x, scale, bias):
       y, mean, var = bn(x, scale, bias, 1e-5)
       return jnp.sum(jnp.sin(y)) + jnp.sum(mean**2) + jnp.sum(jnp.sqrt(var))
+
     return f
 
   got = jax.grad(loss(layers.batch_norm_train), argnums=(0, 1, 2))(x, scale, bias)

@@ -12,8 +12,7 @@ from scipy.spatial.distance import cdist
 
 from jgan import metrics
 from jgan.data import mixtures
-from jgan.metrics import frechet
-from jgan.metrics import modes
+from jgan.metrics import frechet, modes
 
 
 def _rng(seed=0):
@@ -73,7 +72,8 @@ def test_fid_from_large_samples_matches_closed_form():
   assert metrics.fid_from_features(f1, f2) == pytest.approx(expected, rel=0.02)
   # And from the stats directly.
   assert metrics.frechet_distance(*metrics.gaussian_stats(f1), *metrics.gaussian_stats(f2)) == (
-      pytest.approx(expected, rel=0.02))
+    pytest.approx(expected, rel=0.02)
+  )
 
 
 def test_fid_matches_scipy_sqrtm_reference():
@@ -118,7 +118,7 @@ def test_streaming_accumulator_matches_batch_stats():
   x = rng.normal(size=(1000, 5)) * 0.01 + 1e4
   acc = metrics.GaussianStatsAccumulator()
   for start in range(0, 1000, 137):
-    acc.update(x[start:start + 137])
+    acc.update(x[start : start + 137])
   mu, sigma = acc.result()
   assert acc.count == 1000
   np.testing.assert_allclose(mu, x.mean(0), rtol=1e-14)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from jgan.models import MODELS, dcgan, layers, make_models
+from jgan.models import MODELS, layers, make_models
 
 
 @pytest.mark.parametrize("shape", [(2, 4, 4, 3, 5), (3, 7, 7, 8, 4), (1, 5, 3, 2, 2)])
@@ -22,9 +22,10 @@ def test_upconv_equals_conv_transpose(shape):
   np.testing.assert_allclose(got, ref, atol=1e-5, rtol=1e-5)
   # Same gradients w.r.t. input and kernel.
   loss = lambda f: lambda x, k: jnp.sum(jnp.sin(f(x, k)))
-  g_ref = jax.grad(loss(lambda x, k: jax.lax.conv_transpose(x, k, (2, 2), "SAME",
-                                                              dimension_numbers=("NHWC", "HWIO", "NHWC"))),
-                   argnums=(0, 1))(x, k)
+  g_ref = jax.grad(
+    loss(lambda x, k: jax.lax.conv_transpose(x, k, (2, 2), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))),
+    argnums=(0, 1),
+  )(x, k)
   g_got = jax.grad(loss(layers.upconv2x), argnums=(0, 1))(x, k)
   for a, r in zip(g_got, g_ref):
     np.testing.assert_allclose(a, r, atol=1e-4, rtol=1e-4)
@@ -48,8 +49,9 @@ def _dcgan_up_shapes():
   return out
 
 
-@pytest.mark.parametrize("size,layer,shape", _dcgan_up_shapes(),
-                         ids=lambda v: str(v) if not isinstance(v, tuple) else "x".join(map(str, v)))
+@pytest.mark.parametrize(
+  "size,layer,shape", _dcgan_up_shapes(), ids=lambda v: str(v) if not isinstance(v, tuple) else "x".join(map(str, v))
+)
 def test_upconv_equals_conv_transpose_for_every_dcgan_layer(size, layer, shape):
   # The real layer shapes (batch 2): forward to 1e-5, input and kernel gradients to 1e-4 (relative to
   # the gradient's scale), against lax.conv_transpose with the same HWIO kernel.
@@ -103,8 +105,10 @@ def test_dcgan_follows_radford_guidelines():
 
   def init_stats():
     g, _ = make_models(cfg, (64, 64, 3), nnx.Rngs(0))
-    return (jnp.concatenate([jnp.ravel(up.kernel[...]) for up in g.ups[:3]]),
-            jnp.concatenate([jnp.ravel(bn.scale[...]) for bn in g.bns]))
+    return (
+      jnp.concatenate([jnp.ravel(up.kernel[...]) for up in g.ups[:3]]),
+      jnp.concatenate([jnp.ravel(bn.scale[...]) for bn in g.bns]),
+    )
 
   kernels, scales = map(np.asarray, jax.jit(init_stats)())
   # Weights ~ N(0, 0.02); BatchNorm scales ~ N(1, 0.02).

@@ -52,23 +52,40 @@ def env(tmp_path_factory):
   """
   root = tmp_path_factory.mktemp("multihost")
   e = dict(os.environ)
-  e.update(XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu",
-           JAX_CPU_COLLECTIVES_IMPLEMENTATION="gloo", JAX_COMPILATION_CACHE_DIR=str(root / "jax_cache"),
-           JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0", PYTHONUNBUFFERED="1")
+  e.update(
+    XLA_FLAGS="--xla_force_host_platform_device_count=2",
+    JAX_PLATFORMS="cpu",
+    JAX_CPU_COLLECTIVES_IMPLEMENTATION="gloo",
+    JAX_COMPILATION_CACHE_DIR=str(root / "jax_cache"),
+    JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+    PYTHONUNBUFFERED="1",
+  )
   for var in multihost.CLUSTER_HINTS.values():  # no auto-detected cluster from the CI runner
     e.pop(var, None)
   return {"env": e, "data_dir": str(root / "tfds")}
 
 
 def _args(workdir, data_dir, *extra):
-  return [sys.executable, "launch.py", "--config", "configs/smoke.py", "--workdir", str(workdir),
-          f"--config.train.steps={STEPS}", f"--config.checkpoint.every_steps={EVERY}",
-          "--config.train.log_every=1", f"--config.data.data_dir={data_dir}", *extra]
+  return [
+    sys.executable,
+    "launch.py",
+    "--config",
+    "configs/smoke.py",
+    "--workdir",
+    str(workdir),
+    f"--config.train.steps={STEPS}",
+    f"--config.checkpoint.every_steps={EVERY}",
+    "--config.train.log_every=1",
+    f"--config.data.data_dir={data_dir}",
+    *extra,
+  ]
 
 
 def start_processes(commands, env):
-  return [subprocess.Popen(c, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-          for c in commands]
+  return [
+    subprocess.Popen(c, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    for c in commands
+  ]
 
 
 def finish_processes(procs, timeout=RUN_TIMEOUT):
@@ -97,9 +114,19 @@ def run_processes(commands, env, timeout=RUN_TIMEOUT):
 def group_commands(workdir, data_dir, *extra, n=2, per_process=None):
   """``n`` launch.py commands of one run; ``per_process[i]`` adds arguments to process ``i`` only."""
   port = free_port()
-  return [_args(workdir, data_dir, *extra, f"--coordinator_address=127.0.0.1:{port}", f"--num_processes={n}",
-                f"--process_id={i}", "--distributed_timeout=120", *(per_process or {}).get(i, ()))
-          for i in range(n)]
+  return [
+    _args(
+      workdir,
+      data_dir,
+      *extra,
+      f"--coordinator_address=127.0.0.1:{port}",
+      f"--num_processes={n}",
+      f"--process_id={i}",
+      "--distributed_timeout=120",
+      *(per_process or {}).get(i, ()),
+    )
+    for i in range(n)
+  ]
 
 
 def launch_group(workdir, data_dir, env, *extra, n=2, per_process=None):
@@ -116,8 +143,10 @@ def _last_row_step(workdir) -> int:
 
 
 def _leaves(state):
-  return [np.asarray(jax.random.key_data(x) if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key) else x)
-          for x in jax.tree.leaves(state)]
+  return [
+    np.asarray(jax.random.key_data(x) if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key) else x)
+    for x in jax.tree.leaves(state)
+  ]
 
 
 def _rows(workdir):
@@ -186,13 +215,16 @@ def test_two_processes_match_one_process_and_resume_exactly(env, tmp_path):
   for i, (x, y) in enumerate(zip(_leaves(part_state), _leaves(full_state), strict=True)):
     assert x.dtype == y.dtype and np.array_equal(x, y), f"leaf {i} differs after the resume"
   assert _rows(part) == _rows(full)
-  print(f"2x2 vs 1x4 max |diff| {worst:.2e}; stopped at step {stop}; times: reference {t_ref - t0:.0f} s, "
-        f"2-process run {t_full - t_ref:.0f} s, stop {t_stop - t_full:.0f} s, resume {t_resume - t_stop:.0f} s")
+  print(
+    f"2x2 vs 1x4 max |diff| {worst:.2e}; stopped at step {stop}; times: reference {t_ref - t0:.0f} s, "
+    f"2-process run {t_full - t_ref:.0f} s, stop {t_stop - t_full:.0f} s, resume {t_resume - t_stop:.0f} s"
+  )
 
 
 def test_processes_with_different_configs_fail_clearly(env, tmp_path):
-  results = launch_group(tmp_path / "w", env["data_dir"], env["env"],
-                         per_process={1: ["--config.seed=1", "--config.model.g_width=16"]})
+  results = launch_group(
+    tmp_path / "w", env["data_dir"], env["env"], per_process={1: ["--config.seed=1", "--config.model.g_width=16"]}
+  )
   for rc, err in results:
     assert rc == 2, err[-3000:]
     line = [ln for ln in err.splitlines() if ln.startswith("error:")][-1]
@@ -204,15 +236,27 @@ def test_processes_with_different_configs_fail_clearly(env, tmp_path):
 def test_unreachable_coordinator_and_missing_peer_end_within_the_bound(env):
   bound = 5
   # Process 1 whose coordinator never starts; process 0 whose peer never starts (separate ports).
-  lonely = [[sys.executable, "launch.py", "--config", "configs/smoke.py", "--workdir", "unused",
-             f"--coordinator_address=127.0.0.1:{free_port()}", "--num_processes=2", f"--process_id={i}",
-             f"--distributed_timeout={bound}"] for i in (1, 0)]
+  lonely = [
+    [
+      sys.executable,
+      "launch.py",
+      "--config",
+      "configs/smoke.py",
+      "--workdir",
+      "unused",
+      f"--coordinator_address=127.0.0.1:{free_port()}",
+      "--num_processes=2",
+      f"--process_id={i}",
+      f"--distributed_timeout={bound}",
+    ]
+    for i in (1, 0)
+  ]
   t0 = time.monotonic()
   (rc1, err1), (rc0, err0) = run_processes(lonely, env["env"], timeout=300)
   elapsed = time.monotonic() - t0
   assert rc1 == 2 and f"is unreachable after {bound} s" in err1 and "start process 0" in err1, err1[-2000:]
   assert rc0 == 2, err0[-2000:]
-  assert f"process 0 of 2 (coordinator 127.0.0.1:" in err0 and f"within {bound} s" in err0, err0[-2000:]
+  assert "process 0 of 2 (coordinator 127.0.0.1:" in err0 and f"within {bound} s" in err0, err0[-2000:]
   assert "Check failure" not in err0 + err1  # ended by jgan's message, not JAX's abort
   print(f"both ended in {elapsed:.1f} s (bound {bound} s plus start-up)")
 
@@ -222,8 +266,19 @@ def test_unreachable_coordinator_and_missing_peer_end_within_the_bound(env):
 
 
 def test_pop_flags_splits_distributed_flags():
-  kw, rest = multihost.pop_flags(["--config", "c.py", "--coordinator_address=h:1", "--num_processes", "4",
-                                    "--process_id=3", "--distributed_timeout", "9.5", "--workdir=w"])
+  kw, rest = multihost.pop_flags(
+    [
+      "--config",
+      "c.py",
+      "--coordinator_address=h:1",
+      "--num_processes",
+      "4",
+      "--process_id=3",
+      "--distributed_timeout",
+      "9.5",
+      "--workdir=w",
+    ]
+  )
   assert kw == {"coordinator_address": "h:1", "num_processes": 4, "process_id": 3, "timeout_s": 9.5}
   assert rest == ["--config", "c.py", "--workdir=w"]
   assert multihost.pop_flags(["--distributed", "--config=c.py"]) == ({"auto": True}, ["--config=c.py"])

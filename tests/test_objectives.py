@@ -58,15 +58,15 @@ def _np_jeffrey_conjugate(t):
 
 # f-GAN: g_f and f* exactly as printed in Nowozin et al. 2016 (Tables 2 and 6), composed numerically.
 NP_FGAN = {
-    "total_variation": (lambda v: 0.5 * np.tanh(v), lambda t: t),
-    "kl": (lambda v: v, lambda t: np.exp(t - 1.0)),
-    "reverse_kl": (lambda v: -np.exp(-v), lambda t: -1.0 - np.log(-t)),
-    "pearson": (lambda v: v, lambda t: 0.25 * t**2 + t),
-    "neyman": (lambda v: 1.0 - np.exp(-v), lambda t: 2.0 - 2.0 * np.sqrt(1.0 - t)),
-    "squared_hellinger": (lambda v: 1.0 - np.exp(-v), lambda t: t / (1.0 - t)),
-    "jeffrey": (lambda v: v, lambda t: _np_jeffrey_conjugate(t)),
-    "jensen_shannon": (lambda v: np.log(2.0) - np.log(1.0 + np.exp(-v)), lambda t: -np.log(2.0 - np.exp(t))),
-    "gan": (lambda v: -np.log(1.0 + np.exp(-v)), lambda t: -np.log(1.0 - np.exp(t))),
+  "total_variation": (lambda v: 0.5 * np.tanh(v), lambda t: t),
+  "kl": (lambda v: v, lambda t: np.exp(t - 1.0)),
+  "reverse_kl": (lambda v: -np.exp(-v), lambda t: -1.0 - np.log(-t)),
+  "pearson": (lambda v: v, lambda t: 0.25 * t**2 + t),
+  "neyman": (lambda v: 1.0 - np.exp(-v), lambda t: 2.0 - 2.0 * np.sqrt(1.0 - t)),
+  "squared_hellinger": (lambda v: 1.0 - np.exp(-v), lambda t: t / (1.0 - t)),
+  "jeffrey": (lambda v: v, lambda t: _np_jeffrey_conjugate(t)),
+  "jensen_shannon": (lambda v: np.log(2.0) - np.log(1.0 + np.exp(-v)), lambda t: -np.log(2.0 - np.exp(t))),
+  "gan": (lambda v: -np.log(1.0 + np.exp(-v)), lambda t: -np.log(1.0 - np.exp(t))),
 }
 
 
@@ -155,25 +155,25 @@ def _np_began(r, f, k):
 
 # name -> list of (params, obj_state or None for init_state(), numpy closed form)
 CASES = {
-    "minimax": [({}, None, _np_minimax)],
-    "non_saturating": [({}, None, _np_non_saturating)],
-    **{
-        name: [({}, None, _np_fgan(name, "trick")), ({"g_loss": "saddle"}, None, _np_fgan(name, "saddle"))]
-        for name in NP_FGAN
-    },
-    "wasserstein": [({}, None, _np_wgan())],
-    "wgan_gp": [({}, None, _np_wgan()), ({"drift": 0.001, "one_sided": True}, None, _np_wgan(0.001))],
-    "least_squares": [
-        ({}, None, _np_lsgan(0.0, 1.0, 1.0)),
-        ({"a": -1.0, "b": 1.0, "c": 0.0}, None, _np_lsgan(-1.0, 1.0, 0.0)),
-    ],
-    "hinge": [({}, None, _np_hinge)],
-    "relativistic": [({}, None, _np_rasgan), ({"average": False}, None, _np_rsgan)],
-    "ebgan": [
-        ({}, None, _np_ebgan(10.0, 0.1)),
-        ({"margin": 5.0, "pt_weight": 0.0}, None, _np_ebgan(5.0, 0.0)),
-    ],
-    "began": [({}, None, _np_began), ({"gamma": 0.7}, np.float32(0.3), _np_began)],
+  "minimax": [({}, None, _np_minimax)],
+  "non_saturating": [({}, None, _np_non_saturating)],
+  **{
+    name: [({}, None, _np_fgan(name, "trick")), ({"g_loss": "saddle"}, None, _np_fgan(name, "saddle"))]
+    for name in NP_FGAN
+  },
+  "wasserstein": [({}, None, _np_wgan())],
+  "wgan_gp": [({}, None, _np_wgan()), ({"drift": 0.001, "one_sided": True}, None, _np_wgan(0.001))],
+  "least_squares": [
+    ({}, None, _np_lsgan(0.0, 1.0, 1.0)),
+    ({"a": -1.0, "b": 1.0, "c": 0.0}, None, _np_lsgan(-1.0, 1.0, 0.0)),
+  ],
+  "hinge": [({}, None, _np_hinge)],
+  "relativistic": [({}, None, _np_rasgan), ({"average": False}, None, _np_rsgan)],
+  "ebgan": [
+    ({}, None, _np_ebgan(10.0, 0.1)),
+    ({"margin": 5.0, "pt_weight": 0.0}, None, _np_ebgan(5.0, 0.0)),
+  ],
+  "began": [({}, None, _np_began), ({"gamma": 0.7}, np.float32(0.3), _np_began)],
 }
 
 
@@ -247,28 +247,28 @@ def test_gan_divergence_reproduces_the_original_gan():
 
 # The generators f(u) of Table 2, written out independently of jgan.
 NP_F = {
-    "total_variation": lambda u: 0.5 * np.abs(u - 1.0),
-    "kl": lambda u: u * np.log(u),
-    "reverse_kl": lambda u: -np.log(u),
-    "pearson": lambda u: (u - 1.0) ** 2,
-    "neyman": lambda u: (1.0 - u) ** 2 / u,
-    "squared_hellinger": lambda u: (np.sqrt(u) - 1.0) ** 2,
-    "jeffrey": lambda u: (u - 1.0) * np.log(u),
-    "jensen_shannon": lambda u: -(u + 1.0) * np.log((1.0 + u) / 2.0) + u * np.log(u),
-    "gan": lambda u: u * np.log(u) - (u + 1.0) * np.log(u + 1.0),
+  "total_variation": lambda u: 0.5 * np.abs(u - 1.0),
+  "kl": lambda u: u * np.log(u),
+  "reverse_kl": lambda u: -np.log(u),
+  "pearson": lambda u: (u - 1.0) ** 2,
+  "neyman": lambda u: (1.0 - u) ** 2 / u,
+  "squared_hellinger": lambda u: (np.sqrt(u) - 1.0) ** 2,
+  "jeffrey": lambda u: (u - 1.0) * np.log(u),
+  "jensen_shannon": lambda u: -(u + 1.0) * np.log((1.0 + u) / 2.0) + u * np.log(u),
+  "gan": lambda u: u * np.log(u) - (u + 1.0) * np.log(u + 1.0),
 }
 
 # V*(log u) = g_f^{-1}(f'(u)): the raw D output at which T = g_f(V) is the optimal T* = f'(u).
 NP_OPTIMAL_V = {
-    "total_variation": lambda lu: 50.0 * np.sign(lu),  # T* = sign(u - 1)/2 = tanh(+-50)/2 in float32
-    "kl": lambda lu: 1.0 + lu,  # T* = 1 + log u
-    "reverse_kl": lambda lu: lu,  # T* = -1/u = -exp(-V)
-    "pearson": lambda lu: 2.0 * (np.exp(lu) - 1.0),  # T* = 2(u - 1)
-    "neyman": lambda lu: 2.0 * lu,  # T* = 1 - 1/u^2 = 1 - exp(-V)
-    "squared_hellinger": lambda lu: 0.5 * lu,  # T* = 1 - u^{-1/2}
-    "jeffrey": lambda lu: 1.0 + lu - np.exp(-lu),  # T* = 1 + log u - 1/u
-    "jensen_shannon": lambda lu: lu,  # T* = log(2u/(u+1)) = log 2 - log(1 + exp(-V))
-    "gan": lambda lu: lu,  # T* = log(u/(u+1)) = -log(1 + exp(-V))
+  "total_variation": lambda lu: 50.0 * np.sign(lu),  # T* = sign(u - 1)/2 = tanh(+-50)/2 in float32
+  "kl": lambda lu: 1.0 + lu,  # T* = 1 + log u
+  "reverse_kl": lambda lu: lu,  # T* = -1/u = -exp(-V)
+  "pearson": lambda lu: 2.0 * (np.exp(lu) - 1.0),  # T* = 2(u - 1)
+  "neyman": lambda lu: 2.0 * lu,  # T* = 1 - 1/u^2 = 1 - exp(-V)
+  "squared_hellinger": lambda lu: 0.5 * lu,  # T* = 1 - u^{-1/2}
+  "jeffrey": lambda lu: 1.0 + lu - np.exp(-lu),  # T* = 1 + log u - 1/u
+  "jensen_shannon": lambda lu: lu,  # T* = log(2u/(u+1)) = log 2 - log(1 + exp(-V))
+  "gan": lambda lu: lu,  # T* = log(u/(u+1)) = -log(1 + exp(-V))
 }
 
 
@@ -300,7 +300,7 @@ def test_f_divergence_table_row(name):
   # g_f lands in dom f*, and the simplified f*(g_f(v)) equals the composition.
   v = jnp.linspace(-4.0, 4.0, 81)
   t, fg, f_of_t = jax.jit(
-      lambda v: (div.activation(v), div.conjugate_of_activation(v), div.conjugate(div.activation(v)))
+    lambda v: (div.activation(v), div.conjugate_of_activation(v), div.conjugate(div.activation(v)))
   )(v)
   assert np.all(t >= lo) and np.all(t <= hi)
   np.testing.assert_allclose(fg, f_of_t, rtol=1e-4, atol=1e-5)
@@ -329,8 +329,7 @@ def _true_divergence(name):
   c = Q_LOC**2 / Q_SCALE**2 - P_LOC**2 / P_SCALE**2 + 2 * math.log(Q_SCALE / P_SCALE)
   roots = sorted(np.roots([a, b, c]).real)
   pts = [-30.0, *roots, 30.0]
-  parts = [integrate.quad(integrand, lo, hi, epsabs=1e-12, epsrel=1e-12, limit=200)[0]
-           for lo, hi in zip(pts, pts[1:])]
+  parts = [integrate.quad(integrand, lo, hi, epsabs=1e-12, epsrel=1e-12, limit=200)[0] for lo, hi in zip(pts, pts[1:])]
   return sum(parts)
 
 
@@ -374,9 +373,7 @@ def test_closed_form_divergences_between_gaussians():
   np.testing.assert_allclose(_true_divergence("reverse_kl"), kl_qp, rtol=1e-9)
   np.testing.assert_allclose(_true_divergence("jeffrey"), kl_pq + kl_qp, rtol=1e-9)
   np.testing.assert_allclose(_true_divergence("squared_hellinger"), 2 * (1 - bc), rtol=1e-9)
-  np.testing.assert_allclose(
-      _true_divergence("gan"), _true_divergence("jensen_shannon") - math.log(4.0), rtol=1e-9
-  )
+  np.testing.assert_allclose(_true_divergence("gan"), _true_divergence("jensen_shannon") - math.log(4.0), rtol=1e-9)
 
 
 # ------------------------------------------------------------------------------------------------

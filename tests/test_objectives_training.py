@@ -60,14 +60,16 @@ def test_spectral_norm_output_and_gradient_use_normalised_weight():
   y = sn(x)
   w = np.asarray(conv.kernel[...])
   top = np.linalg.svd(w.reshape(-1, 4), compute_uv=False)[0]
-  ref = jax.lax.conv_general_dilated(x, jnp.asarray(w / top), (1, 1), "SAME",
-                                     dimension_numbers=("NHWC", "HWIO", "NHWC")) + conv.bias[...].reshape(1, 1, 1, -1)
+  ref = jax.lax.conv_general_dilated(
+    x, jnp.asarray(w / top), (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
+  ) + conv.bias[...].reshape(1, 1, 1, -1)
   np.testing.assert_allclose(y, ref, atol=1e-4)
 
 
 def test_r1_penalty_every_k_steps_is_logged_and_scaled(tmp_path):
-  last = _run("ring8", "non_saturating", tmp_path, 4, **{"penalty.name": "r1", "penalty.every": 2,
-                                                         "train.log_every": 1})
+  last = _run(
+    "ring8", "non_saturating", tmp_path, 4, **{"penalty.name": "r1", "penalty.every": 2, "train.log_every": 1}
+  )
   rows = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
   pens = [r["penalty"] for r in rows]
   # Steps 0 and 2 (state.step before the update) carry the penalty, steps 1 and 3 none.

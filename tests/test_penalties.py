@@ -39,8 +39,7 @@ def test_gradient_penalty_vanishes_for_a_1_lipschitz_linear_critic(one_sided):
 def test_gradient_penalty_of_a_linear_critic(scale, one_sided):
   """||grad D|| = ||w|| = s on every interpolate: weight (s - 1)^2, or weight max(0, s - 1)^2."""
   weight = 7.0
-  gp = jax.jit(
-      lambda w: penalties.gradient_penalty(linear(w), REAL, FAKE, KEY, weight=weight, one_sided=one_sided))
+  gp = jax.jit(lambda w: penalties.gradient_penalty(linear(w), REAL, FAKE, KEY, weight=weight, one_sided=one_sided))
   got = gp(scale * W_UNIT)
   excess = max(scale - 1.0, 0.0) if one_sided else scale - 1.0
   np.testing.assert_allclose(got, weight * excess**2, rtol=1e-5, atol=1e-10)

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from jgan import data as data_lib
-from jgan import sharding, state as state_lib, step as step_lib, train
+from jgan import sharding, train
+from jgan import step as step_lib
 from tests.helpers import load_config, setup
 
 # 1 vs 8 devices: the same maths with a different reduction order (BatchNorm statistics and gradient
@@ -59,8 +60,9 @@ def _setup(config, num_devices):
 
 
 def _ring_batch(config, index):
-  it = data_lib.make_iterator(config.data, config.train.batch_size * config.train.n_critic
-                              * config.train.steps_per_call, seed=config.seed)
+  it = data_lib.make_iterator(
+    config.data, config.train.batch_size * config.train.n_critic * config.train.steps_per_call, seed=config.seed
+  )
   it.set_state({"index": index})
   return train.stack_batch(next(it), config.train.n_critic, config.train.steps_per_call)
 

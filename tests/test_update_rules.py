@@ -8,7 +8,8 @@ import pytest
 from flax import nnx
 
 from jgan import data as data_lib
-from jgan import objectives, step as step_lib, train
+from jgan import objectives, train
+from jgan import step as step_lib
 from jgan.update_rules import UPDATE_RULES
 from tests.helpers import load_config, setup
 
@@ -84,8 +85,12 @@ def _optimistic_first_step(th, ph, d_loss, g_loss):  # 2 g_0 - g_{-1} with g_{-1
 
 # One SGD step of every registered update rule, written from its definition. A rule added to
 # jgan.update_rules.UPDATE_RULES needs its line here (test_every_rule_has_a_reference).
-REFERENCE = {"alternating": _alternating, "simultaneous": _simultaneous, "extragradient": _extragradient,
-             "optimistic": _optimistic_first_step}
+REFERENCE = {
+  "alternating": _alternating,
+  "simultaneous": _simultaneous,
+  "extragradient": _extragradient,
+  "optimistic": _optimistic_first_step,
+}
 
 
 def test_every_rule_has_a_reference():

@@ -18,9 +18,9 @@ def test_image_grid_layout_and_values():
   imgs = np.stack([np.full((2, 2, 1), v, np.float32) for v in (-1.0, 0.0, 1.0)])
   grid = writers.image_grid(imgs, pad=1)
   expected = np.full((2 * 3 + 1, 2 * 3 + 1, 1), 255, np.uint8)
-  expected[1:3, 1:3] = 0      # -1 -> 0
-  expected[1:3, 4:6] = 128    # 0 -> round(127.5) (numpy rounds half to even: 128)
-  expected[4:6, 1:3] = 255    # 1 -> 255; the fourth cell stays white
+  expected[1:3, 1:3] = 0  # -1 -> 0
+  expected[1:3, 4:6] = 128  # 0 -> round(127.5) (numpy rounds half to even: 128)
+  expected[4:6, 1:3] = 255  # 1 -> 255; the fourth cell stays white
   np.testing.assert_array_equal(grid, expected)
 
 

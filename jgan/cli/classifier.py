@@ -23,9 +23,11 @@ def main(argv) -> int:
     print(f"error: {e}", file=sys.stderr)
     return 2
   summary = classifier_training.train_classifier(config, workdir)
-  print(f"held-out accuracy {100 * summary['test_accuracy']:.1f}% on {summary['num_test']} "
-        f"{config.data.name} '{summary['test_split']}' digits (train {100 * summary['train_accuracy']:.1f}%, "
-        f"{summary['seconds']:.0f} s); saved to {os.path.abspath(workdir)}")
+  print(
+    f"held-out accuracy {100 * summary['test_accuracy']:.1f}% on {summary['num_test']} "
+    f"{config.data.name} '{summary['test_split']}' digits (train {100 * summary['train_accuracy']:.1f}%, "
+    f"{summary['seconds']:.0f} s); saved to {os.path.abspath(workdir)}"
+  )
   return 0
 
 

@@ -22,16 +22,14 @@ def build_parser() -> argparse.ArgumentParser:
   from jgan.labs import dynamics
 
   p = argparse.ArgumentParser(
-      prog="jgan dynamics", description="Game-dynamics lab: trajectories and spectral radii of GAN update rules."
+    prog="jgan dynamics", description="Game-dynamics lab: trajectories and spectral radii of GAN update rules."
   )
   p.add_argument("--game", default="bilinear", help=f"one of: {', '.join(dynamics.GAMES)}")
+  p.add_argument("--objective", default="non_saturating", help="Dirac-GAN only: comma-separated logit objectives")
   p.add_argument(
-      "--objective", default="non_saturating", help="Dirac-GAN only: comma-separated logit objectives"
-  )
-  p.add_argument(
-      "--methods",
-      default=DEFAULT_METHODS,
-      help="comma-separated update rules: name[:key=value...]; " + dynamics.method_choices(),
+    "--methods",
+    default=DEFAULT_METHODS,
+    help="comma-separated update rules: name[:key=value...]; " + dynamics.method_choices(),
   )
   p.add_argument("--lr", type=float, default=0.1, help="learning rate of every method")
   p.add_argument("--steps", type=int, default=1000, help="number of updates T")
@@ -42,10 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--instance-noise", default="0", help="Dirac-GAN: comma-separated noise std sigma")
   p.add_argument("--clip", default="none", help="Dirac-GAN: comma-separated WGAN clip values c (or none)")
   p.add_argument(
-      "--variants",
-      default=None,
-      help="Dirac-GAN: ';'-separated variants, each 'key=value,...' over objective, r1, r2, instance_noise, "
-      "clip overriding the flags above ('none' = the flags as given), e.g. 'none;r1=1;instance_noise=1'",
+    "--variants",
+    default=None,
+    help="Dirac-GAN: ';'-separated variants, each 'key=value,...' over objective, r1, r2, instance_noise, "
+    "clip overriding the flags above ('none' = the flags as given), e.g. 'none;r1=1;instance_noise=1'",
   )
   p.add_argument("--noise-points", type=int, default=64, help="quadrature points for instance noise")
   p.add_argument("--dpi", type=int, default=80, help="resolution of dynamics.png")

@@ -22,11 +22,15 @@ import numpy as np
 
 
 def _parser() -> argparse.ArgumentParser:
-  p = argparse.ArgumentParser(prog="jgan eval", description=__doc__.split("\n\n")[1],
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+  p = argparse.ArgumentParser(
+    prog="jgan eval", description=__doc__.split("\n\n")[1], formatter_class=argparse.RawDescriptionHelpFormatter
+  )
   p.add_argument("--workdir", required=True, help="run directory (with checkpoints/ and config.json)")
-  p.add_argument("--metrics", default="", help="comma list of jgan.metrics.METRICS names "
-                 "(default: the run's evals.metrics, else the data set's default)")
+  p.add_argument(
+    "--metrics",
+    default="",
+    help="comma list of jgan.metrics.METRICS names (default: the run's evals.metrics, else the data set's default)",
+  )
   p.add_argument("--step", type=int, default=None, help="checkpoint step (default: the latest)")
   p.add_argument("--live", action="store_true", help="evaluate the live generator instead of its EMA")
   p.add_argument("--num_samples", type=int, default=None, help="override every metric's sample count")
@@ -35,8 +39,12 @@ def _parser() -> argparse.ArgumentParser:
   p.add_argument("--inception_weights", default=None, help="path of pt_inception-2015-12-05-6726825d.pth")
   p.add_argument("--real_split", default=None, help="real split compared with (default: the train split)")
   p.add_argument("--cache_dir", default=None, help="real-feature cache (default: WORKDIR/eval_cache)")
-  p.add_argument("--data", default="", metavar="SPLIT[:CLASS]",
-                 help="evaluate real images of SPLIT (only CLASS, resampled) instead of the generator")
+  p.add_argument(
+    "--data",
+    default="",
+    metavar="SPLIT[:CLASS]",
+    help="evaluate real images of SPLIT (only CLASS, resampled) instead of the generator",
+  )
   p.add_argument("--no_progress", action="store_true", help="no progress bars")
   return p
 
@@ -80,14 +88,20 @@ def main(argv) -> int:
       state, config = ckpt_lib.load_state(args.workdir, step=args.step)
       step = int(state.step)
     settings = evaluation.eval_settings(config)
-    for key, value in (("num_samples", args.num_samples), ("batch_size", args.batch_size),
-                       ("classifier_path", args.classifier), ("inception_weights", args.inception_weights),
-                       ("real_split", args.real_split), ("cache_dir", args.cache_dir)):
+    for key, value in (
+      ("num_samples", args.num_samples),
+      ("batch_size", args.batch_size),
+      ("classifier_path", args.classifier),
+      ("inception_weights", args.inception_weights),
+      ("real_split", args.real_split),
+      ("cache_dir", args.cache_dir),
+    ):
       if value is not None:
         settings[key] = value
     config.evals = settings
-    metrics = args.metrics or settings.metrics or evaluation.DEFAULT_METRICS.get(
-        config.data.name, evaluation.FALLBACK_METRICS)
+    metrics = (
+      args.metrics or settings.metrics or evaluation.DEFAULT_METRICS.get(config.data.name, evaluation.FALLBACK_METRICS)
+    )
     ev = evaluation.Evaluator(config, args.workdir, metrics, progress=not args.no_progress)
     if args.data:
       n = max(ev.num_samples(m) for m in ev.metrics)
@@ -99,8 +113,7 @@ def main(argv) -> int:
   except (ValueError, FileNotFoundError, ckpt_lib.CheckpointError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
-  evaluation.append_results(args.workdir, step, results, generator=source,
-                            num_samples=settings.num_samples or None)
+  evaluation.append_results(args.workdir, step, results, generator=source, num_samples=settings.num_samples or None)
   print(f"{args.workdir} step {step} ({source}):")
   print(evaluation.format_results(results))
   return 0

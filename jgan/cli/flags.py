@@ -18,7 +18,7 @@ def _config_overrides(argv) -> list[tuple[str, str]]:
   out = []
   for i, a in enumerate(argv):
     if a.startswith("--config."):
-      key, eq, val = a[len("--config."):].partition("=")
+      key, eq, val = a[len("--config.") :].partition("=")
       out.append((key, val if eq else (argv[i + 1] if i + 1 < len(argv) else "")))
   return out
 
@@ -38,8 +38,14 @@ def parse_cli(argv, flag_values=None, prog: str = "jgan") -> tuple[ml_collection
   fv = flags.FLAGS if flag_values is None else flag_values
   if "config" not in fv:
     # The --config.KEY overrides are registered from argv when the flag is defined.
-    config_flags.DEFINE_config_file("config", None, "Experiment config file (configs/*.py[:arg]).",
-                                    lock_config=True, flag_values=fv, sys_argv=list(argv))
+    config_flags.DEFINE_config_file(
+      "config",
+      None,
+      "Experiment config file (configs/*.py[:arg]).",
+      lock_config=True,
+      flag_values=fv,
+      sys_argv=list(argv),
+    )
     flags.DEFINE_string("workdir", None, "Directory for config, metrics, samples and checkpoints.", flag_values=fv)
   spec = _config_spec(argv)
   try:
@@ -80,8 +86,8 @@ def _flag_error_message(text: str, fv, spec: str) -> str:
   if "Error whilst parsing config file" in text:  # get_config() raised; its traceback ends with the error
     return f"could not load --config={spec}: {lines[-1]}"
   if first.startswith("flag --config.") and ": " in first:  # a value that does not parse as the field's type
-    flag, _, why = first[len("flag "):].partition(": ")
-    key = flag[len("--config."):].partition("=")[0]
+    flag, _, why = first[len("flag ") :].partition(": ")
+    key = flag[len("--config.") :].partition("=")[0]
     field = fv["config"].value
     try:
       for part in key.split("."):
@@ -89,7 +95,9 @@ def _flag_error_message(text: str, fv, spec: str) -> str:
     except (KeyError, TypeError, AttributeError):
       return f"bad value in {flag}: {why}"
     if isinstance(field, ml_collections.ConfigDict):
-      return f"bad value in {flag}: {key!r} is a section; set its keys instead, e.g. --config.{key}.{next(iter(field))}=..."
+      return (
+        f"bad value in {flag}: {key!r} is a section; set its keys instead, e.g. --config.{key}.{next(iter(field))}=..."
+      )
     if isinstance(field, bool):
       why = "not a boolean"
     return f"bad value in {flag}: {why}; expected {type(field).__name__} like the default {field!r}"
@@ -102,14 +110,8 @@ def _flag_error_message(text: str, fv, spec: str) -> str:
 
 def _unknown_override_message(argv, e: BaseException) -> str:
   """The one-line message for an unknown ``--config.KEY`` (found by loading the file without overrides)."""
-  import importlib.util
-
-  path, _, arg = _config_spec(argv).partition(":")
   try:
-    mod_spec = importlib.util.spec_from_file_location("_jgan_cli_config", path)
-    mod = importlib.util.module_from_spec(mod_spec)
-    mod_spec.loader.exec_module(mod)
-    ref = dict(config_lib.walk(mod.get_config(arg) if arg else mod.get_config()))
+    ref = dict(config_lib.walk(config_lib.load_file(_config_spec(argv))))
   except Exception:  # noqa: BLE001 (fall back to the library's own message)
     return f"unknown config key: {str(e).strip(chr(34) + chr(39))}"
   for key, raw in _config_overrides(argv):

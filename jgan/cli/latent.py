@@ -21,6 +21,7 @@ import argparse
 import os
 import sys
 
+
 class _Parser(argparse.ArgumentParser):
   def error(self, message):  # one line instead of usage + message
     raise ValueError(message)
@@ -32,16 +33,23 @@ def _parser() -> argparse.ArgumentParser:
   p.add_argument("--op", required=True, help="interpolate, walk, arithmetic or neighbours")
   p.add_argument("--n", type=int, default=0, help="rows / walks / samples (default per op: 8, 16, 8, 16)")
   p.add_argument("--seed", type=int, default=0, help="seed of every z drawn")
-  p.add_argument("--classifier", default="", help="domain classifier directory (default $JGAN_CLASSIFIER "
-                 "or ~/.cache/jgan/classifier_mnist5k)")
+  p.add_argument(
+    "--classifier",
+    default="",
+    help="domain classifier directory (default $JGAN_CLASSIFIER or ~/.cache/jgan/classifier_mnist5k)",
+  )
   p.add_argument("--frames", type=int, default=0, help="interpolate: points per row (10); walk: frames per leg (16)")
   p.add_argument("--points", type=int, default=4, help="walk: latent points per closed loop")
   p.add_argument("--method", default="slerp", help="slerp or lerp")
   p.add_argument("--expr", default="thick7 - thin7 + thin1", help="arithmetic: expression on concepts")
   p.add_argument("--k", type=int, default=3, help="arithmetic: z's averaged per concept (DCGAN: 3)")
   p.add_argument("--pool", type=int, default=1024, help="arithmetic: z's drawn to choose concepts from")
-  p.add_argument("--min-confidence", type=float, default=0.9, help="arithmetic: classifier probability "
-                 "needed for a z to count as its label")
+  p.add_argument(
+    "--min-confidence",
+    type=float,
+    default=0.9,
+    help="arithmetic: classifier probability needed for a z to count as its label",
+  )
   p.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
   p.add_argument("--live", action="store_true", help="use G's live parameters instead of their EMA")
   p.add_argument("--out", default="", help="output directory (default WORKDIR/latent)")
@@ -64,8 +72,10 @@ def _check_args(args) -> None:
   if args.op == "walk" and args.points < 2:
     raise ValueError(f"--points must be >= 2; got {args.points}")
   if not os.path.isdir(args.workdir):
-    raise FileNotFoundError(f"workdir {args.workdir!r} does not exist (train one: jgan train "
-                            f"--config configs/dcgan_mnist5k.py --workdir {args.workdir})")
+    raise FileNotFoundError(
+      f"workdir {args.workdir!r} does not exist (train one: jgan train "
+      f"--config configs/dcgan_mnist5k.py --workdir {args.workdir})"
+    )
 
 
 def main(argv) -> int:
@@ -77,7 +87,8 @@ def main(argv) -> int:
     return 2
   except SystemExit as e:  # --help
     return int(e.code or 0)
-  from jgan import checkpoint, data as data_lib
+  from jgan import checkpoint
+  from jgan import data as data_lib
   from jgan.labs import latent_figures
 
   try:

@@ -21,15 +21,19 @@ import sys
 
 
 def _parser() -> argparse.ArgumentParser:
-  p = argparse.ArgumentParser(prog="jgan sweep", description=__doc__.split("\n\n")[0],
-                              formatter_class=argparse.RawDescriptionHelpFormatter,
-                              epilog=__doc__.split("\n\n", 1)[1])
+  p = argparse.ArgumentParser(
+    prog="jgan sweep",
+    description=__doc__.split("\n\n")[0],
+    formatter_class=argparse.RawDescriptionHelpFormatter,
+    epilog=__doc__.split("\n\n", 1)[1],
+  )
   p.add_argument("--config", required=True, help="experiment file FILE[:ARG], e.g. configs/mode_collapse.py:ring8")
   p.add_argument("--sweep", required=True, help="axes, e.g. 'arg=ring8:gan,ring8:pacgan2;seed=0:10'")
   p.add_argument("--workdir", required=True, help="sweep directory: runs/<name>/, table.md, table.csv, samples.png")
   p.add_argument("--processes", type=int, default=1, help="runs trained in parallel processes (default 1)")
-  p.add_argument("--cache_dir", default="",
-                 help="XLA persistent compilation cache (default <workdir>/xla_cache; 'none' disables)")
+  p.add_argument(
+    "--cache_dir", default="", help="XLA persistent compilation cache (default <workdir>/xla_cache; 'none' disables)"
+  )
   p.add_argument("--dry_run", action="store_true", help="list the runs and exit")
   p.add_argument("--report_only", action="store_true", help="aggregate finished runs only (all must be done)")
   return p
@@ -58,7 +62,7 @@ def main(argv) -> int:
     if missing:
       print(f"error: {len(missing)} runs are not finished, e.g. {missing[0]}", file=sys.stderr)
       return 2
-    print(sweep.aggregate(runs, results, args.workdir), end="")
+    print(sweep.aggregate(runs, [r for r in results if r is not None], args.workdir), end="")
     return 0
   cache = None if args.cache_dir == "none" else (args.cache_dir or os.path.join(args.workdir, "xla_cache"))
   from absl import logging

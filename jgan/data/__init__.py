@@ -14,7 +14,8 @@ process (``shard_index``/``shard_count``), deterministic for a given process cou
 from __future__ import annotations
 
 import os
-from typing import Iterator, NamedTuple
+from collections.abc import Iterator
+from typing import NamedTuple
 
 import numpy as np
 
@@ -32,13 +33,13 @@ class ImageSpec(NamedTuple):
 
 
 IMAGE_DATASETS: dict[str, ImageSpec] = {
-    "mnist5k": ImageSpec("mnist5k", 1, 28),
-    "mnist": ImageSpec("mnist", 1, 28),
-    "fashion_mnist": ImageSpec("fashion_mnist", 1, 28),
-    "cifar10": ImageSpec("cifar10", 3, 32),
-    # DCGAN-style CelebA: centre crop 108x108 of the 218x178 aligned faces, resized to 64.
-    "celeb_a": ImageSpec("celeb_a", 3, None, crop=108),
-    "lsun_bedroom": ImageSpec("lsun/bedroom", 3, None),
+  "mnist5k": ImageSpec("mnist5k", 1, 28),
+  "mnist": ImageSpec("mnist", 1, 28),
+  "fashion_mnist": ImageSpec("fashion_mnist", 1, 28),
+  "cifar10": ImageSpec("cifar10", 3, 32),
+  # DCGAN-style CelebA: centre crop 108x108 of the 218x178 aligned faces, resized to 64.
+  "celeb_a": ImageSpec("celeb_a", 3, None, crop=108),
+  "lsun_bedroom": ImageSpec("lsun/bedroom", 3, None),
 }
 MIXTURES = mixtures.MIXTURES  # name -> Mixture(centres, sigma)
 DATASETS = tuple(sorted(IMAGE_DATASETS)) + tuple(MIXTURES)
@@ -72,9 +73,9 @@ def preprocess_image(image: np.ndarray, size: int, crop: int = 0) -> np.ndarray:
 
     side = crop or min(h, w)
     top, left = (h - side) // 2, (w - side) // 2
-    image = image[top:top + side, left:left + side]
+    image = image[top : top + side, left : left + side]
     pil = Image.fromarray(image[..., 0] if c == 1 else image)
-    image = np.asarray(pil.resize((size, size), Image.BILINEAR)).reshape(size, size, c)
+    image = np.asarray(pil.resize((size, size), Image.Resampling.BILINEAR)).reshape(size, size, c)
   return image.astype(np.float32) / 127.5 - 1.0
 
 
@@ -92,11 +93,11 @@ def tfds_source(data_cfg, split: str | None = None):
   except Exception as e:  # TFDS raises several types (AssertionError, DatasetNotFoundError, ...)
     where = data_dir or os.environ.get("TFDS_DATA_DIR", "~/tensorflow_datasets")
     raise FileNotFoundError(
-        f"dataset {data_cfg.name!r} (TFDS name {spec.tfds_name!r}, split {split!r}) is not prepared "
-        f"under data_dir={where!r}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}\n"
-        f"Prepare it once on a machine with network access and TensorFlow: `tfds build {spec.tfds_name} "
-        f"--data_dir DIR --file_format array_record` (CelebA and LSUN need a manual download, see the "
-        f"TFDS catalogue), then pass --config.data.data_dir=DIR."
+      f"dataset {data_cfg.name!r} (TFDS name {spec.tfds_name!r}, split {split!r}) is not prepared "
+      f"under data_dir={where!r}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}\n"
+      f"Prepare it once on a machine with network access and TensorFlow: `tfds build {spec.tfds_name} "
+      f"--data_dir DIR --file_format array_record` (CelebA and LSUN need a manual download, see the "
+      f"TFDS catalogue), then pass --config.data.data_dir=DIR."
     ) from e
 
 
@@ -148,8 +149,9 @@ def cached_source(data_cfg, split: str | None = None):
   return DecodedSource(src, shape)
 
 
-def split_batches(data_cfg, split: str, limit: int | None, batch_size: int, seed: int = 0
-                  ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def split_batches(
+  data_cfg, split: str, limit: int | None, batch_size: int, seed: int = 0
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
   """Batches ``(images float32 [b, S, S, C] in [-1, 1], labels int32 [b])`` of a dataset split.
 
   The first ``limit`` examples (all if None) of a fixed permutation drawn with ``seed``, decoded as
@@ -160,7 +162,7 @@ def split_batches(data_cfg, split: str, limit: int | None, batch_size: int, seed
   crop = IMAGE_DATASETS[data_cfg.name].crop
   order = np.random.default_rng(seed).permutation(len(src))[:limit]
   for start in range(0, len(order), batch_size):
-    exs = [src[int(i)] for i in order[start:start + batch_size]]
+    exs = [src[int(i)] for i in order[start : start + batch_size]]
     images = [preprocess_image(np.asarray(ex["image"]), data_cfg.image_size, crop) for ex in exs]
     yield np.stack(images), np.asarray([int(ex.get("label", -1)) for ex in exs], np.int32)
 
@@ -174,8 +176,7 @@ def split_arrays(data_cfg, split: str, limit: int | None = None) -> tuple[np.nda
   return np.concatenate([b[0] for b in batches]), np.concatenate([b[1] for b in batches])
 
 
-def make_image_dataset(data_cfg, seed: int, split: str | None = None, shard_index: int = 0,
-                       shard_count: int = 1):
+def make_image_dataset(data_cfg, seed: int, split: str | None = None, shard_index: int = 0, shard_count: int = 1):
   """A Grain ``MapDataset`` of preprocessed examples: shuffled per epoch with ``seed``, repeated, sharded."""
   import grain
 
@@ -183,8 +184,7 @@ def make_image_dataset(data_cfg, seed: int, split: str | None = None, shard_inde
   size = data_cfg.image_size
 
   def prep(ex):
-    return {"x": preprocess_image(np.asarray(ex["image"]), size, spec.crop),
-            "label": np.int32(ex.get("label", -1))}
+    return {"x": preprocess_image(np.asarray(ex["image"]), size, spec.crop), "label": np.int32(ex.get("label", -1))}
 
   ds = grain.MapDataset.source(cached_source(data_cfg, split)).shuffle(seed=seed).repeat()
   if shard_count > 1:

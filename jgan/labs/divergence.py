@@ -20,7 +20,8 @@ The reference values come from :func:`f_divergence_by_quadrature` (``scipy.integ
 from __future__ import annotations
 
 import math
-from typing import Callable, NamedTuple, Sequence
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -56,8 +57,8 @@ def _init_mlp(key: Array, in_dim: int, hidden: int) -> list[tuple[Array, Array]]
   dims = (in_dim, hidden, hidden)
   keys = jax.random.split(key, len(dims) - 1)
   layers = [
-      (jax.random.normal(k, (m, n), jnp.float32) * math.sqrt(2.0 / m), jnp.zeros((n,), jnp.float32))
-      for k, m, n in zip(keys, dims[:-1], dims[1:])
+    (jax.random.normal(k, (m, n), jnp.float32) * math.sqrt(2.0 / m), jnp.zeros((n,), jnp.float32))
+    for k, m, n in zip(keys, dims[:-1], dims[1:])
   ]
   return layers + [(jnp.zeros((hidden, 1), jnp.float32), jnp.zeros((1,), jnp.float32))]
 
@@ -99,17 +100,17 @@ class Task(NamedTuple):
 
 
 def estimate_divergence(
-    name: str,
-    sample_p: Sampler,
-    sample_q: Sampler,
-    steps: int,
-    rng: Array,
-    *,
-    batch_size: int = 256,
-    hidden: int = 32,
-    learning_rate: float = 3e-3,
-    eval_size: int = 1 << 18,
-    **objective_params,
+  name: str,
+  sample_p: Sampler,
+  sample_q: Sampler,
+  steps: int,
+  rng: Array,
+  *,
+  batch_size: int = 256,
+  hidden: int = 32,
+  learning_rate: float = 3e-3,
+  eval_size: int = 1 << 18,
+  **objective_params,
 ) -> Estimate:
   """Maximises objective ``name``'s variational bound with an MLP critic; returns the bound's value.
 
@@ -134,20 +135,25 @@ def estimate_divergence(
     :class:`Estimate` (``value`` a Python float, ``params`` the critic).
   """
   return estimate_divergences(
-      [Task(name, sample_p, sample_q, objective_params)], steps, rng, batch_size=batch_size, hidden=hidden,
-      learning_rate=learning_rate, eval_size=eval_size,
+    [Task(name, sample_p, sample_q, objective_params)],
+    steps,
+    rng,
+    batch_size=batch_size,
+    hidden=hidden,
+    learning_rate=learning_rate,
+    eval_size=eval_size,
   )[0]
 
 
 def estimate_divergences(
-    tasks: Sequence[Task],
-    steps: int,
-    rng: Array,
-    *,
-    batch_size: int = 256,
-    hidden: int = 32,
-    learning_rate: float = 3e-3,
-    eval_size: int = 1 << 18,
+  tasks: Sequence[Task],
+  steps: int,
+  rng: Array,
+  *,
+  batch_size: int = 256,
+  hidden: int = 32,
+  learning_rate: float = 3e-3,
+  eval_size: int = 1 << 18,
 ) -> list[Estimate]:
   """:func:`estimate_divergence` for several tasks in one compiled program.
 
@@ -163,8 +169,7 @@ def estimate_divergences(
   tasks = [Task(*t) for t in tasks]
   for t in tasks:
     if t.name not in ESTIMABLE:
-      raise ValueError(
-          f"cannot estimate a divergence with objective {t.name!r}; valid choices: {', '.join(ESTIMABLE)}")
+      raise ValueError(f"cannot estimate a divergence with objective {t.name!r}; valid choices: {', '.join(ESTIMABLE)}")
   chunk = min(eval_size, 1 << 16)
   if eval_size % chunk:
     raise ValueError(f"eval_size must be a multiple of {chunk} (or smaller), got {eval_size}")
@@ -176,28 +181,28 @@ def estimate_divergences(
 
   # All samples are drawn up front, outside the compiled program (a few MB per task): keeping the
   # PRNG out of the scan body shrinks what XLA compiles.
-  xs = {"train_p": [], "train_q": [], "eval_p": [], "eval_q": [], "init": [], "pen": []}
+  parts: dict[str, list] = {"train_p": [], "train_q": [], "eval_p": [], "eval_q": [], "init": [], "pen": []}
   for i, t in enumerate(tasks):
     k_init, k_p, k_q, k_pen, k_ep, k_eq = jax.random.split(jax.random.fold_in(rng, i), 6)
-    xs["train_p"].append(t.sample_p(k_p, steps * batch_size).reshape(steps, batch_size, -1))
-    xs["train_q"].append(t.sample_q(k_q, steps * batch_size).reshape(steps, batch_size, -1))
-    xs["eval_p"].append(t.sample_p(k_ep, eval_size).reshape(eval_size // chunk, chunk, -1))
-    xs["eval_q"].append(t.sample_q(k_eq, eval_size).reshape(eval_size // chunk, chunk, -1))
-    xs["init"].append(k_init)
-    xs["pen"].append(jax.random.split(k_pen, steps))
-  dims = {x.shape[-1] for x in xs["train_p"] + xs["train_q"]}
+    parts["train_p"].append(t.sample_p(k_p, steps * batch_size).reshape(steps, batch_size, -1))
+    parts["train_q"].append(t.sample_q(k_q, steps * batch_size).reshape(steps, batch_size, -1))
+    parts["eval_p"].append(t.sample_p(k_ep, eval_size).reshape(eval_size // chunk, chunk, -1))
+    parts["eval_q"].append(t.sample_q(k_eq, eval_size).reshape(eval_size // chunk, chunk, -1))
+    parts["init"].append(k_init)
+    parts["pen"].append(jax.random.split(k_pen, steps))
+  dims = {x.shape[-1] for x in parts["train_p"] + parts["train_q"]}
   if len(dims) != 1:
     raise ValueError(f"all samplers must return the same feature dimension, got {sorted(dims)}")
   (in_dim,) = dims
-  xs = {k: jnp.stack(v) for k, v in xs.items()}
+  xs = {k: jnp.stack(v) for k, v in parts.items()}
   optimiser = optax.adam(optax.cosine_decay_schedule(learning_rate, steps, alpha=0.01))
 
   loss_branches = [lambda vp, vq, o=o: o.loss(vp, vq, ())[0] for o in objs]
   penalty_branches = [
-      (lambda params, xp, xq, k, o=o: o.d_penalty(lambda x: mlp_critic(params, x), xp, xq, k))
-      if o.d_penalty is not None
-      else (lambda params, xp, xq, k: jnp.zeros((), jnp.float32))
-      for o in objs
+    (lambda params, xp, xq, k, o=o: o.d_penalty(lambda x: mlp_critic(params, x), xp, xq, k))
+    if o.d_penalty is not None
+    else (lambda params, xp, xq, k: jnp.zeros((), jnp.float32))
+    for o in objs
   ]
 
   def one_task(task):
@@ -227,11 +232,12 @@ def estimate_divergences(
     return value, params
 
   values, params = jax.jit(lambda t: jax.lax.map(one_task, t))({**xs, "branch": branch})
-  return [Estimate(float(values[i]), jax.tree.map(lambda a: a[i], params)) for i in range(len(tasks))]
+  return [Estimate(float(values[i]), jax.tree.map(lambda a, i=i: a[i], params)) for i in range(len(tasks))]
 
 
-def f_divergence_by_quadrature(name: str, logpdf_p: Callable, logpdf_q: Callable, lo: float, hi: float,
-                               breakpoints: tuple[float, ...] = ()) -> float:
+def f_divergence_by_quadrature(
+  name: str, logpdf_p: Callable, logpdf_q: Callable, lo: float, hi: float, breakpoints: tuple[float, ...] = ()
+) -> float:
   """``D_f(P || Q) = int_lo^hi q(x) f(p(x)/q(x)) dx`` in float64 by ``scipy.integrate.quad``.
 
   Args:
@@ -251,8 +257,7 @@ def f_divergence_by_quadrature(name: str, logpdf_p: Callable, logpdf_q: Callable
     return math.exp(lq) * float(f(math.exp(logpdf_p(x) - lq)))
 
   pts = [lo, *sorted(b for b in breakpoints if lo < b < hi), hi]
-  parts = [integrate.quad(integrand, a, b, epsabs=1e-12, epsrel=1e-10, limit=200)[0]
-           for a, b in zip(pts, pts[1:])]
+  parts = [integrate.quad(integrand, a, b, epsabs=1e-12, epsrel=1e-10, limit=200)[0] for a, b in zip(pts, pts[1:])]
   return float(sum(parts))
 
 
@@ -269,22 +274,20 @@ class GaussianCase(NamedTuple):
 # involves (p/q)^2 and Neyman's E_P[T*] (q/p)^2: for N(0,1) vs N(mu,1) these have variance
 # ~exp(6 mu^2), hence the smaller shift. W1 uses unequal scales so its optimal critic is not linear.
 GAUSSIAN_CASES: dict[str, GaussianCase] = {
-    "total_variation": GaussianCase(0.0, 1.0, 1.0, 1.0),
-    "kl": GaussianCase(0.0, 1.0, 1.0, 1.0),
-    "reverse_kl": GaussianCase(0.0, 1.0, 1.0, 1.0),
-    "pearson": GaussianCase(0.0, 1.0, 0.5, 1.0),
-    "neyman": GaussianCase(0.0, 1.0, 0.5, 1.0),
-    "squared_hellinger": GaussianCase(0.0, 1.0, 1.0, 1.0),
-    "jeffrey": GaussianCase(0.0, 1.0, 1.0, 1.0),
-    "jensen_shannon": GaussianCase(0.0, 1.0, 1.0, 1.0),
-    "gan": GaussianCase(0.0, 1.0, 1.0, 1.0),
-    "wgan_gp": GaussianCase(0.0, 1.0, 1.0, 1.5),
+  "total_variation": GaussianCase(0.0, 1.0, 1.0, 1.0),
+  "kl": GaussianCase(0.0, 1.0, 1.0, 1.0),
+  "reverse_kl": GaussianCase(0.0, 1.0, 1.0, 1.0),
+  "pearson": GaussianCase(0.0, 1.0, 0.5, 1.0),
+  "neyman": GaussianCase(0.0, 1.0, 0.5, 1.0),
+  "squared_hellinger": GaussianCase(0.0, 1.0, 1.0, 1.0),
+  "jeffrey": GaussianCase(0.0, 1.0, 1.0, 1.0),
+  "jensen_shannon": GaussianCase(0.0, 1.0, 1.0, 1.0),
+  "gan": GaussianCase(0.0, 1.0, 1.0, 1.0),
+  "wgan_gp": GaussianCase(0.0, 1.0, 1.0, 1.5),
 }
 
 
-def reference_value(
-    name: str, case: GaussianCase, rng: np.random.Generator | None = None, n: int = 1 << 20
-) -> float:
+def reference_value(name: str, case: GaussianCase, rng: np.random.Generator | None = None, n: int = 1 << 20) -> float:
   """The true divergence of ``case``: quadrature for f-divergences, ``scipy.stats.wasserstein_distance``
   on ``n`` samples of each distribution (numpy ``rng``, seed 0 by default) for ``"wgan_gp"``."""
   if name == "wgan_gp":
@@ -294,18 +297,17 @@ def reference_value(
   # p = q where the quadratic log-ratio vanishes: the kinks of total variation's |p - q|.
   a = 1 / case.scale_q**2 - 1 / case.scale_p**2
   b = 2 * (case.loc_p / case.scale_p**2 - case.loc_q / case.scale_q**2)
-  c = (case.loc_q**2 / case.scale_q**2 - case.loc_p**2 / case.scale_p**2
-       + 2 * math.log(case.scale_q / case.scale_p))
+  c = case.loc_q**2 / case.scale_q**2 - case.loc_p**2 / case.scale_p**2 + 2 * math.log(case.scale_q / case.scale_p)
   roots = tuple(float(r.real) for r in np.roots([a, b, c]) if abs(r.imag) < 1e-12) if (a or b) else ()
   width = 40 * max(case.scale_p, case.scale_q)
   centre = 0.5 * (case.loc_p + case.loc_q)
   return f_divergence_by_quadrature(
-      name,
-      lambda x: stats.norm.logpdf(x, case.loc_p, case.scale_p),
-      lambda x: stats.norm.logpdf(x, case.loc_q, case.scale_q),
-      centre - width,
-      centre + width,
-      roots,
+    name,
+    lambda x: stats.norm.logpdf(x, case.loc_p, case.scale_p),
+    lambda x: stats.norm.logpdf(x, case.loc_q, case.scale_q),
+    centre - width,
+    centre + width,
+    roots,
   )
 
 
@@ -320,9 +322,10 @@ def gaussian_tasks(objective_params: dict[str, dict] | None = None) -> list[Task
   ``objective_params``, default :data:`TABLE_OBJECTIVE_PARAMS`)."""
   objective_params = TABLE_OBJECTIVE_PARAMS if objective_params is None else objective_params
   return [
-      Task(name, gaussian_sampler(c.loc_p, c.scale_p), gaussian_sampler(c.loc_q, c.scale_q),
-           objective_params.get(name, {}))
-      for name, c in GAUSSIAN_CASES.items()
+    Task(
+      name, gaussian_sampler(c.loc_p, c.scale_p), gaussian_sampler(c.loc_q, c.scale_q), objective_params.get(name, {})
+    )
+    for name, c in GAUSSIAN_CASES.items()
   ]
 
 
@@ -342,14 +345,14 @@ class Row(NamedTuple):
 def format_table(rows: Sequence[Row]) -> str:
   """A Markdown table: divergence, P, Q, true value, estimate, relative error."""
   lines = [
-      "| divergence | P | Q | true | estimated | rel. error |",
-      "|---|---|---|---:|---:|---:|",
+    "| divergence | P | Q | true | estimated | rel. error |",
+    "|---|---|---|---:|---:|---:|",
   ]
   for r in rows:
     label = r.task.name + "".join(f", {k}={v}" for k, v in r.task.objective_params.items())
     c = r.case
     lines.append(
-        f"| {label} | N({c.loc_p:g}, {c.scale_p:g}²) | N({c.loc_q:g}, {c.scale_q:g}²) | {r.true:.5f} | "
-        f"{r.estimate:.5f} | {100 * r.rel_error:+.2f}% |"
+      f"| {label} | N({c.loc_p:g}, {c.scale_p:g}²) | N({c.loc_q:g}, {c.scale_q:g}²) | {r.true:.5f} | "
+      f"{r.estimate:.5f} | {100 * r.rel_error:+.2f}% |"
     )
   return "\n".join(lines)

@@ -15,7 +15,7 @@ Everything here is a pure, batched function of arrays (no generator, no I/O), so
   ``"thick7 - thin7 + thin1"`` on named concept vectors, with DCGAN's uniform +-0.25 noise for a row of 8.
 * **Memorisation checks** (:func:`nearest_neighbours`, :func:`frame_changes`, :func:`jump_ratio`): a
   generator that memorised its training set is a lookup table, so a walk through z would jump between
-  training images instead of changing smoothly (MISSION.md, point 3).
+  training images instead of changing smoothly (the survey jgan started from, point 3: smoothness is evidence against a lookup table).
 """
 
 from __future__ import annotations
@@ -144,8 +144,9 @@ def interpolation_grid(corners: jax.Array, rows: int, cols: int, method: str = "
 
 
 @functools.partial(jax.jit, static_argnames=("k", "highest"))
-def select_top(scores: jax.Array, mask: jax.Array | None = None, *, k: int = 3,
-               highest: bool = True) -> tuple[jax.Array, jax.Array]:
+def select_top(
+  scores: jax.Array, mask: jax.Array | None = None, *, k: int = 3, highest: bool = True
+) -> tuple[jax.Array, jax.Array]:
   """Indices of the k best-scoring candidates among those with ``mask`` True.
 
   E.g. "the 3 z's whose samples the classifier labels 7 with the highest thickness":
@@ -179,8 +180,10 @@ def concept_vector(z: jax.Array, idx: jax.Array | np.ndarray, valid: jax.Array |
     float ``[D]``.
   """
   if valid is not None and not bool(np.all(np.asarray(valid))):
-    raise ValueError(f"only {int(np.sum(np.asarray(valid)))} of {len(idx)} wanted candidates exist; "
-                     "draw more z's or relax the selection")
+    raise ValueError(
+      f"only {int(np.sum(np.asarray(valid)))} of {len(idx)} wanted candidates exist; "
+      "draw more z's or relax the selection"
+    )
   return jnp.mean(jnp.take(z, jnp.asarray(idx), axis=0), axis=0)
 
 
@@ -193,12 +196,15 @@ def parse_expression(expr: str) -> list[tuple[float, str]]:
   Terms are identifiers with an optional leading sign and an optional numeric coefficient
   (``2*a``, ``2 a`` and ``2a`` are the same). Raises ValueError on anything else.
   """
-  terms, pos = [], 0
+  terms: list[tuple[float, str]] = []
+  pos = 0
   while pos < len(expr):
     m = _TERM.match(expr, pos)
     if not m or m.end() == pos or (terms and not m.group(1)):
-      raise ValueError(f"cannot parse latent expression {expr!r} at position {pos}: expected "
-                       "[+|-] [number [*]] name, e.g. 'thick7 - thin7 + thin1'")
+      raise ValueError(
+        f"cannot parse latent expression {expr!r} at position {pos}: expected "
+        "[+|-] [number [*]] name, e.g. 'thick7 - thin7 + thin1'"
+      )
     sign = -1.0 if m.group(1) == "-" else 1.0
     terms.append((sign * float(m.group(2) or 1.0), m.group(3)))
     pos = m.end()
@@ -289,7 +295,7 @@ def nearest_neighbours(queries, bank, k: int = 1, batch_size: int = 512) -> tupl
   bs = min(batch_size, max(n, 1))
   pad = (-n) % bs
   q = np.concatenate([q, np.zeros((pad, q.shape[1]), np.float32)])
-  dists, idx = zip(*(_nearest(jnp.asarray(q[i:i + bs]), b, k=k) for i in range(0, len(q), bs)))
+  dists, idx = zip(*(_nearest(jnp.asarray(q[i : i + bs]), b, k=k) for i in range(0, len(q), bs)))
   return np.concatenate(dists)[:n], np.concatenate(idx)[:n]
 
 

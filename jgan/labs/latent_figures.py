@@ -21,8 +21,13 @@ import sys
 import numpy as np
 
 # style -> (attribute, highest first?). "upright" ranks by |slant|, smallest first.
-STYLES = {"thick": ("thickness", True), "thin": ("thickness", False), "right": ("slant", True),
-          "left": ("slant", False), "upright": ("abs_slant", False)}
+STYLES = {
+  "thick": ("thickness", True),
+  "thin": ("thickness", False),
+  "right": ("slant", True),
+  "left": ("slant", False),
+  "upright": ("abs_slant", False),
+}
 _CONCEPT = re.compile(r"^(?P<style>[a-z]+?)?(?P<digit>\d)?$")
 
 
@@ -47,33 +52,30 @@ def load_generator_fn(workdir: str, *, ema: bool = True, step: int | None = None
     z = np.asarray(z, np.float32).reshape(-1, config.model.latent_dim)
     n = len(z)
     z = np.concatenate([z, np.zeros(((-n) % batch_size, z.shape[1]), np.float32)])
-    return np.concatenate([np.asarray(apply(state, z[i:i + batch_size])) for i in range(0, len(z), batch_size)])[:n]
+    return np.concatenate([np.asarray(apply(state, z[i : i + batch_size])) for i in range(0, len(z), batch_size)])[:n]
 
   return g, config
 
 
 def training_images(data_cfg, split: str = "train") -> np.ndarray:
-  """A dataset split as float32 ``[N, S, S, C]`` in [-1, 1], as training sees it (mnist5k needs no TFDS)."""
+  """A dataset split as float32 ``[N, S, S, C]`` in [-1, 1], decoded as training decodes it."""
   from jgan import data as data_lib
 
-  if data_cfg.name == "mnist5k":
-    from jgan.data import mnist5k
-
-    x, y = mnist5k.load_arrays()
-    idx = mnist5k.split_indices(y)[split]
-    return np.stack([data_lib.preprocess_image(x[i], data_cfg.image_size) for i in idx])
-  from jgan.metrics import classifier
-
-  return classifier.split_arrays(data_cfg, split)[0]
+  return data_lib.split_arrays(data_cfg, split)[0]
 
 
 def parse_concept(name: str) -> tuple[str | None, int | None]:
   """``"thick7"`` -> ``("thick", 7)``; ``"7"`` -> ``(None, 7)``; ``"thin"`` -> ``("thin", None)``."""
   m = _CONCEPT.match(name)
-  if not m or (m.group("style") is None and m.group("digit") is None) or \
-      (m.group("style") is not None and m.group("style") not in STYLES):
-    raise ValueError(f"bad concept name {name!r}: expected [style][digit] with style one of "
-                     f"{', '.join(STYLES)} (e.g. thick7, thin1, 3, right)")
+  if (
+    not m
+    or (m.group("style") is None and m.group("digit") is None)
+    or (m.group("style") is not None and m.group("style") not in STYLES)
+  ):
+    raise ValueError(
+      f"bad concept name {name!r}: expected [style][digit] with style one of "
+      f"{', '.join(STYLES)} (e.g. thick7, thin1, 3, right)"
+    )
   digit = m.group("digit")
   return m.group("style"), (int(digit) if digit is not None else None)
 
@@ -93,8 +95,9 @@ def describe(images: np.ndarray, logits_fn=None) -> dict[str, np.ndarray]:
   out = {"thickness": np.asarray(attributes.thickness(x)), "slant": np.asarray(attributes.slant(x))}
   out["abs_slant"] = np.abs(out["slant"])
   if logits_fn is not None:
-    probs = np.concatenate([np.asarray(jax.nn.softmax(logits_fn(x[i:i + 500]), axis=-1))
-                            for i in range(0, len(x), 500)])
+    probs = np.concatenate(
+      [np.asarray(jax.nn.softmax(logits_fn(x[i : i + 500]), axis=-1)) for i in range(0, len(x), 500)]
+    )
     out["label"] = probs.argmax(-1).astype(np.int32)
     out["confidence"] = probs.max(-1).astype(np.float32)
   return out
@@ -120,14 +123,16 @@ def concept_indices(name: str, scores: dict[str, np.ndarray], k: int = 3, min_co
   else:
     key, highest = STYLES[style]
   if mask.sum() < k:
-    raise ValueError(f"only {int(mask.sum())} of {n} samples qualify for concept {name!r} (need {k}); "
-                     "draw a larger --pool or lower --min-confidence")
+    raise ValueError(
+      f"only {int(mask.sum())} of {n} samples qualify for concept {name!r} (need {k}); "
+      "draw a larger --pool or lower --min-confidence"
+    )
   idx, _ = latent.select_top(np.asarray(scores[key], np.float32), mask, k=k, highest=highest)
   return np.asarray(idx)
 
 
 def _save_npz(path: str, **arrays) -> str:
-  np.savez_compressed(path, **{k: np.asarray(v) for k, v in arrays.items()})
+  np.savez_compressed(path, **{k: np.asarray(v) for k, v in arrays.items()})  # type: ignore[arg-type]  # stub
   return path
 
 
@@ -136,10 +141,12 @@ def labelled_rows(path: str, rows: list[tuple[str, np.ndarray]], ncols: int, cel
 
   ``cell``: inches per 28 px image (100 dpi). Short rows are padded with white.
   """
-  from jgan import plots  # noqa: F401  (selects matplotlib's headless backend)
   import matplotlib.pyplot as plt
 
-  from jgan import writers
+  from jgan import (
+    plots,  # noqa: F401  (selects matplotlib's headless backend)
+    writers,
+  )
 
   grids = []
   for _, images in rows:
@@ -156,8 +163,7 @@ def labelled_rows(path: str, rows: list[tuple[str, np.ndarray]], ncols: int, cel
   for (label, _), grid, h in zip(rows, grids, heights):
     ax = fig.add_axes((label_w / width, (top - h) / height, grid.shape[1] * inch / width, h / height))
     top -= h + gap
-    ax.imshow(grid[..., 0] if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=255,
-              interpolation="nearest")
+    ax.imshow(grid[..., 0] if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=10)
@@ -185,10 +191,12 @@ def op_interpolate(args, g, config, out: str) -> list[str]:
   ends = _normal(args.seed, (2, n, d), 10)
   z = np.asarray(latent.interpolate(jnp.asarray(ends[0]), jnp.asarray(ends[1]), frames, args.method))
   sheet = np.asarray(latent.interpolation_grid(jnp.asarray(_normal(args.seed, (4, d), 11)), 8, 8, args.method))
-  rows_png = writers.save_png(os.path.join(out, "interpolate.png"),
-                              writers.image_grid(g(z.reshape(-1, d)), ncols=frames), args.scale)
-  sheet_png = writers.save_png(os.path.join(out, "interpolate_sheet.png"),
-                               writers.image_grid(g(sheet.reshape(-1, d)), ncols=8), args.scale)
+  rows_png = writers.save_png(
+    os.path.join(out, "interpolate.png"), writers.image_grid(g(z.reshape(-1, d)), ncols=frames), args.scale
+  )
+  sheet_png = writers.save_png(
+    os.path.join(out, "interpolate_sheet.png"), writers.image_grid(g(sheet.reshape(-1, d)), ncols=8), args.scale
+  )
   npz = _save_npz(os.path.join(out, "interpolate.npz"), z=z, sheet=sheet, method=args.method)
   return [rows_png, sheet_png, npz]
 
@@ -213,7 +221,7 @@ def op_walk(args, g, config, out: str) -> list[str]:
     grid = writers.image_grid(images[:, t], ncols=ncols)
     grid = (grid.astype(np.int32) * 31 + 127) // 255 * 255 // 31  # 32 grey levels: half the GIF's size
     img = Image.fromarray(grid.astype(np.uint8)[..., 0] if grid.shape[-1] == 1 else grid.astype(np.uint8))
-    gif_frames.append(img.resize((img.width * args.scale, img.height * args.scale), Image.NEAREST))
+    gif_frames.append(img.resize((img.width * args.scale, img.height * args.scale), Image.Resampling.NEAREST))
   gif = os.path.join(out, "walk.gif")
   gif_frames[0].save(gif, save_all=True, append_images=gif_frames[1:], duration=80, loop=0, optimize=True)
   strip = writers.save_png(os.path.join(out, "walk.png"), writers.image_grid(images[0], ncols=frames), args.scale)
@@ -273,9 +281,15 @@ def op_arithmetic(args, g, config, out: str) -> list[str]:
   if "label" in res:
     summary += f", labels {res['label'].tolist()}"
   print(f"{args.expr}: {summary}", file=sys.stderr)
-  npz = _save_npz(os.path.join(out, "arithmetic.npz"), z=var, pool=pool, expr=args.expr,
-                  names=np.asarray(names), indices=np.stack([idx[n] for n in names]),
-                  concepts=np.stack([np.asarray(concepts[n]) for n in names]))
+  npz = _save_npz(
+    os.path.join(out, "arithmetic.npz"),
+    z=var,
+    pool=pool,
+    expr=args.expr,
+    names=np.asarray(names),
+    indices=np.stack([idx[n] for n in names]),
+    concepts=np.stack([np.asarray(concepts[n]) for n in names]),
+  )
   return [png, npz]
 
 
@@ -302,7 +316,7 @@ def op_neighbours(args, g, config, out: str) -> list[str]:
   fns = _logits_fn(args.classifier, required=False)
   extra = {}
   if fns:
-    feats = lambda x: np.concatenate([np.asarray(fns[0](x[i:i + 500])) for i in range(0, len(x), 500)])
+    feats = lambda x: np.concatenate([np.asarray(fns[0](x[i : i + 500])) for i in range(0, len(x), 500)])
     fdist, fnn = latent.nearest_neighbours(feats(samples), feats(train))
     rows.append(("feature NN", train[fnn[:n, 0]]))
     extra = {"feature_dist": fdist, "feature_index": fnn}
@@ -315,5 +329,3 @@ def op_neighbours(args, g, config, out: str) -> list[str]:
 
 
 OP_FNS = {"interpolate": op_interpolate, "walk": op_walk, "arithmetic": op_arithmetic, "neighbours": op_neighbours}
-
-

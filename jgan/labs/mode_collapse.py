@@ -35,7 +35,6 @@ DATASETS = ("ring8", "grid25")
 PROTOCOL = {"ring8": (2, 1e-3, 1e-4, 64, 60_000), "grid25": (3, 1e-3, 1e-3, 128, 60_000)}
 
 
-
 def _apply_method(c, method: str):
   if method == "gan":
     return c
@@ -49,8 +48,10 @@ def _apply_method(c, method: str):
   try:
     return recipes.set_objective(c, method)
   except ValueError:
-    raise ValueError(f"unknown mode-collapse method {method!r}; valid choices: gan, pacganM (e.g. pacgan2), "
-                     f"unrolledK (e.g. unrolled5) or an objective name (e.g. wgan_gp)") from None
+    raise ValueError(
+      f"unknown mode-collapse method {method!r}; valid choices: gan, pacganM (e.g. pacgan2), "
+      f"unrolledK (e.g. unrolled5) or an objective name (e.g. wgan_gp)"
+    ) from None
 
 
 def config(arg: str | None = None) -> ml_collections.ConfigDict:

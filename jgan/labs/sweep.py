@@ -32,7 +32,6 @@ import csv as csv_lib
 import dataclasses
 import difflib
 import hashlib
-import importlib.util
 import itertools
 import json
 import multiprocessing
@@ -107,16 +106,10 @@ def parse_spec(spec: str) -> list[tuple[str, list[str]]]:
 
 
 def load_config(spec: str, arg: str | None = None) -> ml_collections.ConfigDict:
-  """``get_config([arg])`` of the config file in ``spec`` = ``FILE[:ARG]`` (``arg`` overrides ARG)."""
-  path, _, file_arg = spec.partition(":")
-  if arg is None:
-    arg = file_arg or None
-  if not os.path.isfile(path):
-    raise ValueError(f"config file {path!r} does not exist")
-  mod_spec = importlib.util.spec_from_file_location(f"_jgan_sweep_{abs(hash(path))}", path)
-  mod = importlib.util.module_from_spec(mod_spec)
-  mod_spec.loader.exec_module(mod)
-  return mod.get_config(arg) if arg else mod.get_config()
+  """``get_config([arg])`` of the config file in ``spec`` = ``FILE[:ARG]`` (:func:`jgan.config.load_file`)."""
+  from jgan import config as config_lib
+
+  return config_lib.load_file(spec, arg)
 
 
 def _parse_value(key: str, text: str, current):
@@ -127,8 +120,9 @@ def _parse_value(key: str, text: str, current):
     if isinstance(current, (int, float)):
       return type(current)(text)
   except (KeyError, ValueError):
-    raise ValueError(f"sweep value {key}={text!r} is not a {type(current).__name__} like the default "
-                     f"{current!r}") from None
+    raise ValueError(
+      f"sweep value {key}={text!r} is not a {type(current).__name__} like the default {current!r}"
+    ) from None
   if isinstance(current, (str, type(None))):
     return text
   raise ValueError(f"sweep key {key!r} is a section ({type(current).__name__}); sweep its fields instead")
@@ -161,7 +155,8 @@ def expand(config_spec: str, sweep_spec: str) -> list[Run]:
   """
   axes = parse_spec(sweep_spec)
   arg_axis = [vals for key, vals in axes if key == ARG_KEY]
-  runs, names = [], {}
+  runs: list[Run] = []
+  names: dict[str, tuple] = {}
   for combo in itertools.product(*[vals for _, vals in axes]):
     chosen = list(zip([k for k, _ in axes], combo))
     arg = dict(chosen).get(ARG_KEY) if arg_axis else None
@@ -254,12 +249,20 @@ def train_one(config_spec: str, run: Run, workdir: str) -> dict:
   t0 = time.perf_counter()
   state = train.train_and_evaluate(config, run_dir)
   if int(state.step) < config.train.steps:
-    raise RuntimeError(f"run {run.name} stopped at step {int(state.step)} of {config.train.steps}; rerun the "
-                       f"sweep to resume it")
+    raise RuntimeError(
+      f"run {run.name} stopped at step {int(state.step)} of {config.train.steps}; rerun the sweep to resume it"
+    )
   metrics, x = evaluate(state, config)
   np.save(os.path.join(run_dir, SAMPLES_FILE), x)
-  results = {"name": run.name, "labels": [list(kv) for kv in run.labels], "seed": config.seed,
-             "step": int(state.step), "data": config.data.name, "config_sha256": digest, **metrics}
+  results = {
+    "name": run.name,
+    "labels": [list(kv) for kv in run.labels],
+    "seed": config.seed,
+    "step": int(state.step),
+    "data": config.data.name,
+    "config_sha256": digest,
+    **metrics,
+  }
   _write_json(os.path.join(run_dir, RESULTS_FILE), results)
   return {**results, "skipped": False, "wall_s": time.perf_counter() - t0}
 
@@ -271,8 +274,9 @@ def _worker_init(cache_dir: str | None) -> None:
     enable_compilation_cache(cache_dir)
 
 
-def run_sweep(config_spec: str, sweep_spec: str, workdir: str, *, processes: int = 1,
-              cache_dir: str | None = None, log=print) -> list[dict]:
+def run_sweep(
+  config_spec: str, sweep_spec: str, workdir: str, *, processes: int = 1, cache_dir: str | None = None, log=print
+) -> list[dict]:
   """Runs (or skips) every run of the sweep, then writes the aggregate files; returns the results.
 
   ``processes > 1`` trains runs in that many spawned processes (each run is deterministic, so the
@@ -282,16 +286,19 @@ def run_sweep(config_spec: str, sweep_spec: str, workdir: str, *, processes: int
   """
   runs = expand(config_spec, sweep_spec)
   os.makedirs(os.path.join(workdir, "runs"), exist_ok=True)
-  _write_json(os.path.join(workdir, "sweep.json"), {"config": config_spec, "sweep": sweep_spec,
-                                                    "runs": [r.name for r in runs]})
+  _write_json(
+    os.path.join(workdir, "sweep.json"), {"config": config_spec, "sweep": sweep_spec, "runs": [r.name for r in runs]}
+  )
   t0, load0 = time.perf_counter(), os.getloadavg()
   results: dict[str, dict] = {}
 
   def report(res: dict) -> None:
     results[res["name"]] = res
     how = "skipped (done)" if res["skipped"] else f"{res['wall_s']:.1f} s"
-    log(f"[{len(results)}/{len(runs)}] {res['name']}: {res['modes']} modes, "
-        f"{100 * res['high_quality']:.1f}% high quality, reverse KL {res['reverse_kl']:.3f} ({how})")
+    log(
+      f"[{len(results)}/{len(runs)}] {res['name']}: {res['modes']} modes, "
+      f"{100 * res['high_quality']:.1f}% high quality, reverse KL {res['reverse_kl']:.3f} ({how})"
+    )
 
   if processes <= 1:
     if cache_dir:
@@ -300,20 +307,33 @@ def run_sweep(config_spec: str, sweep_spec: str, workdir: str, *, processes: int
       report(train_one(config_spec, run, workdir))
   else:
     ctx = multiprocessing.get_context("spawn")  # fork after JAX started is unsafe
-    with concurrent.futures.ProcessPoolExecutor(processes, mp_context=ctx, initializer=_worker_init,
-                                                initargs=(cache_dir,)) as pool:
+    with concurrent.futures.ProcessPoolExecutor(
+      processes, mp_context=ctx, initializer=_worker_init, initargs=(cache_dir,)
+    ) as pool:
       futures = [pool.submit(train_one, config_spec, run, workdir) for run in runs]
       for fut in concurrent.futures.as_completed(futures):
         report(fut.result())
   ordered = [results[r.name] for r in runs]
   wall = time.perf_counter() - t0
   with open(os.path.join(workdir, "timing.jsonl"), "a") as f:  # one line per invocation of the sweep
-    f.write(json.dumps({"wall_s": round(wall, 1), "processes": processes, "load_average_start": load0,
-                        "load_average_end": os.getloadavg(), "trained": sum(not r["skipped"] for r in ordered),
-                        "runs_wall_s": {r["name"]: round(r["wall_s"], 1) for r in ordered if not r["skipped"]}}) + "\n")
+    f.write(
+      json.dumps(
+        {
+          "wall_s": round(wall, 1),
+          "processes": processes,
+          "load_average_start": load0,
+          "load_average_end": os.getloadavg(),
+          "trained": sum(not r["skipped"] for r in ordered),
+          "runs_wall_s": {r["name"]: round(r["wall_s"], 1) for r in ordered if not r["skipped"]},
+        }
+      )
+      + "\n"
+    )
   aggregate(runs, ordered, workdir)
-  log(f"sweep done in {wall:.0f} s ({sum(not r['skipped'] for r in ordered)} trained, "
-      f"{sum(r['skipped'] for r in ordered)} skipped): {os.path.join(workdir, 'table.md')}")
+  log(
+    f"sweep done in {wall:.0f} s ({sum(not r['skipped'] for r in ordered)} trained, "
+    f"{sum(r['skipped'] for r in ordered)} skipped): {os.path.join(workdir, 'table.md')}"
+  )
   return ordered
 
 
@@ -342,8 +362,20 @@ def aggregate(runs: list[Run], results: list[dict], workdir: str) -> str:
   m_txt = f" (of {next(iter(num_modes.values()))})" if same_m else ""
   header = keys + ["runs", f"modes{m_txt}", "high quality %", "reverse KL", "runs with all modes"]
   md = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-  table_rows = [keys + ["runs", "modes_mean", "modes_std", "high_quality_mean", "high_quality_std",
-                        "reverse_kl_mean", "reverse_kl_std", "all_modes_runs", "undefined_kl_runs"]]
+  table_rows = [
+    keys
+    + [
+      "runs",
+      "modes_mean",
+      "modes_std",
+      "high_quality_mean",
+      "high_quality_std",
+      "reverse_kl_mean",
+      "reverse_kl_std",
+      "all_modes_runs",
+      "undefined_kl_runs",
+    ]
+  ]
   for g, idx in groups.items():
     rs = [results[i] for i in idx]
     m = np.array([r["modes"] for r in rs], np.float64)
@@ -362,8 +394,11 @@ def aggregate(runs: list[Run], results: list[dict], workdir: str) -> str:
   per_run = [["name"] + label_keys + ["seed", "step", "modes", "high_quality", "reverse_kl"]]
   for run, r in zip(runs, results):
     labels = dict(run.labels)
-    per_run.append([run.name] + [labels[k] for k in label_keys] + [str(r["seed"]), str(r["step"]), str(r["modes"]),
-                                                                  f"{r['high_quality']:.6f}", f"{r['reverse_kl']:.6f}"])
+    per_run.append(
+      [run.name]
+      + [labels[k] for k in label_keys]
+      + [str(r["seed"]), str(r["step"]), str(r["modes"]), f"{r['high_quality']:.6f}", f"{r['reverse_kl']:.6f}"]
+    )
   with open(os.path.join(workdir, "table.md"), "w") as f:
     f.write("\n".join(md) + "\n")
   # Run names and config arguments hold commas ("arg=ring8_gan,seed=3"): the csv module quotes them.
@@ -380,8 +415,7 @@ def plot_samples(runs: list[Run], results: list[dict], groups: dict, path: str, 
   from jgan.plots import plt  # pyplot with the headless backend selected
 
   ncols = max(len(idx) for idx in groups.values())
-  fig, axes = plt.subplots(len(groups), ncols, figsize=(1.25 * ncols + 0.4, 1.35 * len(groups)), dpi=80,
-                           squeeze=False)
+  fig, axes = plt.subplots(len(groups), ncols, figsize=(1.25 * ncols + 0.4, 1.35 * len(groups)), dpi=80, squeeze=False)
   for row, (g, idx) in enumerate(groups.items()):
     for col in range(ncols):
       ax = axes[row, col]
@@ -394,16 +428,18 @@ def plot_samples(runs: list[Run], results: list[dict], groups: dict, path: str, 
       centres, _ = mixtures.get(r["data"])
       x = np.load(os.path.join(workdir, "runs", runs[idx[col]].name, SAMPLES_FILE))
       # Centres under the points: a generator that hits them exactly should look it.
-      ax.scatter(centres[:, 0], centres[:, 1], marker="o", s=14, facecolors="none", edgecolors="red",
-                 linewidths=0.5)
+      ax.scatter(centres[:, 0], centres[:, 1], marker="o", s=14, facecolors="none", edgecolors="red", linewidths=0.5)
       ax.scatter(x[:, 0], x[:, 1], s=1.0, c="tab:blue", alpha=0.5, linewidths=0, rasterized=True)
       lim = np.abs(centres).max() * 1.35 + 0.1
       ax.set_xlim(-lim, lim)
       ax.set_ylim(-lim, lim)
       ax.set_aspect("equal")
       seed = runs[idx[col]].seed_label
-      ax.set_title(f"{'s' + seed + ': ' if seed else ''}{r['modes']}/{len(centres)}, "
-                   f"{100 * r['high_quality']:.0f}%", fontsize=6, pad=2)
+      ax.set_title(
+        f"{'s' + seed + ': ' if seed else ''}{r['modes']}/{len(centres)}, {100 * r['high_quality']:.0f}%",
+        fontsize=6,
+        pad=2,
+      )
       if col == 0:
         ax.set_ylabel("\n".join(v for _, v in g) or "runs", fontsize=6)
   fig.tight_layout(pad=0.3)

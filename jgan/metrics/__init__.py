@@ -21,52 +21,44 @@ features with network F, apply a distance") are the ``METRICS`` registry, built 
 
 from __future__ import annotations
 
-from jgan.metrics.distances import DISTANCE_OUTPUTS
-from jgan.metrics.distances import DISTANCES
-from jgan.metrics.frechet import GaussianStatsAccumulator
-from jgan.metrics.frechet import fid_from_features
-from jgan.metrics.frechet import frechet_distance
-from jgan.metrics.frechet import gaussian_stats
-from jgan.metrics.frechet import trace_sqrt_product
+from jgan.metrics.distances import DISTANCE_OUTPUTS, DISTANCES
+from jgan.metrics.frechet import (
+  GaussianStatsAccumulator,
+  fid_from_features,
+  frechet_distance,
+  gaussian_stats,
+  trace_sqrt_product,
+)
 from jgan.metrics.inception_score import inception_score
-from jgan.metrics.kid import kernel_inception_distance
-from jgan.metrics.kid import kid_from_features
-from jgan.metrics.kid import polynomial_mmd2
-from jgan.metrics.manifold import density_coverage
-from jgan.metrics.manifold import knn_radii
-from jgan.metrics.manifold import manifold_metrics
-from jgan.metrics.manifold import precision_recall
-from jgan.metrics.modes import assign_modes
-from jgan.metrics.modes import class_mode_counts
-from jgan.metrics.modes import mode_metrics
+from jgan.metrics.kid import kernel_inception_distance, kid_from_features, polynomial_mmd2
+from jgan.metrics.manifold import density_coverage, knn_radii, manifold_metrics, precision_recall
+from jgan.metrics.modes import assign_modes, class_mode_counts, mode_metrics
 
 # Protocol-named metrics (e.g. "fid10k": 10k generated images, Inception pool3 features, DISTANCES["fid"]
 # against as many real images): name -> Protocol (extractor, distance, sample count); see
 # jgan.metrics.protocols. Sampling, feature extraction and the real-feature cache live in jgan.evaluation.
-from jgan.metrics.protocols import METRICS
-from jgan.metrics.protocols import Protocol
-from jgan.metrics.protocols import register
+from jgan.metrics.protocols import METRICS, Protocol, register
 
 __all__ = [
-    "DISTANCES",
-    "DISTANCE_OUTPUTS",
-    "GaussianStatsAccumulator",
-    "METRICS",
-    "Protocol",
-    "assign_modes",
-    "class_mode_counts",
-    "density_coverage",
-    "fid_from_features",
-    "frechet_distance",
-    "gaussian_stats",
-    "inception_score",
-    "kernel_inception_distance",
-    "kid_from_features",
-    "knn_radii",
-    "manifold_metrics",
-    "mode_metrics",
-    "polynomial_mmd2",
-    "precision_recall",
-    "register",
-    "trace_sqrt_product",
+  "DISTANCES",
+  "DISTANCE_OUTPUTS",
+  "GaussianStatsAccumulator",
+  "METRICS",
+  "Protocol",
+  "assign_modes",
+  "class_mode_counts",
+  "density_coverage",
+  "fid_from_features",
+  "frechet_distance",
+  "gaussian_stats",
+  "inception_score",
+  "kernel_inception_distance",
+  "kid_from_features",
+  "knn_radii",
+  "manifold_metrics",
+  "mode_metrics",
+  "polynomial_mmd2",
+  "precision_recall",
+  "register",
+  "trace_sqrt_product",
 ]

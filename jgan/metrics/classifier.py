@@ -15,18 +15,15 @@ Train one with ``jgan classifier --config configs/classifier_mnist5k.py --workdi
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import os
-import sys
-import time
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import optax
 from flax import nnx
 
 CLASSIFIER_ENV = "JGAN_CLASSIFIER"
@@ -44,8 +41,10 @@ def to_classifier_input(images: jax.Array) -> jax.Array:
   """
   b, h, w, c = images.shape
   if c != 1:
-    raise ValueError(f"the digit classifier takes 1-channel images; got shape {images.shape} "
-                     "(Stacked MNIST: classify each channel, see stacked_labels)")
+    raise ValueError(
+      f"the digit classifier takes 1-channel images; got shape {images.shape} "
+      "(Stacked MNIST: classify each channel, see stacked_labels)"
+    )
   x = images.astype(jnp.float32)
   if (h, w) == (32, 32):
     return x[:, 2:30, 2:30]
@@ -81,7 +80,7 @@ class DigitClassifier(nnx.Module):
       cin = w
     self.convs = nnx.List(convs)
     side = INPUT_SIZE // 2 ** (len(widths) - 1)
-    init = dict(kernel_init=_he_normal, bias_init=_zeros, rngs=rngs)
+    init: dict[str, Any] = dict(kernel_init=_he_normal, bias_init=_zeros, rngs=rngs)
     self.dense = nnx.Linear(side * side * cin, feature_dim, **init)
     self.out = nnx.Linear(feature_dim, num_classes, **init)
 
@@ -97,8 +96,9 @@ class DigitClassifier(nnx.Module):
 
 def make_model(model_cfg, rngs: nnx.Rngs) -> DigitClassifier:
   """The classifier described by a config's ``model`` section (``widths``, ``feature_dim``, ``num_classes``)."""
-  return DigitClassifier(widths=tuple(model_cfg.widths), feature_dim=model_cfg.feature_dim,
-                         num_classes=model_cfg.num_classes, rngs=rngs)
+  return DigitClassifier(
+    widths=tuple(model_cfg.widths), feature_dim=model_cfg.feature_dim, num_classes=model_cfg.num_classes, rngs=rngs
+  )
 
 
 class LoadedClassifier(NamedTuple):
@@ -117,14 +117,18 @@ def classifier_path(path: str = "") -> str:
   chosen = os.path.abspath(os.path.expanduser(path or os.environ.get(CLASSIFIER_ENV, "") or DEFAULT_PATH))
   if not os.path.isfile(os.path.join(chosen, "classifier.json")):
     raise FileNotFoundError(
-        f"no trained domain classifier at {chosen!r} (metrics mnist_* need one). Train it once (about a "
-        f"minute on CPU): jgan classifier --config configs/classifier_mnist5k.py "
-        f"--workdir {chosen}; or point evals.classifier_path (CLI: --classifier) or ${CLASSIFIER_ENV} at one.")
+      f"no trained domain classifier at {chosen!r} (metrics mnist_* need one). Train it once (about a "
+      f"minute on CPU): jgan classifier --config configs/classifier_mnist5k.py "
+      f"--workdir {chosen}; or point evals.classifier_path (CLI: --classifier) or ${CLASSIFIER_ENV} at one."
+    )
   return chosen
 
 
 def load(path: str = "") -> LoadedClassifier:
-  """Restores a classifier saved by :func:`jgan.classifier_training.train_classifier` (see :func:`classifier_path` for ``path``)."""
+  """Restores a classifier saved by :func:`jgan.classifier_training.train_classifier`.
+
+  ``path`` as in :func:`classifier_path`.
+  """
   import orbax.checkpoint as ocp
 
   path = classifier_path(path)
@@ -162,5 +166,5 @@ def stacked_labels(logits_fn: Callable[[jax.Array], jax.Array], images: jax.Arra
 
   Each channel is one digit, classified separately (Srivastava et al. 2017; Lin et al. 2018).
   """
-  digits = [jnp.argmax(logits_fn(images[..., i:i + 1]), axis=-1) for i in range(3)]
+  digits = [jnp.argmax(logits_fn(images[..., i : i + 1]), axis=-1) for i in range(3)]
   return (100 * digits[0] + 10 * digits[1] + digits[2]).astype(jnp.int32)

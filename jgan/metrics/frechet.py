@@ -40,10 +40,10 @@ def _warn_if_singular(n: int, d: int) -> None:
   # then a poor, strongly biased estimate: FID protocols use n >= 10k for d = 2048.
   if n <= d:
     warnings.warn(
-        f"Fitting a Gaussian to {n} samples of dimension {d}: the covariance has rank <= {n - 1} < {d} "
-        "(singular), so the Fréchet distance is strongly biased. Use more samples than dimensions.",
-        RuntimeWarning,
-        stacklevel=3,
+      f"Fitting a Gaussian to {n} samples of dimension {d}: the covariance has rank <= {n - 1} < {d} "
+      "(singular), so the Fréchet distance is strongly biased. Use more samples than dimensions.",
+      RuntimeWarning,
+      stacklevel=3,
     )
 
 
@@ -99,7 +99,7 @@ class GaussianStatsAccumulator:
     mean_b = x.mean(axis=0)
     xc = x - mean_b[None, :]
     scatter_b = xc.T @ xc
-    if self._mean is None:
+    if self._mean is None or self._scatter is None:
       self.count, self._mean, self._scatter = b, mean_b, scatter_b
       return
     if x.shape[1] != self._mean.shape[0]:

@@ -33,7 +33,8 @@ import io
 import os
 import pickle
 import zipfile
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -74,15 +75,22 @@ class BasicConv(nnx.Module):
 
   def __call__(self, x: jax.Array) -> jax.Array:
     ph, pw = self.padding
-    y = jax.lax.conv_general_dilated(x, self.kernel[...], self.stride, ((ph, ph), (pw, pw)),
-                                     dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    y = jax.lax.conv_general_dilated(
+      x, self.kernel[...], self.stride, ((ph, ph), (pw, pw)), dimension_numbers=("NHWC", "HWIO", "NHWC")
+    )
     return jax.nn.relu(y + self.bias[...].reshape(1, 1, 1, -1))
 
 
 def max_pool(x: jax.Array, stride: int, padding: int = 0) -> jax.Array:
   """3x3 max pool of NHWC ``x`` (PyTorch ``max_pool2d``: padding counts as -inf)."""
-  return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, 3, 3, 1), (1, stride, stride, 1),
-                               ((0, 0), (padding, padding), (padding, padding), (0, 0)))
+  return jax.lax.reduce_window(
+    x,
+    -jnp.inf,
+    jax.lax.max,
+    (1, 3, 3, 1),
+    (1, stride, stride, 1),
+    ((0, 0), (padding, padding), (padding, padding), (0, 0)),
+  )
 
 
 def avg_pool_exclude_pad(x: jax.Array) -> jax.Array:
@@ -93,8 +101,9 @@ def avg_pool_exclude_pad(x: jax.Array) -> jax.Array:
   """
   pad = ((0, 0), (1, 1), (1, 1), (0, 0))
   total = jax.lax.reduce_window(x, 0.0, jax.lax.add, (1, 3, 3, 1), (1, 1, 1, 1), pad)
-  count = jax.lax.reduce_window(jnp.ones((1,) + x.shape[1:3] + (1,), x.dtype), 0.0, jax.lax.add,
-                                (1, 3, 3, 1), (1, 1, 1, 1), pad)
+  count = jax.lax.reduce_window(
+    jnp.ones((1,) + x.shape[1:3] + (1,), x.dtype), 0.0, jax.lax.add, (1, 3, 3, 1), (1, 1, 1, 1), pad
+  )
   return total / count
 
 
@@ -152,8 +161,13 @@ class InceptionC(nnx.Module):
     b1 = self.branch1x1(x)
     b7 = self.branch7x7_3(self.branch7x7_2(self.branch7x7_1(x)))
     bd = x
-    for layer in (self.branch7x7dbl_1, self.branch7x7dbl_2, self.branch7x7dbl_3, self.branch7x7dbl_4,
-                  self.branch7x7dbl_5):
+    for layer in (
+      self.branch7x7dbl_1,
+      self.branch7x7dbl_2,
+      self.branch7x7dbl_3,
+      self.branch7x7dbl_4,
+      self.branch7x7dbl_5,
+    ):
       bd = layer(bd)
     bp = self.branch_pool(avg_pool_exclude_pad(x))
     return jnp.concatenate([b1, b7, bd, bp], axis=-1)
@@ -250,8 +264,19 @@ class InceptionV3(nnx.Module):
     x = max_pool(x, 2)
     x = self.Conv2d_4a_3x3(self.Conv2d_3b_1x1(x))
     x = max_pool(x, 2)
-    for block in (self.Mixed_5b, self.Mixed_5c, self.Mixed_5d, self.Mixed_6a, self.Mixed_6b, self.Mixed_6c,
-                  self.Mixed_6d, self.Mixed_6e, self.Mixed_7a, self.Mixed_7b, self.Mixed_7c):
+    for block in (
+      self.Mixed_5b,
+      self.Mixed_5c,
+      self.Mixed_5d,
+      self.Mixed_6a,
+      self.Mixed_6b,
+      self.Mixed_6c,
+      self.Mixed_6d,
+      self.Mixed_6e,
+      self.Mixed_7a,
+      self.Mixed_7b,
+      self.Mixed_7c,
+    ):
       x = block(x)
     return jnp.mean(x, axis=(1, 2))
 
@@ -301,7 +326,7 @@ def load_weights(model: InceptionV3, state_dict: dict[str, np.ndarray]) -> Incep
 
   updates = []
   for name in conv_layer_names(model):
-    layer = functools.reduce(getattr, name.split("."), model)
+    layer: Any = functools.reduce(getattr, name.split("."), model)  # a BasicConv2d
     kh, kw, cin, cout = layer.kernel.shape
     w = take(f"{name}.conv.weight", (cout, cin, kh, kw))
     bn = [take(f"{name}.bn.{p}", (cout,)) for p in ("weight", "bias", "running_mean", "running_var")]
@@ -311,14 +336,17 @@ def load_weights(model: InceptionV3, state_dict: dict[str, np.ndarray]) -> Incep
   fc_b = take("fc.bias", (NUM_CLASSES,))
   unexpected = sorted(set(sd) - used)
   if missing or unexpected or bad_shape:
-    raise ValueError("the file is not a pytorch-fid Inception state_dict: "
-                     f"{len(missing)} missing keys {missing[:5]}, {len(unexpected)} unexpected keys "
-                     f"{unexpected[:5]}, {len(bad_shape)} shape mismatches {bad_shape[:5]}")
+    raise ValueError(
+      "the file is not a pytorch-fid Inception state_dict: "
+      f"{len(missing)} missing keys {missing[:5]}, {len(unexpected)} unexpected keys "
+      f"{unexpected[:5]}, {len(bad_shape)} shape mismatches {bad_shape[:5]}"
+    )
   for layer, (kernel, bias) in updates:
     layer.kernel.set_value(jax.device_put(kernel))
     layer.bias.set_value(jax.device_put(bias))
-  model.fc.kernel.set_value(jax.device_put(np.ascontiguousarray(fc_w.T, np.float32)))
-  model.fc.bias.set_value(jax.device_put(fc_b.astype(np.float32)))
+  fc: Any = model.fc
+  fc.kernel.set_value(jax.device_put(np.ascontiguousarray(fc_w.T, np.float32)))
+  fc.bias.set_value(jax.device_put(fc_b.astype(np.float32)))
   return model
 
 
@@ -328,9 +356,17 @@ def load_weights(model: InceptionV3, state_dict: dict[str, np.ndarray]) -> Incep
 # zip entry `<archive>/data/<key>` (format of torch >= 1.6), or records after the pickle (the legacy
 # format, which older files such as the FID weights may use). The unpickler resolves only these few
 # names, so a file cannot run code.
-_STORAGE_DTYPES = {"FloatStorage": np.float32, "DoubleStorage": np.float64, "HalfStorage": np.float16,
-                   "LongStorage": np.int64, "IntStorage": np.int32, "ShortStorage": np.int16,
-                   "CharStorage": np.int8, "ByteStorage": np.uint8, "BoolStorage": np.bool_}
+_STORAGE_DTYPES = {
+  "FloatStorage": np.float32,
+  "DoubleStorage": np.float64,
+  "HalfStorage": np.float16,
+  "LongStorage": np.int64,
+  "IntStorage": np.int32,
+  "ShortStorage": np.int16,
+  "CharStorage": np.int8,
+  "ByteStorage": np.uint8,
+  "BoolStorage": np.bool_,
+}
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C  # first pickle of a legacy-format file
 
 
@@ -352,9 +388,11 @@ def _rebuild_tensor_v2(storage, offset, size, stride, *unused):
 
 
 class _StateDictUnpickler(pickle.Unpickler):
-  _GLOBALS = {("collections", "OrderedDict"): collections.OrderedDict,
-              ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor_v2,
-              ("torch._utils", "_rebuild_parameter"): lambda data, *unused: data}
+  _GLOBALS = {
+    ("collections", "OrderedDict"): collections.OrderedDict,
+    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor_v2,
+    ("torch._utils", "_rebuild_parameter"): lambda data, *unused: data,
+  }
 
   def find_class(self, module, name):
     if module == "torch" and name in _STORAGE_DTYPES:
@@ -378,7 +416,7 @@ def _materialise(tree, read_bytes: Callable[[_Storage], bytes]) -> dict[str, np.
     s = t.storage
     if s.key not in flat:
       flat[s.key] = np.frombuffer(read_bytes(s), dtype=s.dtype.newbyteorder("<"), count=s.numel)
-    base = flat[s.key][t.offset:]
+    base = flat[s.key][t.offset :]
     strides = tuple(st * base.itemsize for st in t.stride)
     view = np.lib.stride_tricks.as_strided(base, t.size, strides) if t.size else base[0]  # () is 0-d
     out[name] = np.array(view, dtype=s.dtype)
@@ -399,7 +437,7 @@ def read_state_dict(path: str) -> dict[str, np.ndarray]:
     if zipfile.is_zipfile(path):
       with zipfile.ZipFile(path) as zf:
         pkl = next(n for n in zf.namelist() if n.endswith("data.pkl"))
-        prefix = pkl[:-len("data.pkl")]
+        prefix = pkl[: -len("data.pkl")]
         tree = _StateDictUnpickler(io.BytesIO(zf.read(pkl))).load()
         return _materialise(tree, lambda s: zf.read(f"{prefix}data/{s.key}"))
     with open(path, "rb") as f:
@@ -427,11 +465,12 @@ def weights_path(path: str = "") -> str:
   chosen = os.path.expanduser(chosen)
   if not os.path.isfile(chosen):
     raise FileNotFoundError(
-        f"Inception weights not found at {chosen!r}. Inception metrics (fid10k, kid10k, is10k, pr10k, ...) "
-        f"need pytorch-fid's {FID_WEIGHTS_NAME} (github.com/mseitzer/pytorch-fid, release 'fid_weights'; "
-        f"no download happens at run time). Put it at {DEFAULT_WEIGHTS_PATH}, or point the environment "
-        f"variable {WEIGHTS_ENV} or the config key evals.inception_weights (CLI: --inception_weights) at "
-        f"it. A .npz with the same keys works too (see docs/evaluation.md).")
+      f"Inception weights not found at {chosen!r}. Inception metrics (fid10k, kid10k, is10k, pr10k, ...) "
+      f"need pytorch-fid's {FID_WEIGHTS_NAME} (github.com/mseitzer/pytorch-fid, release 'fid_weights'; "
+      f"no download happens at run time). Put it at {DEFAULT_WEIGHTS_PATH}, or point the environment "
+      f"variable {WEIGHTS_ENV} or the config key evals.inception_weights (CLI: --inception_weights) at "
+      f"it. A .npz with the same keys works too (see docs/evaluation.md)."
+    )
   return chosen
 
 

@@ -38,15 +38,16 @@ def inception_score(probs, *, num_splits: int = 10) -> tuple[float, float]:
     raise ValueError("probs must be finite and non-negative.")
   row_sums = p.sum(axis=1)
   if np.any(np.abs(row_sums - 1.0) > 1e-3):
-    raise ValueError("rows of probs must sum to 1 (got sums in "
-                     f"[{row_sums.min():.4g}, {row_sums.max():.4g}]); pass softmax outputs, not logits.")
+    raise ValueError(
+      "rows of probs must sum to 1 (got sums in "
+      f"[{row_sums.min():.4g}, {row_sums.max():.4g}]); pass softmax outputs, not logits."
+    )
   p = p / row_sums[:, None]  # remove float32 softmax rounding so the KLs are exactly >= 0
-  scores = []
+  scores: list[float] = []
   for i in range(num_splits):
-    part = p[i * n // num_splits:(i + 1) * n // num_splits]
+    part = p[i * n // num_splits : (i + 1) * n // num_splits]
     marginal = part.mean(axis=0, keepdims=True)
     # KL(p(y|x) || p(y)) per row; where p(y|x) > 0 the marginal is > 0 too.
     kl = np.sum(xlogy(part, part) - xlogy(part, marginal), axis=1)
-    scores.append(np.exp(np.mean(kl)))
-  scores = np.asarray(scores)
-  return float(scores.mean()), float(scores.std())
+    scores.append(float(np.exp(np.mean(kl))))
+  return float(np.mean(scores)), float(np.std(scores))

@@ -77,12 +77,12 @@ def polynomial_mmd2(features1, features2) -> float:
 
 
 def kid_from_features(
-    features1,
-    features2,
-    *,
-    num_subsets: int = 100,
-    subset_size: int = 1000,
-    seed: int = 0,
+  features1,
+  features2,
+  *,
+  num_subsets: int = 100,
+  subset_size: int = 1000,
+  seed: int = 0,
 ) -> tuple[float, float]:
   """KID between two feature sets: mean and standard deviation of MMD^2_u over random subsets.
 
@@ -108,16 +108,18 @@ def kid_from_features(
     raise ValueError(f"num_subsets must be >= 1; got {num_subsets}.")
   m = min(int(subset_size), x.shape[0], y.shape[0])
   if m < 2:
-    raise ValueError(f"subset size must be >= 2 (got {m} from subset_size={subset_size}, "
-                     f"N1={x.shape[0]}, N2={y.shape[0]}).")
+    raise ValueError(
+      f"subset size must be >= 2 (got {m} from subset_size={subset_size}, N1={x.shape[0]}, N2={y.shape[0]})."
+    )
   rng = np.random.default_rng(seed)
   idx_x = np.empty((num_subsets, m), np.int32)
   idx_y = np.empty((num_subsets, m), np.int32)
   for s in range(num_subsets):
     idx_x[s] = rng.choice(x.shape[0], m, replace=False)
     idx_y[s] = rng.choice(y.shape[0], m, replace=False)
-  values = np.asarray(_subset_mmd2(jnp.asarray(x), jnp.asarray(y), jnp.asarray(idx_x),
-                                   jnp.asarray(idx_y)), dtype=np.float64)
+  values = np.asarray(
+    _subset_mmd2(jnp.asarray(x), jnp.asarray(y), jnp.asarray(idx_x), jnp.asarray(idx_y)), dtype=np.float64
+  )
   return float(values.mean()), float(values.std())
 
 

@@ -25,6 +25,7 @@ TF32/bfloat16.
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -87,7 +88,7 @@ def _row_batches(x: jax.Array, batch_size: int):
   if pad:
     x = jnp.concatenate([x, jnp.zeros((pad, x.shape[1]), x.dtype)], axis=0)
   for start in range(0, n + pad, b):
-    yield start, x[start:start + b]
+    yield start, x[start : start + b]
 
 
 def _knn_sq_radii(x: jax.Array, ks: tuple[int, ...], batch_size: int) -> np.ndarray:
@@ -102,17 +103,17 @@ def _knn_sq_radii(x: jax.Array, ks: tuple[int, ...], batch_size: int) -> np.ndar
 
 def _padded(v: np.ndarray, size: int) -> np.ndarray:
   out = np.full((size,), -1.0, np.float32)
-  out[:v.shape[0]] = v
+  out[: v.shape[0]] = v
   return out
 
 
 def manifold_metrics(
-    real_features,
-    fake_features,
-    *,
-    k_pr: int | None = 3,
-    k_dc: int | None = 5,
-    batch_size: int = DEFAULT_BATCH_SIZE,
+  real_features,
+  fake_features,
+  *,
+  k_pr: int | None = 3,
+  k_dc: int | None = 5,
+  batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> dict[str, float]:
   """Precision, recall, density and coverage in one pass over the real-vs-fake distances.
 
@@ -140,6 +141,7 @@ def manifold_metrics(
   real_r2 = _knn_sq_radii(real, ks, batch_size)  # [N, len(ks)]
   r2_pr = real_r2[:, 0] if k_pr is not None else np.full((n,), -1.0, np.float32)
   r2_dc = real_r2[:, -1] if k_dc is not None else np.full((n,), -1.0, np.float32)
+  fake_r2: Any  # host radii, then on the device
   if k_pr is not None:
     fake_r2 = _knn_sq_radii(fake, (k_pr,), batch_size)[:, 0]
   else:
@@ -157,8 +159,9 @@ def manifold_metrics(
   # duplicates real i's k-th neighbour rounds like that neighbour did and lands inside (transposed,
   # the float32 cross terms can differ in the last bit; the test of a set against itself checks this).
   for start, rows in _row_batches(real, batch_size):
-    out = _cross_batch(rows, jnp.asarray(r2_pr[start:start + b]), jnp.asarray(r2_dc[start:start + b]),
-                       fake, fake_sq, fake_r2)
+    out = _cross_batch(
+      rows, jnp.asarray(r2_pr[start : start + b]), jnp.asarray(r2_dc[start : start + b]), fake, fake_sq, fake_r2
+    )
     in_pr += np.asarray(out[0])
     in_dc += np.asarray(out[1])
     recalled.append(np.asarray(out[2]))
@@ -184,13 +187,13 @@ def knn_radii(features, k: int, *, batch_size: int = DEFAULT_BATCH_SIZE) -> np.n
   Returns:
     float32 ``[N]`` radii >= 0 (0 where a sample has >= k exact duplicates).
   """
-  x = np.asarray(features)
+  x: Any = np.asarray(features)
   x, _ = _centred(x, x[:1])
   return np.sqrt(_knn_sq_radii(x, (k,), batch_size)[:, 0])
 
 
 def precision_recall(
-    real_features, fake_features, *, k: int = 3, batch_size: int = DEFAULT_BATCH_SIZE
+  real_features, fake_features, *, k: int = 3, batch_size: int = DEFAULT_BATCH_SIZE
 ) -> tuple[float, float]:
   """Improved precision and recall (Kynkäänniemi et al. 2019).
 
@@ -209,7 +212,7 @@ def precision_recall(
 
 
 def density_coverage(
-    real_features, fake_features, *, k: int = 5, batch_size: int = DEFAULT_BATCH_SIZE
+  real_features, fake_features, *, k: int = 5, batch_size: int = DEFAULT_BATCH_SIZE
 ) -> tuple[float, float]:
   """Density and coverage (Naeem et al. 2020).
 

@@ -62,12 +62,12 @@ def _reverse_kl_to_uniform(counts: np.ndarray) -> float:
 
 
 def mode_metrics(
-    samples,
-    centres,
-    sigma: float,
-    *,
-    num_std: float = HIGH_QUALITY_NUM_STD,
-    min_count: int = MIN_COUNT,
+  samples,
+  centres,
+  sigma: float,
+  *,
+  num_std: float = HIGH_QUALITY_NUM_STD,
+  min_count: int = MIN_COUNT,
 ) -> dict[str, float | int]:
   """Modes captured, share of high-quality samples and reverse KL for a Gaussian-mixture target.
 
@@ -86,15 +86,13 @@ def mode_metrics(
   labels = assign_modes(samples, c, sigma, num_std=num_std)
   counts = np.bincount(labels[labels >= 0], minlength=c.shape[0])
   return {
-      "modes": int(np.sum(counts >= min_count)),
-      "high_quality": float(np.mean(labels >= 0)) if labels.size else float("nan"),
-      "reverse_kl": _reverse_kl_to_uniform(counts),
+    "modes": int(np.sum(counts >= min_count)),
+    "high_quality": float(np.mean(labels >= 0)) if labels.size else float("nan"),
+    "reverse_kl": _reverse_kl_to_uniform(counts),
   }
 
 
-def class_mode_counts(
-    labels, num_classes: int, *, min_count: int = MIN_COUNT
-) -> dict[str, float | int]:
+def class_mode_counts(labels, num_classes: int, *, min_count: int = MIN_COUNT) -> dict[str, float | int]:
   """Mode coverage of classifier-labelled samples (MNIST: 10 modes; Stacked MNIST: 1000).
 
   Args:
@@ -114,6 +112,6 @@ def class_mode_counts(
     raise ValueError(f"labels must lie in [0, {num_classes}); got [{y.min()}, {y.max()}].")
   counts = np.bincount(y.astype(np.int64), minlength=num_classes)
   return {
-      "modes": int(np.sum(counts >= min_count)),
-      "reverse_kl": _reverse_kl_to_uniform(counts),
+    "modes": int(np.sum(counts >= min_count)),
+    "reverse_kl": _reverse_kl_to_uniform(counts),
   }

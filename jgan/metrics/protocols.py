@@ -28,15 +28,15 @@ from typing import NamedTuple
 
 import numpy as np
 
-from jgan.metrics.distances import DISTANCE_OUTPUTS, DISTANCES
 from jgan.data import mixtures
-from jgan.registry import Registry
 from jgan.metrics import modes as modes_lib
+from jgan.metrics.distances import DISTANCE_OUTPUTS, DISTANCES
+from jgan.registry import Registry
 
 # Outputs of the mode metrics, which are not feature distances (see jgan.metrics.modes).
 MODE_OUTPUTS = {
-    "class_modes": ("modes", "reverse_kl"),
-    "mixture_modes": ("modes", "high_quality", "reverse_kl"),
+  "class_modes": ("modes", "reverse_kl"),
+  "mixture_modes": ("modes", "high_quality", "reverse_kl"),
 }
 NEEDS_REAL = {"fid", "kid", "precision_recall", "density_coverage", "prdc"}
 # What each distance reads from the extractor's outputs on generated samples.
@@ -69,8 +69,14 @@ class Protocol(NamedTuple):
     return DISTANCE_OUTPUTS.get(self.distance) or MODE_OUTPUTS[self.distance]
 
 
-_KINDS = {"fid": "fid", "kid": "kid", "is": "inception_score", "pr": "precision_recall",
-          "dc": "density_coverage", "prdc": "prdc"}
+_KINDS = {
+  "fid": "fid",
+  "kid": "kid",
+  "is": "inception_score",
+  "pr": "precision_recall",
+  "dc": "density_coverage",
+  "prdc": "prdc",
+}
 _COUNTS = {"500": 500, "1k": 1_000, "5k": 5_000, "10k": 10_000, "26k": 26_000, "50k": 50_000}
 
 
@@ -114,8 +120,14 @@ def result_keys(name: str) -> tuple[str, ...]:
   return (name,) if len(outputs) == 1 else tuple(f"{name}/{o}" for o in outputs)
 
 
-def compute(name: str, fake: dict[str, np.ndarray], real: dict[str, np.ndarray] | None = None, *,
-            dataset: str = "", num_samples: int = 0) -> dict[str, float]:
+def compute(
+  name: str,
+  fake: dict[str, np.ndarray],
+  real: dict[str, np.ndarray] | None = None,
+  *,
+  dataset: str = "",
+  num_samples: int = 0,
+) -> dict[str, float]:
   """Evaluates metric ``name`` on extractor outputs; returns ``{key: float}`` (see :func:`result_keys`).
 
   Args:
@@ -147,7 +159,7 @@ def compute(name: str, fake: dict[str, np.ndarray], real: dict[str, np.ndarray] 
       raise ValueError(f"{name} compares with real data; pass real features")
     values = DISTANCES[p.distance](np.asarray(real["features"]), x)
   if isinstance(values, dict):
-    values = tuple(values[o] for o in p.outputs)
-  elif not isinstance(values, tuple):
-    values = (values,)
-  return {k: float(v) for k, v in zip(result_keys(name), values)}
+    outputs = tuple(values[o] for o in p.outputs)
+  else:
+    outputs = values if isinstance(values, tuple) else (values,)
+  return {k: float(v) for k, v in zip(result_keys(name), outputs)}

@@ -17,7 +17,8 @@ takes ``model.num_blocks``; a misspelt field is refused with that model's valid 
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax.numpy as jnp
 from flax import nnx
@@ -58,47 +59,69 @@ def _square_image(data_shape) -> tuple[int, int]:
   if len(data_shape) != 3 or data_shape[0] != data_shape[1]:
     raise ValueError(f"model 'dcgan' needs square images [S, S, C], got data shape {tuple(data_shape)}")
   if data_shape[0] not in dcgan.SUPPORTED_SIZES:
-    raise ValueError(f"data.image_size={data_shape[0]!r} is not supported by model 'dcgan'; valid choices: "
-                     f"{sorted(dcgan.SUPPORTED_SIZES)}")
+    raise ValueError(
+      f"data.image_size={data_shape[0]!r} is not supported by model 'dcgan'; valid choices: "
+      f"{sorted(dcgan.SUPPORTED_SIZES)}"
+    )
   return data_shape[0], data_shape[2]
 
 
 def _dcgan_g(cfg, data_shape, rngs: nnx.Rngs):
   s, c = _square_image(data_shape)
-  return dcgan.Generator(image_size=s, channels=c, latent_dim=cfg.latent_dim, width=cfg.g_width,
-                         dtype=compute_dtype(cfg), rngs=rngs)
+  return dcgan.Generator(
+    image_size=s, channels=c, latent_dim=cfg.latent_dim, width=cfg.g_width, dtype=compute_dtype(cfg), rngs=rngs
+  )
 
 
 def _dcgan_d(cfg, input_shape, rngs: nnx.Rngs):
   s, c = _square_image(input_shape)
   if cfg.d_norm not in dcgan.NORMS:
     raise ValueError(f"unknown model.d_norm={cfg.d_norm!r}; valid choices: {', '.join(dcgan.NORMS)}")
-  return dcgan.Discriminator(image_size=s, channels=c, width=cfg.d_width, d_norm=cfg.d_norm,
-                             dtype=compute_dtype(cfg), rngs=rngs)
+  return dcgan.Discriminator(
+    image_size=s, channels=c, width=cfg.d_width, d_norm=cfg.d_norm, dtype=compute_dtype(cfg), rngs=rngs
+  )
 
 
 def _mlp_g(cfg, data_shape, rngs: nnx.Rngs):
-  return mlp.Generator(data_shape=data_shape, latent_dim=cfg.latent_dim, width=cfg.g_width, depth=cfg.depth,
-                       dtype=compute_dtype(cfg), rngs=rngs)
+  return mlp.Generator(
+    data_shape=data_shape,
+    latent_dim=cfg.latent_dim,
+    width=cfg.g_width,
+    depth=cfg.depth,
+    dtype=compute_dtype(cfg),
+    rngs=rngs,
+  )
 
 
 def _mlp_d(cfg, input_shape, rngs: nnx.Rngs):
-  return mlp.Discriminator(data_shape=input_shape, width=cfg.d_width, depth=cfg.depth, dtype=compute_dtype(cfg),
-                           rngs=rngs)
+  return mlp.Discriminator(
+    data_shape=input_shape, width=cfg.d_width, depth=cfg.depth, dtype=compute_dtype(cfg), rngs=rngs
+  )
 
 
-MODELS: Registry[ModelSpec] = Registry("model", {
+MODELS: Registry[ModelSpec] = Registry(
+  "model",
+  {
     "dcgan": ModelSpec(_dcgan_g, _dcgan_d, autoencoder.dcgan_autoencoder, images_only=True),
     "mlp": ModelSpec(_mlp_g, _mlp_d, autoencoder.mlp_autoencoder),
-}, defaults={
+  },
+  defaults={
     "dcgan": {"g_width": 64, "d_width": 64, "d_norm": "batch"},  # D's hidden-layer norm: batch | layer | none
     "mlp": {"g_width": 128, "d_width": 128, "depth": 2},  # hidden units and hidden layers (PacGAN's sizes)
-})
+  },
+)
 
 
-def register(name: str, generator: Callable[..., nnx.Module], discriminator: Callable[..., nnx.Module],
-             defaults: dict[str, Any] | None = None, *, autoencoder: Callable[..., nnx.Module] | None = None,
-             images_only: bool = False, overwrite: bool = False) -> ModelSpec:
+def register(
+  name: str,
+  generator: Callable[..., nnx.Module],
+  discriminator: Callable[..., nnx.Module],
+  defaults: dict[str, Any] | None = None,
+  *,
+  autoencoder: Callable[..., nnx.Module] | None = None,
+  images_only: bool = False,
+  overwrite: bool = False,
+) -> ModelSpec:
   """Registers a model: its G and D factories (see :class:`ModelSpec`) and its own config fields.
 
   ``defaults`` maps each field the factories read from the model section (besides
@@ -132,9 +155,11 @@ def make_models(model_cfg, data_shape: tuple[int, ...], rngs: nnx.Rngs, d_output
   d = spec.discriminator(model_cfg, data_shape, rngs)
   if d_output == "energy":
     if spec.autoencoder is None:
-      raise ValueError(f"model {model_cfg.name!r} has no auto-encoder discriminator, which energy objectives "
-                       f"(ebgan, began) need; models with one: "
-                       f"{', '.join(n for n, s in MODELS.items() if s.autoencoder is not None)}")
+      raise ValueError(
+        f"model {model_cfg.name!r} has no auto-encoder discriminator, which energy objectives "
+        f"(ebgan, began) need; models with one: "
+        f"{', '.join(n for n, s in MODELS.items() if s.autoencoder is not None)}"
+      )
     d = spec.autoencoder(model_cfg, d_shape, rngs)
   elif m > 1:
     spec.generator(model_cfg, data_shape, rngs)  # discarded: keeps the keys of earlier versions (see above)

@@ -35,19 +35,28 @@ def _check_energy(kind: str) -> None:
 class DCGANAutoEncoder(nnx.Module):
   """images [B, S, S, C] in [-1, 1] -> {"energy": [B], "code": [B, code_dim]}."""
 
-  def __init__(self, *, image_size: int, channels: int, width: int = 64, code_dim: int = 64,
-               d_norm: str = "batch", energy: str = "l2", rngs: nnx.Rngs):
+  def __init__(
+    self,
+    *,
+    image_size: int,
+    channels: int,
+    width: int = 64,
+    code_dim: int = 64,
+    d_norm: str = "batch",
+    energy: str = "l2",
+    rngs: nnx.Rngs,
+  ):
     _check_energy(energy)
     self.energy_kind = energy
-    self.encoder = dcgan.Discriminator(image_size=image_size, channels=channels, width=width, d_norm=d_norm,
-                                       rngs=rngs)
+    self.encoder = dcgan.Discriminator(image_size=image_size, channels=channels, width=width, d_norm=d_norm, rngs=rngs)
     s = dcgan.SUPPORTED_SIZES[image_size]
     enc_c = self.encoder.convs[-1].out_features
     # Replace D's logit head by a linear code layer over the final feature map.
-    self.encoder.out = None
+    self.encoder.out = None  # type: ignore[assignment]  # the logit head is replaced by to_code
     self.to_code = nnx.Linear(s * s * enc_c, code_dim, rngs=rngs)
-    self.decoder = dcgan.Generator(image_size=image_size, channels=channels, latent_dim=code_dim, width=width,
-                                   rngs=rngs)
+    self.decoder = dcgan.Generator(
+      image_size=image_size, channels=channels, latent_dim=code_dim, width=width, rngs=rngs
+    )
 
   def __call__(self, x: jax.Array) -> dict[str, jax.Array]:
     code = self.to_code(self.encoder.features(x).reshape(x.shape[0], -1))
@@ -58,8 +67,16 @@ class DCGANAutoEncoder(nnx.Module):
 class MLPAutoEncoder(nnx.Module):
   """samples [B, *data_shape] -> {"energy": [B], "code": [B, code_dim]} with MLP encoder and decoder."""
 
-  def __init__(self, *, data_shape: tuple[int, ...], width: int = 128, depth: int = 2, code_dim: int = 16,
-               energy: str = "l2", rngs: nnx.Rngs):
+  def __init__(
+    self,
+    *,
+    data_shape: tuple[int, ...],
+    width: int = 128,
+    depth: int = 2,
+    code_dim: int = 16,
+    energy: str = "l2",
+    rngs: nnx.Rngs,
+  ):
     _check_energy(energy)
     self.energy_kind = energy
     self.encoder = mlp.Discriminator(data_shape=data_shape, width=width, depth=depth, rngs=rngs)
@@ -76,11 +93,24 @@ class MLPAutoEncoder(nnx.Module):
 def dcgan_autoencoder(cfg, input_shape: tuple[int, ...], rngs: nnx.Rngs) -> DCGANAutoEncoder:
   """The DCGAN-stack auto-encoder D for D's ``input_shape`` ``(S, S, C)`` (model ``dcgan``'s fields)."""
   s, _, c = input_shape
-  return DCGANAutoEncoder(image_size=s, channels=c, width=cfg.d_width, code_dim=cfg.ae_code_dim,
-                          d_norm=cfg.d_norm, energy=cfg.ae_energy, rngs=rngs)
+  return DCGANAutoEncoder(
+    image_size=s,
+    channels=c,
+    width=cfg.d_width,
+    code_dim=cfg.ae_code_dim,
+    d_norm=cfg.d_norm,
+    energy=cfg.ae_energy,
+    rngs=rngs,
+  )
 
 
 def mlp_autoencoder(cfg, input_shape: tuple[int, ...], rngs: nnx.Rngs) -> MLPAutoEncoder:
   """The MLP auto-encoder D for D's ``input_shape`` (model ``mlp``'s fields)."""
-  return MLPAutoEncoder(data_shape=input_shape, width=cfg.d_width, depth=cfg.depth, code_dim=cfg.ae_code_dim,
-                        energy=cfg.ae_energy, rngs=rngs)
+  return MLPAutoEncoder(
+    data_shape=input_shape,
+    width=cfg.d_width,
+    depth=cfg.depth,
+    code_dim=cfg.ae_code_dim,
+    energy=cfg.ae_energy,
+    rngs=rngs,
+  )

@@ -40,9 +40,7 @@ def _scale_init(key, shape, dtype=jnp.float32):
 
 def _n_up(image_size: int) -> int:
   if image_size not in SUPPORTED_SIZES:
-    raise ValueError(
-        f"DCGAN does not support image_size={image_size}; valid choices: {sorted(SUPPORTED_SIZES)}"
-    )
+    raise ValueError(f"DCGAN does not support image_size={image_size}; valid choices: {sorted(SUPPORTED_SIZES)}")
   s, n = SUPPORTED_SIZES[image_size], 0
   while s < image_size:
     s, n = s * 2, n + 1
@@ -58,8 +56,9 @@ def _norm(kind: str, c: int, rngs: nnx.Rngs, dtype=None):
     return _bn(c, rngs, dtype)
   if kind == "layer":
     # Normalises over (H, W, C) per sample, so it is safe with gradient penalties.
-    return nnx.LayerNorm(c, reduction_axes=(-3, -2, -1), feature_axes=-1, scale_init=_scale_init, dtype=dtype,
-                         rngs=rngs)
+    return nnx.LayerNorm(
+      c, reduction_axes=(-3, -2, -1), feature_axes=-1, scale_init=_scale_init, dtype=dtype, rngs=rngs
+    )
   if kind == "none":
     return None
   raise ValueError(f"unknown normalisation {kind!r}; valid choices: {', '.join(NORMS)}")
@@ -68,15 +67,17 @@ def _norm(kind: str, c: int, rngs: nnx.Rngs, dtype=None):
 class Generator(nnx.Module):
   """DCGAN generator: z [B, latent_dim] float32 ~ N(0, I) -> images [B, S, S, channels] float32 in (-1, 1)."""
 
-  def __init__(self, *, image_size: int = 64, channels: int = 3, latent_dim: int = 100, width: int = 64,
-               dtype=None, rngs: nnx.Rngs):
+  def __init__(
+    self, *, image_size: int = 64, channels: int = 3, latent_dim: int = 100, width: int = 64, dtype=None, rngs: nnx.Rngs
+  ):
     n_up = _n_up(image_size)
     self.s0 = SUPPORTED_SIZES[image_size]
     self.c0 = width * 2 ** (n_up - 1)
     self.latent_dim = latent_dim
     # The projection of z: the paper's "matrix multiplication reshaped into a 4-D tensor".
-    self.project = nnx.Linear(latent_dim, self.s0 * self.s0 * self.c0, use_bias=False, kernel_init=_w_init,
-                              dtype=dtype, rngs=rngs)
+    self.project = nnx.Linear(
+      latent_dim, self.s0 * self.s0 * self.c0, use_bias=False, kernel_init=_w_init, dtype=dtype, rngs=rngs
+    )
     self.bn0 = _bn(self.c0, rngs, dtype)
     ups, bns, c = [], [], self.c0
     for i in range(n_up):
@@ -109,8 +110,9 @@ class Discriminator(nnx.Module):
   (for gradient-penalty critics). The first layer never has one.
   """
 
-  def __init__(self, *, image_size: int = 64, channels: int = 3, width: int = 64, d_norm: str = "batch",
-               dtype=None, rngs: nnx.Rngs):
+  def __init__(
+    self, *, image_size: int = 64, channels: int = 3, width: int = 64, d_norm: str = "batch", dtype=None, rngs: nnx.Rngs
+  ):
     n_down = _n_up(image_size)
     self.s_final = SUPPORTED_SIZES[image_size]
     convs, norms, c = [], [], channels
@@ -118,16 +120,18 @@ class Discriminator(nnx.Module):
       cout = width * 2**i
       first = i == 0
       has_norm = not first and d_norm != "none"
-      convs.append(DownConv(c, cout, use_bias=not has_norm or d_norm != "batch", kernel_init=_w_init, dtype=dtype,
-                            rngs=rngs))
+      convs.append(
+        DownConv(c, cout, use_bias=not has_norm or d_norm != "batch", kernel_init=_w_init, dtype=dtype, rngs=rngs)
+      )
       norms.append(None if first else _norm(d_norm, cout, rngs, dtype))
       c = cout
     self.convs = nnx.List(convs)
     self.norms = nnx.List(norms)
     # The final "conv over the whole map" (kernel = map size, VALID) is one logit per image; in float32,
     # so the loss sees float32 logits whatever the compute dtype.
-    self.out = MapConv(c, 1, (self.s_final, self.s_final), padding="VALID", kernel_init=_w_init,
-                       dtype=jnp.float32, rngs=rngs)
+    self.out = MapConv(
+      c, 1, (self.s_final, self.s_final), padding="VALID", kernel_init=_w_init, dtype=jnp.float32, rngs=rngs
+    )
 
   def features(self, x: jax.Array) -> jax.Array:
     """Penultimate activations [B, s_final, s_final, C] in the compute dtype (before the output conv)."""

@@ -108,7 +108,7 @@ def upconv2x(x: jax.Array, w: jax.Array) -> jax.Array:
   xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
   y = _conv2x2(xp, k).reshape(b, h + 1, wd + 1, 2, 2, cout)
   # Phase (py, px) is read at offset (py, px); stacking gives [B, H, py, W, px, C] = depth-to-space.
-  rows = [jnp.stack([y[:, py:py + h, px:px + wd, py, px] for px in (0, 1)], axis=3) for py in (0, 1)]
+  rows = [jnp.stack([y[:, py : py + h, px : px + wd, py, px] for px in (0, 1)], axis=3) for py in (0, 1)]
   return jnp.stack(rows, axis=2).reshape(b, 2 * h, 2 * wd, cout)
 
 
@@ -185,8 +185,9 @@ def _bn_bwd(epsilon, res, cts):
   sum_dy = _colsum(dy2)
   sum_dy_xhat = _colsum(dy2 * xhat)
   # d/dx of the normalisation, plus the direct paths through the returned mean and variance.
-  dx = ((scale * r)[None] * (dy2 - (sum_dy[None] + xhat * sum_dy_xhat[None]) / n)
-        + (dmean[None] + 2.0 * dvar[None] * xc) / n)
+  dx = (scale * r)[None] * (dy2 - (sum_dy[None] + xhat * sum_dy_xhat[None]) / n) + (
+    dmean[None] + 2.0 * dvar[None] * xc
+  ) / n
   return dx.astype(x.dtype).reshape(x.shape), sum_dy_xhat, sum_dy
 
 
@@ -204,9 +205,15 @@ class BatchNorm(nnx.BatchNorm):
 
   def __call__(self, x, use_running_average: bool | None = None, *, mask: jax.Array | None = None):
     use_ra = self.use_running_average if use_running_average is None else use_running_average
-    fast = (not use_ra and mask is None and self.axis in (-1, x.ndim - 1) and self.axis_name is None
-            and self.scale is not None and self.bias is not None)
-    if not fast:
+    fast = (
+      not use_ra
+      and mask is None
+      and self.axis in (-1, x.ndim - 1)
+      and self.axis_name is None
+      and self.scale is not None
+      and self.bias is not None
+    )
+    if not fast or self.scale is None or self.bias is None:
       return super().__call__(x, use_running_average, mask=mask)
     dtype = self.dtype or jnp.result_type(x, self.scale[...])
     y, mean, var = batch_norm_train(x.astype(dtype), self.scale[...], self.bias[...], self.epsilon)
@@ -234,8 +241,17 @@ class UpConv(nnx.Module):
   input's dtype promoted with the parameters'); parameters are ``param_dtype``.
   """
 
-  def __init__(self, cin: int, cout: int, *, use_bias: bool = False, kernel_init=None, dtype=None,
-               param_dtype=jnp.float32, rngs: nnx.Rngs):
+  def __init__(
+    self,
+    cin: int,
+    cout: int,
+    *,
+    use_bias: bool = False,
+    kernel_init=None,
+    dtype=None,
+    param_dtype=jnp.float32,
+    rngs: nnx.Rngs,
+  ):
     init = kernel_init or nnx.initializers.normal(0.02)
     self.kernel = nnx.Param(init(rngs.params(), (4, 4, cin, cout), param_dtype))
     self.bias = nnx.Param(jnp.zeros((cout,), param_dtype)) if use_bias else None
@@ -254,13 +270,31 @@ class DownConv(nnx.Conv):
   ``dtype`` (default: promoted with the parameters').
   """
 
-  def __init__(self, cin: int, cout: int, *, use_bias: bool = True, kernel_init=None, dtype=None,
-               param_dtype=jnp.float32, rngs: nnx.Rngs):
-    super().__init__(cin, cout, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)), use_bias=use_bias,
-                     kernel_init=kernel_init or nnx.initializers.normal(0.02), dtype=dtype,
-                     param_dtype=param_dtype, rngs=rngs)
+  def __init__(
+    self,
+    cin: int,
+    cout: int,
+    *,
+    use_bias: bool = True,
+    kernel_init=None,
+    dtype=None,
+    param_dtype=jnp.float32,
+    rngs: nnx.Rngs,
+  ):
+    super().__init__(
+      cin,
+      cout,
+      (4, 4),
+      strides=(2, 2),
+      padding=((1, 1), (1, 1)),
+      use_bias=use_bias,
+      kernel_init=kernel_init or nnx.initializers.normal(0.02),
+      dtype=dtype,
+      param_dtype=param_dtype,
+      rngs=rngs,
+    )
 
-  def __call__(self, x: jax.Array) -> jax.Array:
+  def __call__(self, x: jax.Array) -> jax.Array:  # type: ignore[override]  # takes the input only
     return _apply(downconv2x, x, self.kernel[...], None if self.bias is None else self.bias[...], self.dtype)
 
 
@@ -273,7 +307,7 @@ class MapConv(nnx.Conv):
   (a subclass, so spectral normalisation finds it). Input ``[B, S, S, cin]`` -> ``[B, 1, 1, cout]``.
   """
 
-  def __call__(self, x: jax.Array) -> jax.Array:
+  def __call__(self, x: jax.Array) -> jax.Array:  # type: ignore[override]  # takes the input only
     kernel = self.kernel[...]
     if x.shape[1:3] != kernel.shape[:2]:
       raise ValueError(f"MapConv expects a {kernel.shape[0]}x{kernel.shape[1]} map, got {x.shape}")

@@ -20,8 +20,16 @@ from flax import nnx
 class Generator(nnx.Module):
   """z [B, latent_dim] -> samples [B, *data_shape] float32; 2-D points unbounded, images in (-1, 1)."""
 
-  def __init__(self, *, data_shape: tuple[int, ...], latent_dim: int = 2, width: int = 128, depth: int = 2,
-               dtype=None, rngs: nnx.Rngs):
+  def __init__(
+    self,
+    *,
+    data_shape: tuple[int, ...],
+    latent_dim: int = 2,
+    width: int = 128,
+    depth: int = 2,
+    dtype=None,
+    rngs: nnx.Rngs,
+  ):
     self.data_shape = tuple(data_shape)
     self.latent_dim = latent_dim
     self.is_image = len(self.data_shape) == 3
@@ -42,8 +50,7 @@ class Generator(nnx.Module):
 class Discriminator(nnx.Module):
   """samples [B, *data_shape] -> raw scores [B] float32."""
 
-  def __init__(self, *, data_shape: tuple[int, ...], width: int = 128, depth: int = 2, dtype=None,
-               rngs: nnx.Rngs):
+  def __init__(self, *, data_shape: tuple[int, ...], width: int = 128, depth: int = 2, dtype=None, rngs: nnx.Rngs):
     sizes = [math.prod(data_shape)] + [width] * depth
     self.hidden = nnx.List([nnx.Linear(a, b, dtype=dtype, rngs=rngs) for a, b in zip(sizes[:-1], sizes[1:])])
     self.out = nnx.Linear(sizes[-1], 1, dtype=jnp.float32, rngs=rngs)

@@ -13,6 +13,8 @@ Here the normalised kernel is swapped in for the call and the raw one put back.
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 from flax import nnx
@@ -34,7 +36,7 @@ def power_iteration(w: jax.Array, u: jax.Array, n_steps: int = 1, eps: float = 1
     ``(sigma, u)``: sigma a float32 scalar (> 0) with gradients flowing to ``w`` only, and the new ``u``.
   """
   mat = w.reshape(-1, w.shape[-1])
-  v = None
+  v = u @ mat.T  # overwritten by the first iteration (n_steps >= 1)
   for _ in range(n_steps):
     v = _l2_normalize(u @ mat.T, eps)
     u = _l2_normalize(v @ mat, eps)
@@ -49,7 +51,7 @@ class SpectralNorm(nnx.Module):
   (``.eval()``, which sets ``use_running_average``) ``u`` is left unchanged.
   """
 
-  def __init__(self, layer: nnx.Module, *, n_steps: int = 1, eps: float = 1e-12, rngs: nnx.Rngs):
+  def __init__(self, layer: Any, *, n_steps: int = 1, eps: float = 1e-12, rngs: nnx.Rngs):
     self.layer = layer
     self.n_steps, self.eps = n_steps, eps
     out = layer.kernel.shape[-1]

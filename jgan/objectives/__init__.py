@@ -43,19 +43,32 @@ are computed in (at least) float32 whatever the dtype of D's outputs.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
-# Re-exported: the public API of the package lives in its submodules.
-from jgan.registry import Registry
 from jgan.objectives.base import Array, Objective  # noqa: F401
 from jgan.objectives.classic import hinge, least_squares, minimax, non_saturating, relativistic, wasserstein, wgan_gp
 from jgan.objectives.energy import began, ebgan, pull_away_term  # noqa: F401
 from jgan.objectives.fgan import (  # noqa: F401
-    F_DIVERGENCES, FDivergence, gan, jeffrey, jensen_shannon, kl, neyman, pearson, reverse_kl,
-    squared_hellinger, total_variation)
+  F_DIVERGENCES,
+  FDivergence,
+  gan,
+  jeffrey,
+  jensen_shannon,
+  kl,
+  neyman,
+  pearson,
+  reverse_kl,
+  squared_hellinger,
+  total_variation,
+)
 from jgan.objectives.lambertw import lambertw, wright_omega  # noqa: F401
 
-OBJECTIVES: Registry[Callable[..., Objective]] = Registry("objective", {
+# Re-exported: the public API of the package lives in its submodules.
+from jgan.registry import Registry
+
+OBJECTIVES: Registry[Callable[..., Objective]] = Registry(
+  "objective",
+  {
     "minimax": minimax,
     "non_saturating": non_saturating,
     # f-GAN, one per row of Nowozin et al.'s Table 2
@@ -75,7 +88,8 @@ OBJECTIVES: Registry[Callable[..., Objective]] = Registry("objective", {
     "relativistic": relativistic,
     "ebgan": ebgan,
     "began": began,
-})
+  },
+)
 register = OBJECTIVES.register  # register(name, factory): a user objective, config section objective.*
 objective_params = OBJECTIVES.defaults  # objective_params(name) -> {parameter: published default}
 check_objective_name = OBJECTIVES.check

@@ -8,7 +8,6 @@ import jax
 import jax.numpy as jnp
 
 from jgan import penalties as _penalties
-
 from jgan.objectives.base import Objective, _as_float
 
 
@@ -173,8 +172,7 @@ def relativistic(average: bool = True) -> Objective:
       g_loss = -jnp.mean(jax.nn.log_sigmoid(c_fake)) - jnp.mean(jax.nn.log_sigmoid(-c_real))
     else:
       if d_real.shape != d_fake.shape:
-        raise ValueError(
-            f"relativistic(average=False) pairs real and fake: shapes {d_real.shape} != {d_fake.shape}")
+        raise ValueError(f"relativistic(average=False) pairs real and fake: shapes {d_real.shape} != {d_fake.shape}")
       diff = d_real - d_fake
       d_loss = -jnp.mean(jax.nn.log_sigmoid(diff))
       g_loss = -jnp.mean(jax.nn.log_sigmoid(-diff))

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-
 import jax
 import jax.numpy as jnp
-
 
 from jgan.objectives.base import Array, Objective, _as_float
 
@@ -42,13 +40,15 @@ def _energies(d_out) -> Array:
   if isinstance(d_out, dict):
     if "energy" not in d_out:
       raise ValueError(
-          f"energy-based objectives need D outputs {{'energy': [B], 'code': [B, k]}}, got keys {sorted(d_out)}")
+        f"energy-based objectives need D outputs {{'energy': [B], 'code': [B, k]}}, got keys {sorted(d_out)}"
+      )
     return _as_float(d_out["energy"])
   d_out = _as_float(d_out)
   if d_out.ndim != 1:
     raise ValueError(
-        "energy-based objectives need D outputs {'energy': [B], 'code': [B, k]} or [B] energies, got shape "
-        f"{d_out.shape}")
+      "energy-based objectives need D outputs {'energy': [B], 'code': [B, k]} or [B] energies, got shape "
+      f"{d_out.shape}"
+    )
   return d_out
 
 
@@ -64,8 +64,7 @@ def ebgan(margin: float = 10.0, pt_weight: float = 0.1) -> Objective:
   weight was 0.1. Losses are in ``[0, inf)``.
   """
   if margin < 0 or pt_weight < 0:
-    raise ValueError(
-        f"ebgan needs margin >= 0 and pt_weight >= 0, got margin={margin}, pt_weight={pt_weight}")
+    raise ValueError(f"ebgan needs margin >= 0 and pt_weight >= 0, got margin={margin}, pt_weight={pt_weight}")
 
   def loss(d_real, d_fake, obj_state):
     del obj_state
@@ -96,8 +95,7 @@ def began(gamma: float = 0.5, lambda_k: float = 0.001, k_init: float = 0.0) -> O
   ``lambda_k = 0.001`` and ``k_0 = 0`` are the paper's.
   """
   if not (0.0 <= k_init <= 1.0) or lambda_k < 0 or gamma < 0:
-    raise ValueError(
-        f"began needs k_init in [0, 1], lambda_k >= 0, gamma >= 0; got {k_init}, {lambda_k}, {gamma}")
+    raise ValueError(f"began needs k_init in [0, 1], lambda_k >= 0, gamma >= 0; got {k_init}, {lambda_k}, {gamma}")
 
   def loss(d_real, d_fake, obj_state):
     k = jax.lax.stop_gradient(_as_float(obj_state))

@@ -7,11 +7,7 @@ import math
 import jax
 import jax.numpy as jnp
 
-
 from jgan.objectives.base import Array, _as_float
-
-
-
 
 # --------------------------------------------------------------------------------------------------
 # Lambert W and Wright omega (needed by Jeffrey's conjugate)

@@ -34,10 +34,39 @@ Everything public is re-exported here: ``from jgan.labs import dynamics; dynamic
 """
 
 from jgan.labs.dynamics.analysis import (  # noqa: F401
-    BILINEAR_SPECTRAL_RADIUS, bilinear_spectral_radius, distance_to_equilibrium, flow_on_grid, spectral_radius,
-    step_jacobian, step_jacobians, step_spectral_radius, trajectory)
+  BILINEAR_SPECTRAL_RADIUS,
+  bilinear_spectral_radius,
+  distance_to_equilibrium,
+  flow_on_grid,
+  spectral_radius,
+  step_jacobian,
+  step_jacobians,
+  step_spectral_radius,
+  trajectory,
+)
 from jgan.labs.dynamics.games import (  # noqa: F401
-    GAMES, Game, Params, bilinear, dirac, logit_objectives, make_game, split, vector_field)
+  GAMES,
+  Game,
+  Params,
+  bilinear,
+  dirac,
+  logit_objectives,
+  make_game,
+  split,
+  vector_field,
+)
 from jgan.labs.dynamics.rules import (  # noqa: F401
-    UPDATE_RULES, UpdateRule, alternating, check_optax_name, consensus, extragradient, is_optax_optimizer,
-    make_update_rule, method_choices, optax_rule, optimistic, parse_method, simultaneous)
+  UPDATE_RULES,
+  UpdateRule,
+  alternating,
+  check_optax_name,
+  consensus,
+  extragradient,
+  is_optax_optimizer,
+  make_update_rule,
+  method_choices,
+  optax_rule,
+  optimistic,
+  parse_method,
+  simultaneous,
+)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -46,7 +47,7 @@ def trajectory(game: Game, rule: UpdateRule, start: Array, steps: int) -> Array:
   return jnp.concatenate([start[None], zs], axis=0)
 
 
-def distance_to_equilibrium(game: Game, zs: Array) -> Array:
+def distance_to_equilibrium(game: Game, zs: jax.typing.ArrayLike) -> Array:
   """Euclidean distance ``||z_t - z*||`` of iterates ``zs`` ``[T + 1, n]``: float32 ``[T + 1]``, >= 0."""
   return jnp.linalg.norm(zs - game.equilibrium_vector()[None], axis=-1)
 
@@ -132,7 +133,7 @@ def step_spectral_radius(game: Game, rule: UpdateRule) -> float:
   return spectral_radius(step_jacobian(game, rule))
 
 
-def flow_on_grid(game: Game, xs: Array, ys: Array) -> Params:
+def flow_on_grid(game: Game, xs: jax.typing.ArrayLike, ys: jax.typing.ArrayLike) -> Params:
   """The gradient-play flow ``-v(x, y)`` on a grid (scalar players only).
 
   Args:
@@ -149,7 +150,6 @@ def flow_on_grid(game: Game, xs: Array, ys: Array) -> Params:
     return -gx[0], -gy[0]
 
   return jax.jit(jax.vmap(jax.vmap(flow)))(gx_, gy_)
-
 
 
 def _rho_simultaneous(lr: float, **_) -> float:
@@ -179,11 +179,11 @@ def _rho_consensus(lr: float, gamma: float = 1.0, **_) -> float:
 
 
 BILINEAR_SPECTRAL_RADIUS: dict[str, Callable[..., float]] = {
-    "simultaneous": _rho_simultaneous,
-    "alternating": _rho_alternating,
-    "extragradient": _rho_extragradient,
-    "optimistic": _rho_optimistic,
-    "consensus": _rho_consensus,
+  "simultaneous": _rho_simultaneous,
+  "alternating": _rho_alternating,
+  "extragradient": _rho_extragradient,
+  "optimistic": _rho_optimistic,
+  "consensus": _rho_consensus,
 }
 """Closed-form spectral radius of the step operator on ``V(x, y) = x y``: ``f(lr, **rule_kwargs)``.
 

@@ -8,7 +8,8 @@ player's parameters are float32 vectors ``[n_x]`` and ``[n_y]`` (``n_x = n_y = 1
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -83,13 +84,13 @@ def _mean_grad_sq(d_fn: Callable[[Array], Array], points: Array) -> Array:
 
 
 def dirac(
-    objective: str = "non_saturating",
-    objective_params: dict[str, Any] | None = None,
-    r1: float = 0.0,
-    r2: float = 0.0,
-    instance_noise: float = 0.0,
-    clip: float | None = None,
-    noise_points: int = 64,
+  objective: str = "non_saturating",
+  objective_params: dict[str, Any] | None = None,
+  r1: float = 0.0,
+  r2: float = 0.0,
+  instance_noise: float = 0.0,
+  clip: float | None = None,
+  noise_points: int = 64,
 ) -> Game:
   """The Dirac-GAN (Mescheder et al. 2018, Sec. 2.2) with any logit objective of jgan.
 
@@ -125,8 +126,8 @@ def dirac(
   obj = objectives_lib.make_objective(objective, **(objective_params or {}))
   if obj.d_output != "logit":
     raise ValueError(
-        f"objective {objective!r} has d_output {obj.d_output!r}; the Dirac-GAN needs a logit objective; "
-        f"valid choices: {', '.join(logit_objectives())}"
+      f"objective {objective!r} has d_output {obj.d_output!r}; the Dirac-GAN needs a logit objective; "
+      f"valid choices: {', '.join(logit_objectives())}"
     )
   if instance_noise < 0 or r1 < 0 or r2 < 0:
     raise ValueError(f"instance_noise, r1, r2 must be >= 0, got {instance_noise}, {r1}, {r2}")
@@ -157,24 +158,25 @@ def dirac(
     return g_loss, d_loss
 
   project_y = None if clip is None else (lambda psi: jnp.clip(psi, -clip, clip))
-  parts = [objective] + [
-      f"{k}={v:g}" for k, v in (("r1", r1), ("r2", r2), ("noise", instance_noise)) if v
-  ]
+  parts = [objective] + [f"{k}={v:g}" for k, v in (("r1", r1), ("r2", r2), ("noise", instance_noise)) if v]
   if clip is not None:
     parts.append(f"clip={clip:g}")
   return Game(
-      name="dirac(" + ", ".join(parts) + ")",
-      losses=losses,
-      equilibrium=((0.0,), (0.0,)),
-      project_y=project_y,
-      labels=("theta", "psi"),
+    name="dirac(" + ", ".join(parts) + ")",
+    losses=losses,
+    equilibrium=((0.0,), (0.0,)),
+    project_y=project_y,
+    labels=("theta", "psi"),
   )
 
 
-GAMES: Registry[Callable[..., Game]] = Registry("game", {
+GAMES: Registry[Callable[..., Game]] = Registry(
+  "game",
+  {
     "bilinear": bilinear,
     "dirac": dirac,
-})
+  },
+)
 
 
 def logit_objectives() -> list[str]:

@@ -25,11 +25,13 @@ import io
 import itertools
 import math
 import os
-from typing import Any, NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from jgan.labs import dynamics
+
 
 class Row(NamedTuple):
   """One (game variant, method) result; distances are Euclidean, >= 0 (inf/NaN when diverged)."""
@@ -72,8 +74,8 @@ def game_variants(args) -> list[dynamics.Game]:
     return [dynamics.make_game("bilinear")]
   valid = dynamics.logit_objectives()
   combos = [
-      dict(objective=o, r1=r1, r2=r2, instance_noise=s, clip=c)
-      for o, r1, r2, s, c in itertools.product(objectives, r1s, r2s, noises, clips)
+    dict(objective=o, r1=r1, r2=r2, instance_noise=s, clip=c)
+    for o, r1, r2, s, c in itertools.product(objectives, r1s, r2s, noises, clips)
   ]
   if args.variants is not None:
     if len(combos) != 1:
@@ -138,9 +140,7 @@ def run(args) -> tuple[list[Row], dict[tuple[int, int], np.ndarray], list[Any], 
       dist = np.asarray(dynamics.distance_to_equilibrium(game, zs))
       closed = dynamics.bilinear_spectral_radius(spec, args.lr) if args.game == "bilinear" else math.nan
       d0, dT = float(dist[0]), float(dist[-1])
-      rows.append(
-          Row(game.name, spec, dynamics.step_spectral_radius(game, rule), closed, d0, dT, _verdict(d0, dT))
-      )
+      rows.append(Row(game.name, spec, dynamics.step_spectral_radius(game, rule), closed, d0, dT, _verdict(d0, dT)))
   return rows, trajs, games, rules
 
 
@@ -151,13 +151,13 @@ def _fmt(v: float, digits: int = 6) -> str:
 def markdown_table(rows: Sequence[Row]) -> str:
   """The result table as GitHub Markdown."""
   head = (
-      "| game | method | spectral radius (autodiff) | closed form | distance at t=0 | distance at t=T | verdict |\n"
-      "|---|---|---|---|---|---|---|\n"
+    "| game | method | spectral radius (autodiff) | closed form | distance at t=0 | distance at t=T | verdict |\n"
+    "|---|---|---|---|---|---|---|\n"
   )
   body = "".join(
-      f"| {r.game} | {r.method} | {_fmt(r.spectral_radius)} | {_fmt(r.closed_form)} | "
-      f"{r.initial_distance:.4g} | {r.final_distance:.3e} | {r.verdict} |\n"
-      for r in rows
+    f"| {r.game} | {r.method} | {_fmt(r.spectral_radius)} | {_fmt(r.closed_form)} | "
+    f"{r.initial_distance:.4g} | {r.final_distance:.3e} | {r.verdict} |\n"
+    for r in rows
   )
   return head + body
 
@@ -212,9 +212,7 @@ def plot(path: str, args, rows, trajs, games, rules) -> None:
     ax.set_ylabel(game.labels[1])
     row = by_key[game.name, rule.name]
     title = rule.name if n_g == 1 else f"{game.name}\n{rule.name}"
-    ax.set_title(
-        f"{title}\nρ={_fmt(row.spectral_radius, 4)}, |z_T|={row.final_distance:.2e}", fontsize=9
-    )
+    ax.set_title(f"{title}\nρ={_fmt(row.spectral_radius, 4)}, |z_T|={row.final_distance:.2e}", fontsize=9)
     ax.tick_params(labelsize=7)
     if k == 0:
       ax.legend(fontsize=6, loc="lower left")
@@ -257,11 +255,11 @@ def write_report(args, rows, trajs, games, rules) -> str:
   os.makedirs(args.workdir, exist_ok=True)
   table = markdown_table(rows)
   header = (
-      f"# Game dynamics: {args.game}\n\n"
-      f"lr {args.lr:g}, {args.steps} steps, start ({args.start}). Spectral radius: of the Jacobian of one update "
-      "step at the equilibrium (autodiff; — for adaptive optimisers, whose step is not a fixed map). "
-      "Verdict at step T: distance below 1% of the start (converged), above 150% or non-finite "
-      "(diverged), otherwise not converged.\n\n"
+    f"# Game dynamics: {args.game}\n\n"
+    f"lr {args.lr:g}, {args.steps} steps, start ({args.start}). Spectral radius: of the Jacobian of one update "
+    "step at the equilibrium (autodiff; — for adaptive optimisers, whose step is not a fixed map). "
+    "Verdict at step T: distance below 1% of the start (converged), above 150% or non-finite "
+    "(diverged), otherwise not converged.\n\n"
   )
   with open(os.path.join(args.workdir, "dynamics.md"), "w") as f:
     f.write(header + table + "\n![dynamics](dynamics.png)\n")

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import ast
 import inspect
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -197,14 +198,18 @@ def optax_rule(lr: float, optimizer: str = "adam", alternating: bool = False, **
   return UpdateRule(name=label, init=init, step=step, stationary=optimizer in _STATIONARY_OPTAX)
 
 
-UPDATE_RULES: Registry[Callable[..., UpdateRule]] = Registry("method", {
+UPDATE_RULES: Registry[Callable[..., UpdateRule]] = Registry(
+  "method",
+  {
     "simultaneous": simultaneous,
     "alternating": alternating,
     "extragradient": extragradient,
     "optimistic": optimistic,
     "consensus": consensus,
     "optax": optax_rule,
-}, sort_choices=False)
+  },
+  sort_choices=False,
+)
 
 
 def is_optax_optimizer(name: str) -> bool:
