@@ -15,7 +15,7 @@ Everything here is a pure, batched function of arrays (no generator, no I/O), so
   ``"thick7 - thin7 + thin1"`` on named concept vectors, with DCGAN's uniform +-0.25 noise for a row of 8.
 * **Memorisation checks** (:func:`nearest_neighbours`, :func:`frame_changes`, :func:`jump_ratio`): a
   generator that memorised its training set is a lookup table, so a walk through z would jump between
-  training images instead of changing smoothly (the survey jgan started from, point 3: smoothness is evidence against a lookup table).
+  training images instead of changing smoothly (the argument of the survey jgan started from).
 """
 
 from __future__ import annotations
