@@ -1,4 +1,4 @@
-"""Checkpoints: one Orbax ``CheckpointManager`` behind save / restore / resume, and preemption signals.
+"""Checkpoints: one Orbax ``CheckpointManager`` behind save / restore / resume / load.
 
 A checkpoint ``<workdir>/checkpoints/<step>/`` holds four items (``ocp.args.Composite``):
 
@@ -29,8 +29,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -40,6 +38,7 @@ import jax
 import ml_collections
 import orbax.checkpoint as ocp
 
+from jgan import config as config_lib
 from jgan import data as data_lib
 from jgan import state as state_lib
 
@@ -107,22 +106,12 @@ def abstract_state(components, sharding=None) -> state_lib.GANState:
   return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), shapes)
 
 
-def _flatten(d: dict, prefix: str = "") -> dict:
-  out = {}
-  for k, v in d.items():
-    if isinstance(v, dict) and v:
-      out.update(_flatten(v, f"{prefix}{k}."))
-    else:
-      out[f"{prefix}{k}"] = v
-  return out
-
-
 def config_diff(stored: dict, current: dict, harmless=HARMLESS_FIELDS) -> list[str]:
   """Fields whose values differ between two JSON configs, as ``"a.b: old -> new"``, ignoring ``harmless``.
 
   A field in ``harmless`` matches itself and everything under it (``"checkpoint"`` covers the section).
   """
-  a, b = _flatten(stored), _flatten(current)
+  a, b = config_lib.flatten(stored), config_lib.flatten(current)
   missing = object()
   out = []
   for key in sorted(set(a) | set(b)):
@@ -328,40 +317,6 @@ class Checkpointer:
     """Waits for pending saves and releases the manager's threads."""
     self._mngr.wait_until_finished()
     self._mngr.close()
-
-
-class PreemptionGuard:
-  """Context manager turning SIGTERM / SIGINT into a request: ``.signal`` becomes the signal's name.
-
-  The training loop polls ``.signal`` between steps, saves a checkpoint and exits cleanly. The first
-  signal restores the previous handlers, so a second one acts as usual (e.g. Ctrl-C twice aborts).
-  Handlers can only be installed from the main thread; elsewhere the guard does nothing.
-  """
-
-  SIGNALS = (signal.SIGTERM, signal.SIGINT)
-
-  def __init__(self):
-    self.signal: str | None = None
-    self._previous: dict[int, Any] = {}
-
-  def _handle(self, signum, frame) -> None:
-    del frame
-    self.signal = signal.Signals(signum).name
-    self._restore()
-
-  def _restore(self) -> None:
-    for s, h in self._previous.items():
-      signal.signal(s, h)
-    self._previous = {}
-
-  def __enter__(self) -> PreemptionGuard:
-    if threading.current_thread() is threading.main_thread():
-      for s in self.SIGNALS:
-        self._previous[s] = signal.signal(s, self._handle)
-    return self
-
-  def __exit__(self, *exc) -> None:
-    self._restore()
 
 
 def load_state(path: str, *, step: int | None = None) -> tuple[state_lib.GANState, ml_collections.ConfigDict]:

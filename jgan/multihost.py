@@ -279,15 +279,12 @@ def info() -> DistributedInfo:
 
 
 def _comparable(config, workdir: str | None) -> dict:
-  """The resolved config as JSON types without PER_PROCESS_FIELDS, plus the absolute workdir."""
+  """The resolved config as flat ``{dotted key: JSON value}`` without PER_PROCESS_FIELDS, plus the
+  absolute workdir."""
+  from jgan import config as config_lib
+
   d = json.loads(config.to_json_best_effort()) if hasattr(config, "to_json_best_effort") else dict(config)
-  for dotted in PER_PROCESS_FIELDS:
-    *parents, leaf = dotted.split(".")
-    node = d
-    for p in parents:
-      node = node.get(p, {}) if isinstance(node, dict) else {}
-    if isinstance(node, dict):
-      node.pop(leaf, None)
+  d = {k: v for k, v in config_lib.flatten(d).items() if k not in PER_PROCESS_FIELDS}
   if workdir is not None:
     d["workdir"] = os.path.abspath(workdir)  # checkpoints need one directory that every process sees
   return d

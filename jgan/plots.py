@@ -47,3 +47,37 @@ def scatter_2d(
   fig.savefig(path)
   plt.close(fig)
   return path
+
+
+def scatter_grid(rows: list[tuple[str, list[tuple[str, np.ndarray, np.ndarray]]]], path: str) -> str:
+  """A grid of small 2-D scatter plots written to PNG ``path``; returns ``path``.
+
+  ``rows`` is ``[(row label, [(cell title, points float [N, 2], centres float [M, 2]), ...]), ...]``;
+  short rows leave blank cells. Centres are drawn as red circles under the points, each cell spans the
+  centres' extent plus a margin.
+  """
+  ncols = max(len(cells) for _, cells in rows)
+  fig, axes = plt.subplots(len(rows), ncols, figsize=(1.25 * ncols + 0.4, 1.35 * len(rows)), dpi=80, squeeze=False)
+  for r, (label, cells) in enumerate(rows):
+    for col in range(ncols):
+      ax = axes[r, col]
+      ax.set_xticks([])
+      ax.set_yticks([])
+      if col >= len(cells):
+        ax.axis("off")
+        continue
+      title, x, centres = cells[col]
+      # Centres under the points: a generator that hits them exactly should look it.
+      ax.scatter(centres[:, 0], centres[:, 1], marker="o", s=14, facecolors="none", edgecolors="red", linewidths=0.5)
+      ax.scatter(x[:, 0], x[:, 1], s=1.0, c="tab:blue", alpha=0.5, linewidths=0, rasterized=True)
+      lim = np.abs(centres).max() * 1.35 + 0.1
+      ax.set_xlim(-lim, lim)
+      ax.set_ylim(-lim, lim)
+      ax.set_aspect("equal")
+      ax.set_title(title, fontsize=6, pad=2)
+      if col == 0:
+        ax.set_ylabel(label, fontsize=6)
+  fig.tight_layout(pad=0.3)
+  fig.savefig(path, metadata={"Software": None})
+  plt.close(fig)
+  return path

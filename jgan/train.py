@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jgan import checkpoint as ckpt_lib
-from jgan import components, multihost, plots, run_info, sharding, writers
+from jgan import components, multihost, plots, preemption, run_info, sharding, writers
 from jgan import config as config_lib
 from jgan import data as data_lib
 from jgan import state as state_lib
@@ -172,18 +172,6 @@ def save_samples(state, key: jax.Array, workdir: str, step: int, writer, config,
   return plots.scatter_2d(x, centres, path, title=title, real=real)
 
 
-def stop_signal(guard: ckpt_lib.PreemptionGuard, calls: int, every: int) -> str | None:
-  """The signal after which training stops now (None: go on), checked after each jitted call.
-
-  One process: its own. Several: any process's, looked at only every ``every`` calls (the logging
-  interval, a host sync anyway) and agreed on by all of them, so all stop after the same step and save
-  the same checkpoint together even if the signal reached them at different steps, or reached one only.
-  """
-  if jax.process_count() == 1:
-    return guard.signal
-  return multihost.any_signal(guard.signal) if calls % every == 0 else None
-
-
 def _resume_hint(workdir: str, resume_command: str | None) -> str:
   if resume_command:
     return f"resume with: {resume_command}"
@@ -221,7 +209,7 @@ def train_and_evaluate(config, workdir: str, *, resume_command: str | None = Non
   )
   writer = None
   # Installed before restoring and compiling, so a signal at any point ends in a checkpoint.
-  guard = ckpt_lib.PreemptionGuard().__enter__()
+  guard = preemption.PreemptionGuard().__enter__()
   try:
     restored = ckpt.restore(
       ckpt_lib.abstract_state(parts, sh.replicated),
@@ -284,7 +272,7 @@ def train_and_evaluate(config, workdir: str, *, resume_command: str | None = Non
       evaluator = evaluation.make_evaluator(config, workdir, progress=bar is not None)
     try:
       calls = 0
-      stop = stop_signal(guard, calls, 1)  # the signal that ends training early, if any
+      stop = preemption.stop_signal(guard, calls, 1)  # the signal that ends training early, if any
       while step < t.steps and stop is None:
         batch = sharding.put_batch(stack_batch(next(it), n_critic, k), sh.batch)  # this process's rows
         state, metrics = train_step(state, batch)
@@ -306,7 +294,7 @@ def train_and_evaluate(config, workdir: str, *, resume_command: str | None = Non
         if t.sample_every and step % t.sample_every == 0 and step != t.steps:
           save_samples(state, sample_key, workdir, step, writer, config, write=is_writer)
         calls += 1
-        stop = stop_signal(guard, calls, max(1, t.log_every // k))
+        stop = preemption.stop_signal(guard, calls, max(1, t.log_every // k))
       if stop is not None:
         log.flush(step)
         save(step, state)

@@ -28,8 +28,8 @@ import pytest
 from jgan import checkpoint as ckpt_lib
 from jgan import config as config_lib
 from jgan import data as data_lib
+from jgan import preemption, train
 from jgan import state as state_lib
-from jgan import train
 from tests.helpers import ROOT, load_config, setup
 
 TOTAL = 30  # 2N steps
@@ -369,7 +369,7 @@ def test_keeps_last_k_plus_best_by_metric(tmp_path):
 
 def test_preemption_guard_turns_signals_into_a_flag():
   before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-  with ckpt_lib.PreemptionGuard() as guard:
+  with preemption.PreemptionGuard() as guard:
     assert signal.getsignal(signal.SIGTERM) is not before[signal.SIGTERM]
     os.kill(os.getpid(), signal.SIGINT)
     time.sleep(0.01)

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from jgan.metrics import inception
+from jgan.metrics import inception, pth_files
 
 # --- Files in torch.save's formats, written without torch ------------------------------------------
 
@@ -105,7 +105,7 @@ def write_torch_legacy(path, state_dict):
   storages, tree = _refs(state_dict)
   with open(path, "wb") as f:
     for header in (
-      inception.LEGACY_MAGIC,
+      pth_files.LEGACY_MAGIC,
       1001,
       {"protocol_version": 1001, "little_endian": True, "type_sizes": {"short": 2, "int": 4, "long": 4}},
     ):
@@ -235,7 +235,7 @@ def test_read_state_dict_round_trip(tmp_path, writer):
   }
   path = tmp_path / "sd.pth"
   writer(path, sd)
-  out = inception.read_state_dict(str(path))
+  out = pth_files.read_state_dict(str(path))
   assert list(out) == list(sd)
   for k in sd:
     assert out[k].dtype == sd[k].dtype and out[k].shape == sd[k].shape
@@ -247,11 +247,11 @@ def test_read_state_dict_views_and_npz(tmp_path):
   path = tmp_path / "views.pth"
   # A transposed view and an offset slice of w's storage, as torch saves views (no copy).
   write_torch_zip(path, {"w": w}, extra_views=[("wt", "w", 0, (6, 4), (1, 6)), ("row2", "w", 12, (6,), (1,))])
-  out = inception.read_state_dict(str(path))
+  out = pth_files.read_state_dict(str(path))
   np.testing.assert_array_equal(out["wt"], w.T)
   np.testing.assert_array_equal(out["row2"], w[2])
   np.savez(tmp_path / "sd.npz", **out)
-  np.testing.assert_array_equal(inception.read_state_dict(str(tmp_path / "sd.npz"))["wt"], w.T)
+  np.testing.assert_array_equal(pth_files.read_state_dict(str(tmp_path / "sd.npz"))["wt"], w.T)
 
 
 def test_read_state_dict_refuses_code_and_junk(tmp_path):
@@ -259,11 +259,11 @@ def test_read_state_dict_refuses_code_and_junk(tmp_path):
   with zipfile.ZipFile(evil, "w") as zf:
     zf.writestr("archive/data.pkl", pickle.dumps(os.system, protocol=2))  # GLOBAL posix.system
   with pytest.raises(ValueError, match="unsupported object"):
-    inception.read_state_dict(str(evil))
+    pth_files.read_state_dict(str(evil))
   junk = tmp_path / "junk.pth"
   junk.write_bytes(b"not a checkpoint at all")
   with pytest.raises(ValueError, match="not a readable PyTorch state_dict"):
-    inception.read_state_dict(str(junk))
+    pth_files.read_state_dict(str(junk))
 
 
 def test_torch_reads_our_files_and_we_read_torchs(tmp_path):
@@ -281,7 +281,7 @@ def test_torch_reads_our_files_and_we_read_torchs(tmp_path):
   torch.save(tensors, tmp_path / "t_zip.pth")
   torch.save(tensors, tmp_path / "t_legacy.pth", _use_new_zipfile_serialization=False)
   for name in ("t_zip.pth", "t_legacy.pth"):
-    out = inception.read_state_dict(str(tmp_path / name))
+    out = pth_files.read_state_dict(str(tmp_path / name))
     for k in sd:
       np.testing.assert_array_equal(out[k], sd[k])
 

@@ -14,7 +14,7 @@ single value is a fixed override: it applies to every run but is left out of run
 
 Each run trains with :func:`jgan.train.train_and_evaluate` in ``<workdir>/runs/<name>`` (``name`` joins
 the multi-valued axes, e.g. ``arg=ring8_pacgan2,seed=3``), then evaluates the EMA generator on
-:data:`EVAL_SAMPLES` points drawn from a z that depends only on the seed, and writes
+:data:`jgan.labs.mode_collapse.EVAL_SAMPLES` points drawn from a z that depends only on the seed, and writes
 ``final_metrics.json`` (mode metrics, ``jgan.metrics.modes``) and ``final_samples.npy``. A run whose
 ``final_metrics.json`` exists is skipped, so an interrupted sweep resumes where it stopped (a run cut
 short resumes from its checkpoint); a run whose stored config differs from the sweep's is refused.
@@ -42,8 +42,9 @@ import time
 import ml_collections
 import numpy as np
 
-EVAL_SAMPLES = 2500  # VEEGAN / PacGAN evaluate 2,500 generated points
-EVAL_Z_TAG = 0xE7A1  # fold_in tag of the evaluation z (disjoint from training's per-step keys)
+from jgan import plots
+from jgan.labs import mode_collapse
+
 RESULTS_FILE = "final_metrics.json"
 SAMPLES_FILE = "final_samples.npy"
 ARG_KEY = "arg"
@@ -187,21 +188,6 @@ def config_digest(c: ml_collections.ConfigDict) -> str:
   return hashlib.sha256(c.to_json_best_effort(sort_keys=True).encode()).hexdigest()
 
 
-def evaluate(state, config) -> tuple[dict, np.ndarray]:
-  """Mode metrics of :data:`EVAL_SAMPLES` points from the EMA generator; returns (metrics, points [N, 2])."""
-  import jax
-
-  from jgan import state as state_lib
-  from jgan.data import mixtures
-  from jgan.metrics import modes
-
-  key = jax.random.fold_in(jax.random.key(config.seed), EVAL_Z_TAG)
-  # The state is an argument of the jitted sampler: every seed runs the same cached program.
-  x = np.asarray(jax.device_get(state_lib.sample(state, key, EVAL_SAMPLES)), np.float32)
-  centres, sigma = mixtures.get(config.data.name)
-  return modes.mode_metrics(x, centres, sigma), x
-
-
 def _write_json(path: str, obj) -> None:
   with open(path + ".tmp", "w") as f:
     json.dump(obj, f, indent=2, sort_keys=True)
@@ -252,7 +238,7 @@ def train_one(config_spec: str, run: Run, workdir: str) -> dict:
     raise RuntimeError(
       f"run {run.name} stopped at step {int(state.step)} of {config.train.steps}; rerun the sweep to resume it"
     )
-  metrics, x = evaluate(state, config)
+  metrics, x = mode_collapse.evaluate(state, config)
   np.save(os.path.join(run_dir, SAMPLES_FILE), x)
   results = {
     "name": run.name,
@@ -412,37 +398,14 @@ def aggregate(runs: list[Run], results: list[dict], workdir: str) -> str:
 def plot_samples(runs: list[Run], results: list[dict], groups: dict, path: str, workdir: str) -> str:
   """A grid of final-sample scatter plots: one row per group, one column per seed; writes PNG ``path``."""
   from jgan.data import mixtures
-  from jgan.plots import plt  # pyplot with the headless backend selected
 
-  ncols = max(len(idx) for idx in groups.values())
-  fig, axes = plt.subplots(len(groups), ncols, figsize=(1.25 * ncols + 0.4, 1.35 * len(groups)), dpi=80, squeeze=False)
-  for row, (g, idx) in enumerate(groups.items()):
-    for col in range(ncols):
-      ax = axes[row, col]
-      ax.set_xticks([])
-      ax.set_yticks([])
-      if col >= len(idx):
-        ax.axis("off")
-        continue
-      r = results[idx[col]]
-      centres, _ = mixtures.get(r["data"])
-      x = np.load(os.path.join(workdir, "runs", runs[idx[col]].name, SAMPLES_FILE))
-      # Centres under the points: a generator that hits them exactly should look it.
-      ax.scatter(centres[:, 0], centres[:, 1], marker="o", s=14, facecolors="none", edgecolors="red", linewidths=0.5)
-      ax.scatter(x[:, 0], x[:, 1], s=1.0, c="tab:blue", alpha=0.5, linewidths=0, rasterized=True)
-      lim = np.abs(centres).max() * 1.35 + 0.1
-      ax.set_xlim(-lim, lim)
-      ax.set_ylim(-lim, lim)
-      ax.set_aspect("equal")
-      seed = runs[idx[col]].seed_label
-      ax.set_title(
-        f"{'s' + seed + ': ' if seed else ''}{r['modes']}/{len(centres)}, {100 * r['high_quality']:.0f}%",
-        fontsize=6,
-        pad=2,
-      )
-      if col == 0:
-        ax.set_ylabel("\n".join(v for _, v in g) or "runs", fontsize=6)
-  fig.tight_layout(pad=0.3)
-  fig.savefig(path, metadata={"Software": None})
-  plt.close(fig)
-  return path
+  rows = []
+  for g, idx in groups.items():
+    cells = []
+    for i in idx:
+      r, centres = results[i], mixtures.get(results[i]["data"]).centres
+      seed = runs[i].seed_label
+      title = f"{'s' + seed + ': ' if seed else ''}{r['modes']}/{len(centres)}, {100 * r['high_quality']:.0f}%"
+      cells.append((title, np.load(os.path.join(workdir, "runs", runs[i].name, SAMPLES_FILE)), centres))
+    rows.append(("\n".join(v for _, v in g) or "runs", cells))
+  return plots.scatter_grid(rows, path)
