@@ -21,13 +21,10 @@ import optax
 from flax import nnx
 
 from jgan import objectives as objectives_lib
-from jgan import optim
+from jgan import optim, rng
 from jgan import penalties as penalties_lib
 from jgan.models import make_models
 from jgan.update_rules import UPDATE_RULES, UpdateRule
-
-# fold_in tag of the model-initialisation key; replaced by the RNG-by-purpose change.
-INIT_TAG = 0x5EED
 
 
 class Model(NamedTuple):
@@ -64,8 +61,8 @@ class Components(NamedTuple):
 
 
 def init_rngs(seed: int) -> nnx.Rngs:
-  """The ``nnx.Rngs`` the models are initialised from (a function of the seed only)."""
-  k_g, k_d = jax.random.split(jax.random.fold_in(jax.random.key(seed), INIT_TAG))
+  """The ``nnx.Rngs`` the models are initialised from: G's and D's keys split from ``run_keys(seed).init``."""
+  k_g, k_d = jax.random.split(rng.run_keys(seed).init)
   return nnx.Rngs(params=k_g, default=k_d)
 
 

@@ -8,7 +8,7 @@ The metrics are those of :data:`jgan.metrics.METRICS` (see :mod:`jgan.metrics.pr
 draws ``max(num_samples)`` samples from the EMA generator (by default) in batches of
 ``evals.batch_size``, quantised to 8 bits like saved images, runs every needed feature extractor once
 per batch, and computes each metric on the first ``num_samples`` rows, so ``fid10k`` and ``kid10k``
-share one pass. The noise is the same at every call (``fold_in(key(seed), EVAL_TAG)``), so successive
+share one pass. The noise is the same at every call (``jgan.rng.run_keys(seed).eval``), so successive
 evaluations of a run differ only through the generator.
 
 Real-data features are computed once per (dataset, image size, split, extractor and its weights'
@@ -34,10 +34,10 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from jgan import data as data_lib
+from jgan import rng as rng_lib
 from jgan import state as state_lib
 from jgan.metrics import protocols
 
-EVAL_TAG = 0xE7A1  # fold_in tag of the evaluation noise
 RESULTS_FILE = "evals.jsonl"
 # config.evals defaults, also applied to configs saved before the section existed.
 DEFAULTS = dict(
@@ -192,7 +192,7 @@ class Evaluator:
     names = self.settings.metrics if metrics is None else metrics
     self.metrics = protocols.parse_metric_names(names)
     self.progress = progress
-    self.rng = jax.random.fold_in(jax.random.key(config.seed), EVAL_TAG)
+    self.rng = rng_lib.run_keys(config.seed).eval
     self._extractors: dict[str, Extractor] = {}
     self._real: dict[tuple, dict[str, np.ndarray]] = {}
     self._check()

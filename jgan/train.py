@@ -29,13 +29,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from jgan import checkpoint as ckpt_lib
-from jgan import components, multihost, plots, preemption, run_info, sharding, writers
+from jgan import components, multihost, plots, preemption, rng, run_info, sharding, writers
 from jgan import config as config_lib
 from jgan import data as data_lib
 from jgan import state as state_lib
 from jgan import step as step_lib
-
-FIXED_Z_TAG = 0xF1C5ED  # fold_in tag of the fixed z used for sample grids
 
 
 def stack_batch(host_batch: dict[str, np.ndarray], n_critic: int, k: int) -> dict[str, np.ndarray]:
@@ -201,7 +199,7 @@ def train_and_evaluate(config, workdir: str, *, resume_command: str | None = Non
   sh = sharding.make_shardings(mesh, k)
   is_writer = jax.process_index() == 0
   data_shape = data_lib.sample_shape(config.data)
-  rng = jax.random.key(config.seed)
+  keys = rng.run_keys(config.seed)  # one key per purpose: init, train, samples, eval
   parts = components.build(config, data_shape)  # validates every component before anything compiles
 
   ckpt = ckpt_lib.Checkpointer(
@@ -228,7 +226,7 @@ def train_and_evaluate(config, workdir: str, *, resume_command: str | None = Non
       shard_count=jax.process_count(),
     )
     if restored is None:
-      state = sharding.put_replicated(state_lib.create_state(parts, rng), sh.replicated)
+      state = sharding.put_replicated(state_lib.create_state(parts, keys.train), sh.replicated)
     else:
       state = restored.state
       it.set_state(restored.data_state)
@@ -245,7 +243,7 @@ def train_and_evaluate(config, workdir: str, *, resume_command: str | None = Non
       run_info.write_run_info(config, workdir, None if restored is None else restored.step)
     writer = writers.RunWriter(workdir, enabled=is_writer)
     train_step = step_lib.make_train_step(parts, k, sh.replicated, sh.batch, sh.data)
-    sample_key = jax.random.fold_in(rng, FIXED_Z_TAG)  # the same z for every grid of the run
+    sample_key = keys.samples  # the same z for every grid of the run
 
     step = int(state.step)
     log = MetricsLog(writer, step)

@@ -50,21 +50,18 @@ def state_parts(state) -> dict:
   """The final state's parts by meaning: ``{name: pytree}``."""
   import jax
 
-  g_opt, d_opt = state.g.opt, state.d.opt
-  if state.rule_state != ():  # optimistic GD: its previous gradients were the first part of each optax
-    # state before they moved into the update rule's state (same leaves, same order).
-    g_opt, d_opt = (state.rule_state[0], g_opt), (state.rule_state[1], d_opt)
   return {
     "step": state.step,
     "rng": jax.random.key_data(state.rng),
     "g_params": state.g.params,
     "g_stats": state.g.stats,
-    "g_opt": g_opt,
+    "g_opt": state.g.opt,
     "g_ema": state.g_ema,
     "d_params": state.d.params,
     "d_stats": state.d.stats,
-    "d_opt": d_opt,
+    "d_opt": state.d.opt,
     "obj_state": state.obj_state,
+    "rule_state": state.rule_state,
   }
 
 

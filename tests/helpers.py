@@ -28,13 +28,12 @@ def setup(config, data_shape=None, rng=None):
   """``(resolved config, components, initial state)`` of ``config``, as a run builds them.
 
   ``data_shape`` defaults to the config's sample shape, ``rng`` (the state's step key) to
-  ``jax.random.key(config.seed)``.
+  the run's step key ``jgan.rng.run_keys(config.seed).train``.
   """
-  import jax
-
   from jgan import components, data, state
   from jgan import config as config_lib
+  from jgan import rng as rng_lib
 
   c = config_lib.resolve(config)
   parts = components.build(c, tuple(data_shape) if data_shape is not None else data.sample_shape(c.data))
-  return c, parts, state.create_state(parts, jax.random.key(c.seed) if rng is None else rng)
+  return c, parts, state.create_state(parts, rng_lib.run_keys(c.seed).train if rng is None else rng)

@@ -28,7 +28,7 @@ import pytest
 from jgan import checkpoint as ckpt_lib
 from jgan import config as config_lib
 from jgan import data as data_lib
-from jgan import preemption, train
+from jgan import preemption, rng, train
 from jgan import state as state_lib
 from tests.helpers import ROOT, load_config, setup
 
@@ -204,7 +204,7 @@ def test_sampling_images_needs_no_data(reference, monkeypatch):
   assert np.array_equal(x, np.asarray(sample(jax.random.key(3), 5)))  # a function of rng only
   state, config = ckpt_lib.load_state(str(reference))
   assert jax.dtypes.issubdtype(state.rng.dtype, jax.dtypes.prng_key)  # still a typed key, same bits
-  assert np.array_equal(jax.random.key_data(state.rng), jax.random.key_data(jax.random.key(SEED)))
+  assert np.array_equal(jax.random.key_data(state.rng), jax.random.key_data(rng.run_keys(SEED).train))
   assert int(state.step) == TOTAL and config.seed == SEED
   oldest = _steps_in(reference)[0]
   live = np.asarray(

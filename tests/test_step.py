@@ -12,8 +12,12 @@ from tests.helpers import load_config, setup
 
 # 1 vs 8 devices: the same maths with a different reduction order (BatchNorm statistics and gradient
 # all-reduce are sums split 8 ways), so they agree to float32 rounding amplified by 10 Adam steps,
-# not bit for bit (DESIGN.md). Measured max |diff| ~1e-6 on smoke; we allow 1e-4 absolute.
+# not bit for bit (DESIGN.md). Measured on smoke (seed 0): parameters, statistics and EMA within
+# 7.1e-5 after 10 steps (7e-8 through step 7; at step 8 a LeakyReLU input of D's first layer lies
+# within rounding of 0 and takes the other slope on 8 devices, so one gradient element differs by
+# ~0.07); we allow 1e-4 there. Adam's first moments hold that gradient (0.1 of it): 1.2e-2, allowed 5e-2.
 DEVICE_ATOL = 1e-4
+MOMENT_ATOL = 5e-2
 
 
 def _smoke(num_devices, **overrides):
@@ -37,12 +41,18 @@ def _leaves(state):
   return jax.tree.leaves((state.g, state.d, state.g_ema))
 
 
-def test_one_vs_eight_devices_agree(smoke_runs):
-  a, b = _leaves(smoke_runs["one"]), _leaves(smoke_runs["eight"])
+def _worst(a, b) -> float:
+  a, b = jax.tree.leaves(a), jax.tree.leaves(b)
   assert len(a) == len(b)
-  worst = max(float(np.max(np.abs(np.asarray(x, np.float64) - np.asarray(y, np.float64)))) for x, y in zip(a, b))
-  assert worst < DEVICE_ATOL, worst
-  assert int(smoke_runs["eight"].step) == 10
+  return max(float(np.max(np.abs(np.asarray(x, np.float64) - np.asarray(y, np.float64)))) for x, y in zip(a, b))
+
+
+def test_one_vs_eight_devices_agree(smoke_runs):
+  one, eight = smoke_runs["one"], smoke_runs["eight"]
+  models = lambda s: (s.g.params, s.g.stats, s.d.params, s.d.stats, s.g_ema)
+  assert _worst(models(one), models(eight)) < DEVICE_ATOL
+  assert _worst((one.g.opt, one.d.opt), (eight.g.opt, eight.d.opt)) < MOMENT_ATOL
+  assert int(eight.step) == 10
 
 
 def test_same_seed_is_bit_identical(smoke_runs):

@@ -30,14 +30,13 @@ import ml_collections
 import numpy as np
 
 from jgan import config as config_lib
-from jgan import recipes
+from jgan import recipes, rng
 from jgan import state as state_lib
 from jgan.data import mixtures
 from jgan.metrics import modes
 
 DATASETS = ("ring8", "grid25")
 EVAL_SAMPLES = 2500  # VEEGAN / PacGAN evaluate 2,500 generated points
-EVAL_Z_TAG = 0xE7A1  # fold_in tag of the evaluation z (disjoint from training's per-step keys)
 # dataset -> (hidden layers, G learning rate, D learning rate, D items per step, G updates)
 PROTOCOL = {"ring8": (2, 1e-3, 1e-4, 64, 60_000), "grid25": (3, 1e-3, 1e-3, 128, 60_000)}
 
@@ -84,7 +83,7 @@ def config(arg: str | None = None) -> ml_collections.ConfigDict:
 
 def evaluate(state, config) -> tuple[dict, np.ndarray]:
   """Mode metrics of :data:`EVAL_SAMPLES` points from the EMA generator; returns (metrics, points [N, 2])."""
-  key = jax.random.fold_in(jax.random.key(config.seed), EVAL_Z_TAG)
+  key = rng.run_keys(config.seed).eval
   # The state is an argument of the jitted sampler: every seed runs the same cached program.
   x = np.asarray(jax.device_get(state_lib.sample(state, key, EVAL_SAMPLES)), np.float32)
   centres, sigma = mixtures.get(config.data.name)

@@ -150,9 +150,6 @@ def make_models(model_cfg, data_shape: tuple[int, ...], rngs: nnx.Rngs, d_output
   # PacGAN: D sees m samples joined along the last axis (see jgan.step.pack).
   m = model_cfg.get("pack", 1)
   d_shape = data_shape[:-1] + (data_shape[-1] * m,)
-  # The discriminator of the sample shape is built first in every case, so the initial weights drawn
-  # from ``rngs`` stay those of earlier jgan versions (replaced in the RNG-by-purpose change).
-  d = spec.discriminator(model_cfg, data_shape, rngs)
   if d_output == "energy":
     if spec.autoencoder is None:
       raise ValueError(
@@ -161,8 +158,7 @@ def make_models(model_cfg, data_shape: tuple[int, ...], rngs: nnx.Rngs, d_output
         f"{', '.join(n for n, s in MODELS.items() if s.autoencoder is not None)}"
       )
     d = spec.autoencoder(model_cfg, d_shape, rngs)
-  elif m > 1:
-    spec.generator(model_cfg, data_shape, rngs)  # discarded: keeps the keys of earlier versions (see above)
+  else:
     d = spec.discriminator(model_cfg, d_shape, rngs)
   if model_cfg.get("d_spectral_norm", False):
     spectral.wrap_layers(d, rngs)
