@@ -16,7 +16,7 @@ from jgan import evaluation
 from jgan.data import mixtures
 from jgan.metrics import METRICS, protocols
 from tests.helpers import load_config, setup
-from tests.test_classifier import small_classifier  # noqa: F401  (session fixture)
+from tests.test_metrics_classifier import small_classifier  # noqa: F401  (session fixture)
 
 
 def _config(name="smoke", **evals):
@@ -133,7 +133,7 @@ def test_inception_metrics_end_to_end(tmp_path):
 
   (KID and PR run on the same code path as the mnist_* metrics, tested above.)
   """
-  from tests.test_inception import random_fid_state_dict, write_torch_zip
+  from tests.test_metrics_inception import random_fid_state_dict, write_torch_zip
 
   path = tmp_path / "pt_inception.pth"
   write_torch_zip(path, random_fid_state_dict())

@@ -14,7 +14,7 @@ one ``jax.lax.scan`` inside one ``jit``: a few thousand steps take seconds on a 
 The reference values come from :func:`f_divergence_by_quadrature` (``scipy.integrate.quad`` of
 ``q f(p/q)`` with the numpy ``f`` of :data:`jgan.objectives.F_DIVERGENCES`) and, for W1,
 ``scipy.stats.wasserstein_distance`` on samples. ``benchmarks/divergence_table.py`` writes the table in
-``docs/divergence_estimates.md``; ``tests/test_divergence_estimation.py`` checks it.
+``docs/divergence_estimates.md``; ``tests/test_labs_divergence.py`` checks it.
 """
 
 from __future__ import annotations
@@ -311,7 +311,7 @@ def reference_value(name: str, case: GaussianCase, rng: np.random.Generator | No
   )
 
 
-# The settings of the table in docs/divergence_estimates.md and of tests/test_divergence_estimation.py.
+# The settings of the table in docs/divergence_estimates.md and of tests/test_labs_divergence.py.
 TABLE_SETTINGS = dict(steps=3000, batch_size=256, hidden=32, learning_rate=3e-3, eval_size=1 << 19)
 # A large gradient-penalty weight: at the published 10 the GP critic overshoots W1 ~ 1 by ~W1/(2*10) = 5%.
 TABLE_OBJECTIVE_PARAMS: dict[str, dict] = {"wgan_gp": {"gp_weight": 100.0}}
