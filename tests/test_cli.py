@@ -71,3 +71,17 @@ def test_evals_during_training_are_logged_and_saved(tmp_path):
   assert 0 <= evals[-1]["modes2500/modes"] <= 8 and 0 <= evals[-1]["modes2500/high_quality"] <= 1
   rows = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
   assert any(k.startswith("eval/") for r in rows for k in r)
+
+
+def test_help_lists_every_subcommand_and_each_has_its_own_help():
+  """``jgan --help`` (the console script installed by pip), ``python -m jgan`` and each subcommand's help."""
+  from jgan.cli import SUBCOMMANDS
+
+  script = os.path.join(os.path.dirname(sys.executable), "jgan")
+  top = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=300)
+  assert top.returncode == 0 and all(f"  {name} " in top.stdout for name in SUBCOMMANDS), top.stdout
+  as_module = subprocess.run([sys.executable, "-m", "jgan", "--help"], capture_output=True, text=True, timeout=300)
+  assert as_module.stdout == top.stdout
+  for name in SUBCOMMANDS:
+    r = subprocess.run([script, name, "--help"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and "--workdir" in r.stdout, (name, r.stdout[-500:], r.stderr[-500:])

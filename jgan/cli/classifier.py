@@ -12,10 +12,13 @@ import sys
 
 def main(argv) -> int:
   """Trains and saves the classifier of ``--config`` into ``--workdir``; 0 on success, 2 on a bad config."""
+  from jgan.cli import flags
+
+  if flags.help_requested(argv, __doc__):
+    return 0
   from absl import flags as absl_flags
 
   from jgan import classifier_training
-  from jgan.cli import flags
 
   try:
     config, workdir = flags.parse_cli(argv, absl_flags.FlagValues())

@@ -12,6 +12,20 @@ import ml_collections
 
 from jgan import config as config_lib
 
+HELP_FLAGS = ("-h", "--help", "--helpshort", "--helpfull")
+
+
+def help_requested(argv, doc: str) -> bool:
+  """Prints ``doc`` (a subcommand module's docstring) and returns True when ``argv`` asks for help.
+
+  absl's own ``--help`` would list every absl flag of every imported library; the module docstring says
+  what the subcommand takes.
+  """
+  if any(a in HELP_FLAGS for a in argv):
+    print(doc.strip())
+    return True
+  return False
+
 
 def _config_overrides(argv) -> list[tuple[str, str]]:
   """``(dotted key, raw text)`` of every ``--config.KEY=VALUE`` (or ``--config.KEY VALUE``) argument."""

@@ -14,8 +14,6 @@ import os
 import shlex
 import sys
 
-HELP_FLAGS = ("-h", "--help", "--helpshort", "--helpfull")
-
 
 def one_line(e: BaseException) -> str:
   """An exception's message on one line (multi-line messages joined with spaces)."""
@@ -24,13 +22,13 @@ def one_line(e: BaseException) -> str:
 
 def main(argv) -> int:
   """Trains the config given in ``argv`` (no program name); 0 when done or preempted, 2 on an error."""
-  if any(a in HELP_FLAGS for a in argv):
-    print(__doc__.strip())
+  from jgan.cli import flags
+
+  if flags.help_requested(argv, __doc__):
     return 0
   from absl import logging
 
   from jgan import checkpoint, multihost
-  from jgan.cli import flags
 
   logging.set_verbosity(logging.WARNING)  # absl's INFO lines (backend probing, TFDS) drown the progress bar
   try:
