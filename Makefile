@@ -30,7 +30,7 @@ $(STAMP): pyproject.toml
 	  $$py -m venv $(VENV); \
 	fi; \
 	$(PY) -m pip install -q --upgrade pip; \
-	$(PY) -m pip install -q -e '.[test,lint]'; \
+	$(PY) -m pip install -q -e '.[test,lint,crosscheck]'; \
 	touch $(STAMP)
 
 venv: $(STAMP)

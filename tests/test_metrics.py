@@ -226,35 +226,44 @@ def test_inception_score_rejects_logits():
 # ------------------------------------------------------------------ precision/recall, density/coverage
 
 
-def _naive_manifold(real, fake, k):
+def _naive_manifold(real, fake, k, inclusive):
   # Brute force in float64: radii = k-th smallest distance to the own set, self excluded.
   def radii(x):
     dist = cdist(x, x)
     np.fill_diagonal(dist, np.inf)
     return np.sort(dist, axis=1)[:, k - 1]
 
+  inside = np.less_equal if inclusive else np.less
   r_real, r_fake = radii(real), radii(fake)
   d_fr = cdist(fake, real)  # [M, N]
-  precision = np.mean(np.any(d_fr <= r_real[None, :], axis=1))
-  recall = np.mean(np.any(d_fr.T <= r_fake[None, :], axis=1))
-  density = np.sum(d_fr <= r_real[None, :]) / (k * len(fake))
-  coverage = np.mean(d_fr.min(axis=0) <= r_real)
+  precision = np.mean(np.any(inside(d_fr, r_real[None, :]), axis=1))
+  recall = np.mean(np.any(inside(d_fr.T, r_fake[None, :]), axis=1))
+  density = np.sum(inside(d_fr, r_real[None, :])) / (k * len(fake))
+  coverage = np.mean(inside(d_fr.min(axis=0), r_real))
   return precision, recall, density, coverage
 
 
 @pytest.mark.parametrize("batch_size", [1024, 7])
-def test_manifold_metrics_match_brute_force(batch_size):
+@pytest.mark.parametrize("duplicates", [False, True])
+def test_manifold_metrics_match_brute_force(batch_size, duplicates):
   rng = _rng(20)
   real = rng.normal(size=(60, 5))
   fake = rng.normal(size=(45, 5)) * 1.2 + 0.3
-  p3, r3, _, _ = _naive_manifold(real, fake, 3)
-  _, _, d5, c5 = _naive_manifold(real, fake, 5)
+  if duplicates:  # fakes exactly on real samples: ties at ball boundaries, where the conventions differ
+    fake[:20] = real[rng.permutation(60)[:20]]
+  # Defaults: precision/recall inclusive (NVlabs' code), density/coverage strict (the prdc package).
+  p3, r3, _, _ = _naive_manifold(real, fake, 3, inclusive=True)
+  _, _, d5, c5 = _naive_manifold(real, fake, 5, inclusive=False)
   precision, recall = metrics.precision_recall(real, fake, batch_size=batch_size)
   density, coverage = metrics.density_coverage(real, fake, batch_size=batch_size)
   assert (precision, recall) == pytest.approx((p3, r3), abs=1e-12)
   assert (density, coverage) == pytest.approx((d5, c5), abs=1e-12)
   both = metrics.manifold_metrics(real, fake, batch_size=batch_size)
   assert both == pytest.approx({"precision": p3, "recall": r3, "density": d5, "coverage": c5}, abs=1e-12)
+  flipped = metrics.manifold_metrics(real, fake, batch_size=batch_size, pr_inclusive=False, dc_inclusive=True)
+  p3s, r3s, _, _ = _naive_manifold(real, fake, 3, inclusive=False)
+  _, _, d5i, c5i = _naive_manifold(real, fake, 5, inclusive=True)
+  assert flipped == pytest.approx({"precision": p3s, "recall": r3s, "density": d5i, "coverage": c5i}, abs=1e-12)
   ref_radii = np.sort(cdist(real, real), axis=1)[:, 3]
   np.testing.assert_allclose(metrics.knn_radii(real, 3, batch_size=batch_size), ref_radii, rtol=1e-4)
 
@@ -264,9 +273,13 @@ def test_manifold_identical_sets():
   assert metrics.precision_recall(x, x) == (1.0, 1.0)
   density, coverage = metrics.density_coverage(x, x, batch_size=64)
   assert coverage == 1.0
-  # Each real ball holds its centre and its k nearest neighbours (the k-th on the boundary, counted
-  # consistently because distances and radii come from the same row-major pass): density = (k + 1) / k.
-  assert density == pytest.approx(6 / 5, abs=1e-12)
+  # Each real ball holds its centre and its k - 1 nearest neighbours strictly inside; the k-th lies on
+  # the boundary, which the prdc convention (<) excludes: density = k / k = 1 ...
+  assert density == pytest.approx(1.0, abs=1e-12)
+  # ... and a closed ball (<=, counted consistently because distances and radii come from the same
+  # row-major pass) includes: density = (k + 1) / k.
+  density, coverage = metrics.density_coverage(x, x, batch_size=64, inclusive=True)
+  assert (density, coverage) == (pytest.approx(6 / 5, abs=1e-12), 1.0)
 
 
 def test_manifold_disjoint_far_apart_sets():
@@ -292,6 +305,19 @@ def test_manifold_fake_covers_half_of_the_clusters():
   assert 0.4 < recall <= 0.5
   assert 0.45 < coverage <= 0.5
   assert 0.8 < density < 1.2
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("which", ["real", "fake"])
+@pytest.mark.parametrize("metric", ["prdc", "kid", "fid"])
+def test_feature_metrics_refuse_non_finite_features(metric, which, bad):
+  # One NaN real sample used to give precision = recall = density = coverage = 0.0 and KID = NaN.
+  rng = _rng(24)
+  sets = {"real": rng.normal(size=(40, 6)), "fake": rng.normal(size=(40, 6))}
+  sets[which][3, 2] = bad
+  fn = {"prdc": metrics.manifold_metrics, "kid": metrics.kid_from_features, "fid": metrics.fid_from_features}[metric]
+  with pytest.raises(ValueError, match=r"NaN or Inf value\(s\) in 1 of 40 samples \(first: sample 3, feature 2"):
+    fn(sets["real"], sets["fake"])
 
 
 # ----------------------------------------------------------------------------------------- modes

@@ -22,16 +22,7 @@ import warnings
 
 import numpy as np
 
-
-def _as_feature_matrix(features, name: str = "features") -> np.ndarray:
-  x = np.asarray(features, dtype=np.float64)
-  if x.ndim != 2:
-    raise ValueError(f"{name} must have shape [N, D]; got shape {x.shape}.")
-  if x.shape[0] < 2:
-    raise ValueError(f"{name} needs at least 2 samples for a covariance; got {x.shape[0]}.")
-  if not np.all(np.isfinite(x)):
-    raise ValueError(f"{name} contains NaN or Inf.")
-  return x
+from jgan.metrics.validation import as_features
 
 
 def _warn_if_singular(n: int, d: int) -> None:
@@ -58,7 +49,7 @@ def gaussian_stats(features) -> tuple[np.ndarray, np.ndarray]:
     (as ``np.cov`` and pytorch-fid). Warns (``RuntimeWarning``) when ``N <= D``, where the covariance is
     singular.
   """
-  x = _as_feature_matrix(features)
+  x = as_features(features, min_rows=2)
   n, d = x.shape
   _warn_if_singular(n, d)
   mu = x.mean(axis=0)
@@ -90,11 +81,7 @@ class GaussianStatsAccumulator:
 
   def update(self, features) -> None:
     """Adds a batch: ``features`` is ``[B, D]`` array-like of finite floats, ``B >= 1``."""
-    x = np.asarray(features, dtype=np.float64)
-    if x.ndim != 2 or x.shape[0] < 1:
-      raise ValueError(f"features must have shape [B, D] with B >= 1; got shape {x.shape}.")
-    if not np.all(np.isfinite(x)):
-      raise ValueError("features contains NaN or Inf.")
+    x = as_features(features)
     b = x.shape[0]
     mean_b = x.mean(axis=0)
     xc = x - mean_b[None, :]

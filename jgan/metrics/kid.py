@@ -23,6 +23,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jgan.metrics.validation import as_features
+
 
 def _poly_kernel_minus_one(a: jax.Array, b: jax.Array) -> jax.Array:
   """``k(a_i, b_j) - 1 = u (3 + u (3 + u))`` with ``u = a_i . b_j / d``: ``[m, d] x [m, d] -> [m, m]``.
@@ -69,9 +71,9 @@ def polynomial_mmd2(features1, features2) -> float:
   Returns:
     A Python float (may be slightly negative when the distributions match).
   """
-  x = jnp.asarray(features1, jnp.float32)
-  y = jnp.asarray(features2, jnp.float32)
-  if x.ndim != 2 or x.shape != y.shape or x.shape[0] < 2:
+  x = jnp.asarray(as_features(features1, "features1", min_rows=2, dtype=np.float32))
+  y = jnp.asarray(as_features(features2, "features2", min_rows=2, dtype=np.float32))
+  if x.shape != y.shape:
     raise ValueError(f"need two [m, d] sets of the same shape with m >= 2; got {x.shape}, {y.shape}.")
   return float(jax.jit(_mmd2_unbiased)(x, y))
 
@@ -100,9 +102,9 @@ def kid_from_features(
     population standard deviation (``ddof=0``, as torch-fidelity) of the per-subset estimates. When the
     subset covers both whole sets every subset gives the same value and ``std`` is 0 up to rounding.
   """
-  x = np.asarray(features1, dtype=np.float32)
-  y = np.asarray(features2, dtype=np.float32)
-  if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
+  x = as_features(features1, "features1", dtype=np.float32)
+  y = as_features(features2, "features2", dtype=np.float32)
+  if x.shape[1] != y.shape[1]:
     raise ValueError(f"need [N1, d] and [N2, d] feature sets; got {x.shape} and {y.shape}.")
   if num_subsets < 1:
     raise ValueError(f"num_subsets must be >= 1; got {num_subsets}.")

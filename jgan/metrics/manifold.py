@@ -8,11 +8,17 @@ not counted).
   samples inside the real manifold (real radii); recall is the share of real samples inside the fake
   manifold (fake radii).
 * Density and coverage (Naeem et al. 2020, k = 5), both w.r.t. the real manifold only, which makes them
-  robust to fake outliers: density = ``1/(k M) sum_j #{i : ||f_j - r_i|| <= rad_i}`` (can exceed 1;
-  ~1 when fakes follow the real distribution, ``(k + 1) / k`` for a fake set identical to the real
-  one); coverage = share of real samples whose ball contains at least one fake sample.
+  robust to fake outliers: density = ``1/(k M) sum_j #{i : ||f_j - r_i|| < rad_i}`` (can exceed 1;
+  ~1 when fakes follow the real distribution); coverage = share of real samples whose ball contains at
+  least one fake sample.
 
-A ball includes its boundary (``<=``), as both reference implementations. Pairwise squared distances
+**Ball boundaries differ between the two reference implementations**, so each pair follows its own:
+Kynkäänniemi et al.'s released code (NVlabs/precision-recall) counts a sample *on* a ball's boundary as
+inside (``<=``), Naeem et al.'s ``prdc`` package counts it outside (``<``, for all four metrics). jgan's
+precision/recall default to ``<=`` and density/coverage to ``<`` (``pr_inclusive`` / ``dc_inclusive``
+choose); the difference matters only for ties, chiefly duplicated samples: a fake set identical to the
+real one has density ``(k + 1) / k`` with ``<=`` (each fake sits on its own real neighbour's k-th
+boundary) and exactly 1 with ``<``. Pairwise squared distances
 ``|a|^2 + |b|^2 - 2 a.b`` (clipped at 0, features centred on the real mean first) are computed in
 float32 on the default JAX device, one batch of rows against the whole other set per jitted call, so
 10k x 10k x 2048 needs one ``[batch, 10k]`` block at a time (40 MB at batch 1024), never the full
@@ -30,6 +36,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from jgan.metrics.validation import as_features
 
 DEFAULT_BATCH_SIZE = 1024
 
@@ -49,8 +57,12 @@ def _knn_batch(rows, cols, cols_sq, *, ks):
   return jnp.stack([-neg_smallest[:, k] for k in ks], axis=1)
 
 
-@jax.jit
-def _cross_batch(real_rows, real_r2_pr, real_r2_dc, fake, fake_sq, fake_r2):
+def _inside(d2: jax.Array, r2: jax.Array, inclusive: bool) -> jax.Array:
+  return d2 <= r2 if inclusive else d2 < r2
+
+
+@functools.partial(jax.jit, static_argnames=("pr_inclusive", "dc_inclusive"))
+def _cross_batch(real_rows, real_r2_pr, real_r2_dc, fake, fake_sq, fake_r2, *, pr_inclusive, dc_inclusive):
   """One block of real samples (rows) against every fake sample (columns).
 
   Args: real rows ``[B, d]`` with their squared precision / density radii ``[B]`` (-1 on padded rows,
@@ -61,19 +73,17 @@ def _cross_batch(real_rows, real_r2_pr, real_r2_dc, fake, fake_sq, fake_r2):
   each real row to its nearest fake.
   """
   d2 = _sq_dists(real_rows, fake, fake_sq)
-  in_pr = jnp.sum(d2 <= real_r2_pr[:, None], axis=0, dtype=jnp.int32)
-  in_dc = jnp.sum(d2 <= real_r2_dc[:, None], axis=0, dtype=jnp.int32)
-  recalled = jnp.any(d2 <= fake_r2[None, :], axis=1)
+  in_pr = jnp.sum(_inside(d2, real_r2_pr[:, None], pr_inclusive), axis=0, dtype=jnp.int32)
+  in_dc = jnp.sum(_inside(d2, real_r2_dc[:, None], dc_inclusive), axis=0, dtype=jnp.int32)
+  recalled = jnp.any(_inside(d2, fake_r2[None, :], pr_inclusive), axis=1)
   return in_pr, in_dc, recalled, jnp.min(d2, axis=1)
 
 
 def _centred(real_features, fake_features) -> tuple[jax.Array, jax.Array]:
-  real = np.asarray(real_features, dtype=np.float64)
-  fake = np.asarray(fake_features, dtype=np.float64)
-  if real.ndim != 2 or fake.ndim != 2 or real.shape[1] != fake.shape[1]:
+  real = as_features(real_features, "real features")
+  fake = as_features(fake_features, "fake features")
+  if real.shape[1] != fake.shape[1]:
     raise ValueError(f"need real [N, D] and fake [M, D] features; got {real.shape} and {fake.shape}.")
-  if real.shape[0] < 1 or fake.shape[0] < 1:
-    raise ValueError("both feature sets must be non-empty.")
   # Distances are translation invariant; centring on the real mean shrinks |a|^2 + |b|^2 - 2 a.b's
   # terms (Inception features are all >= 0) and with them the float32 cancellation error.
   mean = real.mean(axis=0, keepdims=True)
@@ -114,6 +124,8 @@ def manifold_metrics(
   k_pr: int | None = 3,
   k_dc: int | None = 5,
   batch_size: int = DEFAULT_BATCH_SIZE,
+  pr_inclusive: bool = True,
+  dc_inclusive: bool = False,
 ) -> dict[str, float]:
   """Precision, recall, density and coverage in one pass over the real-vs-fake distances.
 
@@ -127,6 +139,9 @@ def manifold_metrics(
     k_pr: neighbour rank for precision/recall (Kynkäänniemi et al.: 3); None skips them.
     k_dc: neighbour rank for density/coverage (Naeem et al.: 5); None skips them.
     batch_size: real rows per jitted distance block (memory ~ ``batch_size * max(N, M) * 4`` bytes).
+    pr_inclusive: precision/recall balls include their boundary (``<=``, Kynkäänniemi et al.'s code);
+      False gives the ``prdc`` package's ``<``.
+    dc_inclusive: density/coverage balls include their boundary; False (default) is ``prdc``'s ``<``.
 
   Returns:
     ``{"precision", "recall"}`` (each in ``[0, 1]``) if ``k_pr`` is set, and ``{"density"`` (in
@@ -160,7 +175,14 @@ def manifold_metrics(
   # the float32 cross terms can differ in the last bit; the test of a set against itself checks this).
   for start, rows in _row_batches(real, batch_size):
     out = _cross_batch(
-      rows, jnp.asarray(r2_pr[start : start + b]), jnp.asarray(r2_dc[start : start + b]), fake, fake_sq, fake_r2
+      rows,
+      jnp.asarray(r2_pr[start : start + b]),
+      jnp.asarray(r2_dc[start : start + b]),
+      fake,
+      fake_sq,
+      fake_r2,
+      pr_inclusive=bool(pr_inclusive),
+      dc_inclusive=bool(dc_inclusive),
     )
     in_pr += np.asarray(out[0])
     in_dc += np.asarray(out[1])
@@ -172,7 +194,9 @@ def manifold_metrics(
     result["recall"] = float(np.mean(np.concatenate(recalled)[:n]))
   if k_dc is not None:
     result["density"] = float(np.sum(in_dc)) / (k_dc * m)
-    result["coverage"] = float(np.mean(np.concatenate(nearest)[:n] <= r2_dc[:n]))
+    nearest_d2 = np.concatenate(nearest)[:n]
+    covered = nearest_d2 <= r2_dc[:n] if dc_inclusive else nearest_d2 < r2_dc[:n]
+    result["coverage"] = float(np.mean(covered))
   return result
 
 
@@ -193,7 +217,7 @@ def knn_radii(features, k: int, *, batch_size: int = DEFAULT_BATCH_SIZE) -> np.n
 
 
 def precision_recall(
-  real_features, fake_features, *, k: int = 3, batch_size: int = DEFAULT_BATCH_SIZE
+  real_features, fake_features, *, k: int = 3, batch_size: int = DEFAULT_BATCH_SIZE, inclusive: bool = True
 ) -> tuple[float, float]:
   """Improved precision and recall (Kynkäänniemi et al. 2019).
 
@@ -202,17 +226,19 @@ def precision_recall(
     fake_features: ``[M, D]`` array-like of floats, ``M > k``.
     k: neighbour rank of the manifold radii (paper default 3).
     batch_size: rows per jitted distance block (memory ~ ``batch_size * max(N, M) * 4`` bytes).
+    inclusive: a sample on a ball's boundary is inside (``<=``, Kynkäänniemi et al.'s code; False:
+      ``prdc``'s ``<``).
 
   Returns:
     ``(precision, recall)`` as Python floats in ``[0, 1]``: the share of fake samples within some real
     sample's k-NN ball, and the share of real samples within some fake sample's k-NN ball.
   """
-  out = manifold_metrics(real_features, fake_features, k_pr=k, k_dc=None, batch_size=batch_size)
+  out = manifold_metrics(real_features, fake_features, k_pr=k, k_dc=None, batch_size=batch_size, pr_inclusive=inclusive)
   return out["precision"], out["recall"]
 
 
 def density_coverage(
-  real_features, fake_features, *, k: int = 5, batch_size: int = DEFAULT_BATCH_SIZE
+  real_features, fake_features, *, k: int = 5, batch_size: int = DEFAULT_BATCH_SIZE, inclusive: bool = False
 ) -> tuple[float, float]:
   """Density and coverage (Naeem et al. 2020).
 
@@ -221,10 +247,12 @@ def density_coverage(
     fake_features: ``[M, D]`` array-like of floats, ``M >= 1``.
     k: neighbour rank of the real radii (paper default 5).
     batch_size: rows per jitted distance block (memory ~ ``batch_size * M * 4`` bytes).
+    inclusive: a sample on a ball's boundary is inside (``<=``); False (default) is the ``prdc``
+      package's ``<`` (Naeem et al.'s release).
 
   Returns:
     ``(density, coverage)`` as Python floats: density in ``[0, N / k]`` (~1 for matching
     distributions), coverage in ``[0, 1]``.
   """
-  out = manifold_metrics(real_features, fake_features, k_pr=None, k_dc=k, batch_size=batch_size)
+  out = manifold_metrics(real_features, fake_features, k_pr=None, k_dc=k, batch_size=batch_size, dc_inclusive=inclusive)
   return out["density"], out["coverage"]
