@@ -215,7 +215,12 @@ class Evaluator:
         classifier.classifier_path(self.settings.classifier_path)
 
   def num_samples(self, metric: str) -> int:
+    """Generated samples ``metric`` is computed on: ``evals.num_samples`` if set, else its protocol's."""
     return self.settings.num_samples or protocols.METRICS[metric].num_samples
+
+  def result_keys(self) -> list[str]:
+    """Every key :meth:`evaluate` returns, each naming the sample count used (``fid64``, not ``fid10k``)."""
+    return [k for m in self.metrics for k in protocols.result_keys(m, self.num_samples(m))]
 
   def due(self, step: int) -> bool:
     """Whether training should evaluate after ``step`` (every ``evals.every_steps`` > 0 steps)."""

@@ -256,18 +256,26 @@ def train_and_evaluate(config, workdir: str, *, resume_command: str | None = Non
       check_state_finite(state, step)
       ckpt.save(step, state, it.get_state(), metrics=metrics)
 
-    bar = None
-    if t.progress and is_writer:
-      from tqdm import tqdm
-
-      bar = tqdm(total=t.steps, initial=step, unit="step", dynamic_ncols=True, desc=os.path.basename(workdir))
     every = config.checkpoint.every_steps
     evaluator = None
     if config.evals.metrics and config.evals.every_steps:
       from jgan import evaluation
 
       # Built before the first step: a bad metric name or missing weights fail before any compilation.
-      evaluator = evaluation.make_evaluator(config, workdir, progress=bar is not None)
+      evaluator = evaluation.make_evaluator(config, workdir, progress=bool(t.progress and is_writer))
+    best = config.checkpoint.best_metric
+    if best and config.checkpoint.keep_best > 0:
+      reported = evaluator.result_keys() if evaluator is not None else []
+      if best not in reported:  # else no checkpoint would ever be ranked, silently
+        raise ValueError(
+          f"checkpoint.best_metric={best!r} is not among the evaluation results "
+          f"({', '.join(reported) or 'none: set evals.metrics and evals.every_steps'})"
+        )
+    bar = None
+    if t.progress and is_writer:
+      from tqdm import tqdm
+
+      bar = tqdm(total=t.steps, initial=step, unit="step", dynamic_ncols=True, desc=os.path.basename(workdir))
     try:
       calls = 0
       stop = preemption.stop_signal(guard, calls, 1)  # the signal that ends training early, if any

@@ -35,6 +35,12 @@ def test_registry_names_and_keys():
   assert protocols.result_keys("fid50k") == ("fid50k",)
   assert protocols.result_keys("kid10k") == ("kid10k/kid", "kid10k/kid_std")
   assert protocols.parse_metric_names(" fid10k,,kid10k,fid10k ") == ["fid10k", "kid10k"]
+  # A metric computed on another sample count than its name says is reported under that count.
+  assert protocols.result_keys("fid10k", 64) == ("fid64",)
+  assert protocols.result_keys("fid10k", 10_000) == ("fid10k",)
+  assert protocols.result_keys("mnist_kid5k", 500) == ("mnist_kid500/kid", "mnist_kid500/kid_std")
+  assert protocols.result_keys("modes2500", 3000) == ("modes3k/modes", "modes3k/high_quality", "modes3k/reverse_kl")
+  assert protocols.result_keys("stacked_modes26k", 2500)[0] == "stacked_modes2500/modes"
   with pytest.raises(ValueError, match="unknown metric 'fid1k'; valid choices: .*fid10k"):
     protocols.parse_metric_names("fid1k")
 
@@ -142,8 +148,8 @@ def test_inception_metrics_end_to_end(tmp_path):
   state = setup(config, (28, 28, 1), jax.random.key(0))[2]
   with pytest.warns(RuntimeWarning, match="singular"):
     r = ev(state, 0, write=False)
-  assert set(r) == {"fid10k", "is10k/is", "is10k/is_std"}
-  assert all(np.isfinite(v) for v in r.values()) and r["fid10k"] > 0 and 1 <= r["is10k/is"] <= 1008
+  assert set(r) == {"fid10", "is10/is", "is10/is_std"}  # named by the 10 samples used, not "fid10k"
+  assert all(np.isfinite(v) for v in r.values()) and r["fid10"] > 0 and 1 <= r["is10/is"] <= 1008
   assert any(f.endswith("_10.npz") and "inception-" in f for f in os.listdir(tmp_path / "eval_cache"))
 
 
@@ -168,6 +174,17 @@ def test_launch_eval_on_a_finished_run(small_classifier, tmp_path, capsys):  # n
   assert cli.main(["eval", *args, "--data", "test"]) == 0
   assert cli.main(["eval", *args[:-1], "nope"]) == 2
   assert "unknown metric 'nope'" in capsys.readouterr().err
+  # The 5k protocols on the 500-digit held-out split: scored on all 500 and named so, with a note.
+  assert cli.main(["eval", *args[:-1], "mnist_fid5k"]) == 0
+  assert cli.main(["eval", *args[:-1], "mnist_fid5k", "--data", "test"]) == 0
+  assert "holds 500 images, fewer than the 5000" in capsys.readouterr().err
+  assert cli.main(["eval", *args[:-1], "mnist_fid5k", "--num_samples", "64"]) == 0
   rows = [json.loads(line) for line in (tmp_path / "run" / "evals.jsonl").read_text().splitlines()]
-  assert [(r["step"], r["generator"]) for r in rows] == [(10, "ema"), (0, "data:test")]
+  assert [(r["step"], r["generator"]) for r in rows] == [(10, "ema"), (0, "data:test")] + [
+    (10, "ema"),
+    (0, "data:test"),
+    (10, "ema"),
+  ]
   assert rows[1]["mnist_fid500"] < rows[0]["mnist_fid500"]  # real digits beat a 10-step generator
+  assert "mnist_fid5k" in rows[2] and "mnist_fid500" in rows[3] and "mnist_fid5k" not in rows[3]
+  assert set(rows[4]) >= {"mnist_fid64"} and "mnist_fid5k" not in rows[4]

@@ -105,7 +105,16 @@ def main(argv) -> int:
     ev = evaluation.Evaluator(config, args.workdir, metrics, progress=not args.no_progress)
     if args.data:
       n = max(ev.num_samples(m) for m in ev.metrics)
-      results = ev.evaluate(_data_source(config, args.data, n))
+      images = _data_source(config, args.data, n)
+      if len(images) < n:  # a held-out split smaller than the protocol: score all of it, named by its size
+        settings.num_samples = len(images)
+        ev = evaluation.Evaluator(config, args.workdir, metrics, progress=not args.no_progress)
+        print(
+          f"note: split {args.data!r} holds {len(images)} images, fewer than the {n} the metrics ask for; "
+          f"computed on all {len(images)} ({', '.join(ev.result_keys())})",
+          file=sys.stderr,
+        )
+      results = ev.evaluate(images)
       source = f"data:{args.data}"
     else:
       results = ev.evaluate(evaluation.state_sampler(state, ema=not args.live))

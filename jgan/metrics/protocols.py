@@ -24,6 +24,7 @@ others as ``name/output`` (``kid10k/kid``, ``kid10k/kid_std``, ``pr10k/precision
 
 from __future__ import annotations
 
+import re
 from typing import NamedTuple
 
 import numpy as np
@@ -114,10 +115,32 @@ def parse_metric_names(names) -> list[str]:
   return out
 
 
-def result_keys(name: str) -> tuple[str, ...]:
-  """The keys metric ``name`` reports: ``(name,)`` for one output, else ``name/<output>`` for each."""
-  outputs = METRICS[name].outputs
-  return (name,) if len(outputs) == 1 else tuple(f"{name}/{o}" for o in outputs)
+def count_suffix(n: int) -> str:
+  """The sample count as metric names write it: 10000 -> ``"10k"``, 500 -> ``"500"``, 2500 -> ``"2500"``."""
+  return f"{n // 1000}k" if n >= 1000 and n % 1000 == 0 else str(n)
+
+
+def counted_name(name: str, num_samples: int = 0) -> str:
+  """The name metric ``name`` reports under when computed on ``num_samples`` generated samples.
+
+  A protocol's name states its sample count, and FID, KID, precision/recall and the mode counts all
+  depend on it; a ``fid10k`` computed on 64 samples is reported as ``fid64``, never as ``fid10k``.
+  ``num_samples`` 0 (or the protocol's own count) keeps ``name``.
+  """
+  p = METRICS[name]
+  if not num_samples or num_samples == p.num_samples:
+    return name
+  stem = re.sub(r"\d+k?$", "", name)
+  return f"{stem}{count_suffix(num_samples)}"
+
+
+def result_keys(name: str, num_samples: int = 0) -> tuple[str, ...]:
+  """The keys metric ``name`` reports: ``(name,)`` for one output, else ``name/<output>`` for each.
+
+  ``name`` carries the sample count actually used (:func:`counted_name`).
+  """
+  outputs, shown = METRICS[name].outputs, counted_name(name, num_samples)
+  return (shown,) if len(outputs) == 1 else tuple(f"{shown}/{o}" for o in outputs)
 
 
 def compute(
@@ -137,7 +160,7 @@ def compute(
     real: the extractor's outputs on real data (``features``), for metrics that compare with it; all
       its rows are used.
     dataset: the data set's name; ``modes2500`` reads its mixture (``ring8`` / ``grid25``) from it.
-    num_samples: generated samples to use (0: the protocol's count).
+    num_samples: generated samples to use (0: the protocol's count); the keys say the count used.
   """
   p = METRICS[name]
   n = num_samples or p.num_samples
@@ -162,4 +185,4 @@ def compute(
     outputs = tuple(values[o] for o in p.outputs)
   else:
     outputs = values if isinstance(values, tuple) else (values,)
-  return {k: float(v) for k, v in zip(result_keys(name), outputs)}
+  return {k: float(v) for k, v in zip(result_keys(name, n), outputs)}
