@@ -199,7 +199,7 @@ class Evaluator:
 
   def _check(self) -> None:
     """Fails before any training or sampling if a metric cannot run on this data set."""
-    from jgan.metrics import classifier, inception
+    from jgan.metrics import classifier, inception_weights
 
     name = self.config.data.name
     for m in self.metrics:
@@ -210,7 +210,8 @@ class Evaluator:
           f"{' (2-D points: use modes2500)' if name in data_lib.MIXTURES else ''}"
         )
       if kind == "inception":
-        inception.weights_path(self.settings.inception_weights)
+        # Downloads pytorch-fid's file into the cache on first use (verified), before any work.
+        inception_weights.weights_path(self.settings.inception_weights, progress=self.progress)
       if kind.startswith("mnist"):
         classifier.classifier_path(self.settings.classifier_path)
 

@@ -3,8 +3,9 @@
 The rule (docs/design.md): the training core (``jgan/*.py`` and its subpackages ``objectives``,
 ``models``, ``data``, ``metrics``) never imports ``jgan.labs`` or ``jgan.cli``; labs may import the core
 and other labs, never the command line; ``jgan.metrics`` imports only itself, ``jgan.data`` and the
-registry helper; ``jgan.data`` and ``jgan.models`` only themselves and the registry helper. Imports are
-read from the source with ``ast`` (inside functions too; ``if TYPE_CHECKING:`` blocks excepted).
+leaf helpers (registry, download); ``jgan.data`` and ``jgan.models`` only themselves and the registry
+helper. Imports are read from the source with ``ast`` (inside functions too; ``if TYPE_CHECKING:``
+blocks excepted).
 """
 
 import ast
@@ -84,8 +85,9 @@ ALLOWED = {
   "data": {"data"},
   "models": {"models"},
 }
-# Leaf helpers every part may use: the registry helper and the package root (the XLA:CPU work-around).
-LEAVES = {"jgan", "jgan.registry", "jgan.cpu_safety"}
+# Leaf helpers every part may use: the registry helper, the verified downloader and the package root
+# (the XLA:CPU work-around).
+LEAVES = {"jgan", "jgan.registry", "jgan.download", "jgan.cpu_safety"}
 
 
 def test_dependency_rule():

@@ -355,12 +355,14 @@ def test_pooling_quirks():
 
 
 def test_missing_weights_message(tmp_path, monkeypatch):
-  monkeypatch.delenv(inception.WEIGHTS_ENV, raising=False)
+  from jgan.metrics import inception_weights
+
+  monkeypatch.delenv(inception_weights.WEIGHTS_ENV, raising=False)
   with pytest.raises(FileNotFoundError, match="JGAN_INCEPTION_WEIGHTS.*evals.inception_weights"):
-    inception.weights_path(str(tmp_path / "nothing.pth"))
-  monkeypatch.setenv(inception.WEIGHTS_ENV, str(tmp_path / "env.pth"))
+    inception_weights.weights_path(str(tmp_path / "nothing.pth"))
+  monkeypatch.setenv(inception_weights.WEIGHTS_ENV, str(tmp_path / "env.pth"))
   with pytest.raises(FileNotFoundError, match="env.pth"):
-    inception.weights_path("")
+    inception_weights.weights_path("")
 
 
 @pytest.mark.slow

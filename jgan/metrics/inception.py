@@ -20,14 +20,14 @@ torch-fidelity's ``logits_unbiased`` do.
 Every ``BasicConv2d`` (conv without bias, BatchNorm with eps 1e-3, ReLU) is stored with its inference
 BatchNorm folded into the convolution: ``W' = W * gamma / sqrt(var + eps)``, ``b' = beta - mean * gamma /
 sqrt(var + eps)``, so a layer is one conv plus a bias. Weights come from the user's file
-(:func:`load_weights`), since they cannot be downloaded at run time: see :func:`weights_path` for where
-they are looked for; :func:`read_state_dict` reads the ``.pth`` file without PyTorch.
+(:func:`load_weights`): pytorch-fid's release file, downloaded and SHA-256 checked on first use, or the
+user's own copy (:func:`jgan.metrics.inception_weights.weights_path`); :func:`read_state_dict` reads the
+``.pth`` file without PyTorch.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 from collections.abc import Callable
 from typing import Any
@@ -37,11 +37,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from jgan.metrics.inception_weights import file_digest, weights_path
 from jgan.metrics.pth_files import read_state_dict
 
-FID_WEIGHTS_NAME = "pt_inception-2015-12-05-6726825d.pth"
-WEIGHTS_ENV = "JGAN_INCEPTION_WEIGHTS"
-DEFAULT_WEIGHTS_PATH = os.path.join("~", ".cache", "jgan", FID_WEIGHTS_NAME)
 INPUT_SIZE = 299
 FEATURE_DIM = 2048
 NUM_CLASSES = 1008
@@ -346,35 +344,6 @@ def load_weights(model: InceptionV3, state_dict: dict[str, np.ndarray]) -> Incep
   fc.kernel.set_value(jax.device_put(np.ascontiguousarray(fc_w.T, np.float32)))
   fc.bias.set_value(jax.device_put(fc_b.astype(np.float32)))
   return model
-
-
-def weights_path(path: str = "") -> str:
-  """The weights file to use: ``path``, else ``$JGAN_INCEPTION_WEIGHTS``, else :data:`DEFAULT_WEIGHTS_PATH`.
-
-  Raises FileNotFoundError, saying where to put the file and where to get it, if it does not exist.
-  """
-  chosen = path or os.environ.get(WEIGHTS_ENV, "") or DEFAULT_WEIGHTS_PATH
-  chosen = os.path.expanduser(chosen)
-  if not os.path.isfile(chosen):
-    raise FileNotFoundError(
-      f"Inception weights not found at {chosen!r}. Inception metrics (fid10k, kid10k, is10k, pr10k, ...) "
-      f"need pytorch-fid's {FID_WEIGHTS_NAME} (github.com/mseitzer/pytorch-fid, release 'fid_weights'; "
-      f"no download happens at run time). Put it at {DEFAULT_WEIGHTS_PATH}, or point the environment "
-      f"variable {WEIGHTS_ENV} or the config key evals.inception_weights (CLI: --inception_weights) at "
-      f"it. A .npz with the same keys works too (see docs/evaluation.md)."
-    )
-  return chosen
-
-
-@functools.lru_cache(maxsize=4)
-def file_digest(path: str, mtime: float) -> str:
-  """SHA-256 hex digest of a file (cached per path and modification time): identifies the weights."""
-  del mtime  # part of the cache key only
-  h = hashlib.sha256()
-  with open(path, "rb") as f:
-    for chunk in iter(lambda: f.read(1 << 20), b""):
-      h.update(chunk)
-  return h.hexdigest()
 
 
 def load_inception(path: str = "") -> tuple[InceptionV3, str]:
