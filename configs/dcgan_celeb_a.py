@@ -1,4 +1,6 @@
-"""DCGAN on TFDS `celeb_a` at 64 px (jgan.presets.dcgan). Needs the prepared dataset: --config.data.data_dir=DIR."""
+"""DCGAN on TFDS `celeb_a` at 64 px (jgan.presets.dcgan).
+
+Prepare the data once: `jgan data prepare celeb_a --data_dir DIR`, then --config.data.data_dir=DIR."""
 
 from jgan import presets
 

@@ -1,4 +1,6 @@
-"""DCGAN on TFDS `cifar10` at 32 px (jgan.presets.dcgan). Needs the prepared dataset: --config.data.data_dir=DIR."""
+"""DCGAN on TFDS `cifar10` at 32 px (jgan.presets.dcgan).
+
+Prepare the data once: `jgan data prepare cifar10 --data_dir DIR`, then --config.data.data_dir=DIR."""
 
 from jgan import presets
 

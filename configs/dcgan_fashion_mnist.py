@@ -1,4 +1,6 @@
-"""DCGAN on TFDS `fashion_mnist` at 28 px (jgan.presets.dcgan); needs --config.data.data_dir=DIR."""
+"""DCGAN on TFDS `fashion_mnist` at 28 px (jgan.presets.dcgan).
+
+Prepare the data once: `jgan data prepare fashion_mnist --data_dir DIR`, then --config.data.data_dir=DIR."""
 
 from jgan import presets
 

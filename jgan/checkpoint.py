@@ -55,6 +55,7 @@ HARMLESS_FIELDS = (
   "train.sample_every",
   "train.num_samples",
   "data.data_dir",
+  "data.download",
   "checkpoint",
   "evals",
 )

@@ -54,6 +54,7 @@ def defaults() -> ml_collections.ConfigDict:
   c.data.image_size = 28  # output side in px (images only)
   c.data.split = ""  # "" = the dataset's train split
   c.data.data_dir = ""  # "" = TFDS's default (TFDS_DATA_DIR or ~/tensorflow_datasets)
+  c.data.download = False  # prepare a missing TFDS dataset at start (as `jgan data prepare NAME`)
   c.data.worker_count = 0  # Grain worker processes (part of the reproducibility config)
 
   # The fields every model shares, then the chosen model's own (jgan.models.MODELS.defaults(name)).
@@ -238,6 +239,7 @@ _TYPES = {
   "data.image_size": int,
   "data.split": str,
   "data.data_dir": str,
+  "data.download": bool,
   "data.worker_count": int,
   "model.name": str,
   "model.latent_dim": int,

@@ -84,4 +84,4 @@ def test_help_lists_every_subcommand_and_each_has_its_own_help():
   assert as_module.stdout == top.stdout
   for name in SUBCOMMANDS:
     r = subprocess.run([script, name, "--help"], capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0 and "--workdir" in r.stdout, (name, r.stdout[-500:], r.stderr[-500:])
+    assert r.returncode == 0 and f"jgan {name}" in r.stdout, (name, r.stdout[-500:], r.stderr[-500:])

@@ -30,7 +30,7 @@ def test_tfds_config_reads_batches_under_mock_data(name):
 def test_unprepared_dataset_says_where_it_looked_and_how_to_prepare(tmp_path):
   c = load_config("dcgan_cifar10")
   c.data.data_dir = str(tmp_path)
-  with pytest.raises(FileNotFoundError, match=rf"(?s)'cifar10'.*{tmp_path}.*tfds build cifar10"):
+  with pytest.raises(FileNotFoundError, match=rf"(?s)'cifar10'.*{tmp_path}.*jgan data prepare cifar10"):
     data_lib.make_iterator(c.data, batch_size=4, seed=0)
 
 

@@ -6,59 +6,29 @@ Each case checks the message a user sees and that nothing partial is left behind
 from __future__ import annotations
 
 import hashlib
-import http.server
 import os
-import socket
-import threading
 
 import numpy as np
 import pytest
 
 from jgan import download
 from jgan.metrics import inception_weights
+from tests.local_server import closed_port_url, serve
 
 PAYLOAD = np.random.default_rng(0).integers(0, 256, 3 * download.CHUNK + 12345, dtype=np.uint8).tobytes()
 GOOD_SHA = hashlib.sha256(PAYLOAD).hexdigest()
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-  requests: list[str] = []
-
-  def do_GET(self):  # noqa: N802 (http.server's name)
-    _Handler.requests.append(self.path)
-    if self.path.startswith("/missing"):
-      self.send_error(404, "Not Found")
-      return
-    body = b"tampered" + PAYLOAD[8:] if self.path.startswith("/tampered") else PAYLOAD
-    self.send_response(200)
-    self.send_header("Content-Length", str(len(body)))
-    self.end_headers()
-    if self.path.startswith("/truncated"):
-      self.wfile.write(body[: len(body) // 3])
-      self.wfile.flush()
-      self.connection.shutdown(socket.SHUT_RDWR)  # the server dies mid-transfer
-      return
-    self.wfile.write(body)
-
-  def log_message(self, *args):  # keep the test output clean
-    pass
-
-
 @pytest.fixture(scope="module")
 def server():
-  httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-  thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-  thread.start()
-  yield f"http://127.0.0.1:{httpd.server_address[1]}"
-  httpd.shutdown()
-
-
-def _closed_port_url() -> str:
-  s = socket.socket()
-  s.bind(("127.0.0.1", 0))
-  port = s.getsockname()[1]
-  s.close()  # nothing listens there now
-  return f"http://127.0.0.1:{port}/weights.pth"
+  routes = {
+    "/good": PAYLOAD,
+    "/tampered": b"tampered" + PAYLOAD[8:],
+    "/truncated": ("truncated", PAYLOAD),
+    "/missing": ("status", 404),
+  }
+  with serve(routes) as (url, requests):
+    yield url, requests
 
 
 def _leftovers(directory) -> list[str]:
@@ -66,16 +36,17 @@ def _leftovers(directory) -> list[str]:
 
 
 def test_good_download_is_verified_renamed_and_reused(server, tmp_path, capsys):
+  server, requests = server
   dest = tmp_path / "cache" / "w.pth"
   assert download.fetch(f"{server}/good", str(dest), sha256=GOOD_SHA) == str(dest)
   assert dest.read_bytes() == PAYLOAD and _leftovers(dest.parent) == ["w.pth"]
   assert "download w.pth" in capsys.readouterr().err  # the progress bar
-  before = len(_Handler.requests)
+  before = len(requests)
   download.fetch(f"{server}/good", str(dest), sha256=GOOD_SHA.upper())  # verified copy: no request
-  assert len(_Handler.requests) == before
+  assert len(requests) == before
   dest.write_bytes(PAYLOAD[:-1] + b"x")  # a corrupted cache file is replaced
   download.fetch(f"{server}/good", str(dest), sha256=GOOD_SHA, progress=False)
-  assert dest.read_bytes() == PAYLOAD and len(_Handler.requests) == before + 1
+  assert dest.read_bytes() == PAYLOAD and len(requests) == before + 1
   assert "wrong SHA-256; deleting it" in capsys.readouterr().err
 
 
@@ -91,6 +62,7 @@ def test_good_download_is_verified_renamed_and_reused(server, tmp_path, capsys):
   ],
 )
 def test_bad_downloads_fail_with_one_line_and_leave_nothing(server, tmp_path, path, message):
+  server, _ = server
   dest = tmp_path / "cache" / "w.pth"
   with pytest.raises(download.DownloadError, match=message) as e:
     download.fetch(f"{server}{path}", str(dest), sha256=GOOD_SHA, progress=False, manual_hint="Put a copy at X.")
@@ -100,7 +72,7 @@ def test_bad_downloads_fail_with_one_line_and_leave_nothing(server, tmp_path, pa
 
 
 def test_unreachable_server(tmp_path):
-  url = _closed_port_url()
+  url = closed_port_url("/weights.pth")
   with pytest.raises(download.DownloadError, match=r"cannot reach http://127.0.0.1:\d+/weights.pth \(.*refused"):
     download.fetch(url, str(tmp_path / "w.pth"), sha256=GOOD_SHA, progress=False, timeout=5)
   assert _leftovers(tmp_path) == []
@@ -116,6 +88,7 @@ def weights_cache(tmp_path, monkeypatch):
 
 
 def test_inception_weights_download_on_first_use(server, weights_cache, monkeypatch):
+  server, _ = server
   monkeypatch.setenv(inception_weights.URL_ENV, f"{server}/good")
   assert inception_weights.weights_path("", progress=False) == str(weights_cache)
   assert weights_cache.read_bytes() == PAYLOAD
@@ -124,10 +97,11 @@ def test_inception_weights_download_on_first_use(server, weights_cache, monkeypa
 
 
 def test_inception_weights_failures_say_what_to_do(server, weights_cache, monkeypatch):
+  server, _ = server
   monkeypatch.setenv(inception_weights.URL_ENV, f"{server}/tampered")
   with pytest.raises(download.DownloadError, match="refused and deleted.*Or get pt_inception-2015-12-05-6726825d.pth"):
     inception_weights.weights_path("", progress=False)
-  monkeypatch.setenv(inception_weights.URL_ENV, _closed_port_url())
+  monkeypatch.setenv(inception_weights.URL_ENV, closed_port_url("/weights.pth"))
   with pytest.raises(download.DownloadError, match="cannot reach .*JGAN_INCEPTION_WEIGHTS"):
     inception_weights.weights_path("", progress=False)
   assert _leftovers(weights_cache.parent) == []

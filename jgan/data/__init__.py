@@ -13,34 +13,13 @@ process (``shard_index``/``shard_count``), deterministic for a given process cou
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from typing import NamedTuple
 
 import numpy as np
 
 from jgan.data import mixtures, mnist5k
+from jgan.data.specs import IMAGE_DATASETS, ImageSpec  # noqa: F401  (re-exported: jgan.data.ImageSpec)
 
-
-class ImageSpec(NamedTuple):
-  """A TFDS image dataset: its TFDS name, channels, native size (None if variable) and centre crop."""
-
-  tfds_name: str
-  channels: int
-  native_size: int | None
-  crop: int = 0  # side of the centre crop taken before resizing (0: the largest centred square)
-  train_split: str = "train"
-
-
-IMAGE_DATASETS: dict[str, ImageSpec] = {
-  "mnist5k": ImageSpec("mnist5k", 1, 28),
-  "mnist": ImageSpec("mnist", 1, 28),
-  "fashion_mnist": ImageSpec("fashion_mnist", 1, 28),
-  "cifar10": ImageSpec("cifar10", 3, 32),
-  # DCGAN-style CelebA: centre crop 108x108 of the 218x178 aligned faces, resized to 64.
-  "celeb_a": ImageSpec("celeb_a", 3, None, crop=108),
-  "lsun_bedroom": ImageSpec("lsun/bedroom", 3, None),
-}
 MIXTURES = mixtures.MIXTURES  # name -> Mixture(centres, sigma)
 DATASETS = tuple(sorted(IMAGE_DATASETS)) + tuple(MIXTURES)
 
@@ -88,17 +67,20 @@ def tfds_source(data_cfg, split: str | None = None):
   data_dir = data_cfg.data_dir or None
   if data_cfg.name == "mnist5k":
     data_dir = mnist5k.ensure_prepared(data_dir)
+  if data_cfg.get("download", False) and data_cfg.name != "mnist5k":
+    from jgan.data import prepare
+
+    prepare.prepare(data_cfg.name, data_dir)  # a no-op once prepared
   try:
     return tfds.data_source(spec.tfds_name, split=split, data_dir=data_dir, download=False)
   except Exception as e:  # TFDS raises several types (AssertionError, DatasetNotFoundError, ...)
-    where = data_dir or os.environ.get("TFDS_DATA_DIR", "~/tensorflow_datasets")
-    raise FileNotFoundError(
-      f"dataset {data_cfg.name!r} (TFDS name {spec.tfds_name!r}, split {split!r}) is not prepared "
-      f"under data_dir={where!r}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}\n"
-      f"Prepare it once on a machine with network access and TensorFlow: `tfds build {spec.tfds_name} "
-      f"--data_dir DIR --file_format array_record` (CelebA and LSUN need a manual download, see the "
-      f"TFDS catalogue), then pass --config.data.data_dir=DIR."
-    ) from e
+    from jgan.data import prepare
+
+    why = prepare.diagnose(data_cfg.name, data_dir, split)
+    if not why:
+      first = str(e).splitlines()[0] if str(e) else ""
+      why = f"reading {spec.tfds_name!r} split {split!r} failed: {type(e).__name__}: {first}"
+    raise prepare.DatasetNotReady(f"{why} (or set config.data.download=True to prepare it at train time)") from e
 
 
 # Datasets of fixed-size images up to this many uint8 bytes are decoded once and kept in memory.

@@ -1,0 +1,30 @@
+"""The image datasets jgan knows: TFDS name, channels, native size, centre crop, train split.
+
+Its own module so that :mod:`jgan.data` (reading) and :mod:`jgan.data.prepare` (preparing) share one
+table without importing each other.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class ImageSpec(NamedTuple):
+  """A TFDS image dataset: its TFDS name, channels, native size (None if variable) and centre crop."""
+
+  tfds_name: str
+  channels: int
+  native_size: int | None
+  crop: int = 0  # side of the centre crop taken before resizing (0: the largest centred square)
+  train_split: str = "train"
+
+
+IMAGE_DATASETS: dict[str, ImageSpec] = {
+  "mnist5k": ImageSpec("mnist5k", 1, 28),
+  "mnist": ImageSpec("mnist", 1, 28),
+  "fashion_mnist": ImageSpec("fashion_mnist", 1, 28),
+  "cifar10": ImageSpec("cifar10", 3, 32),
+  # DCGAN-style CelebA: centre crop 108x108 of the 218x178 aligned faces, resized to 64.
+  "celeb_a": ImageSpec("celeb_a", 3, None, crop=108),
+  "lsun_bedroom": ImageSpec("lsun/bedroom", 3, None),
+}
