@@ -119,6 +119,7 @@ def defaults() -> ml_collections.ConfigDict:
   c.evals.real_split = ""  # real data compared with ("" = the dataset's train split)
   c.evals.classifier_path = ""  # mnist_* metrics ("" = $JGAN_CLASSIFIER or ~/.cache/jgan/classifier_mnist5k)
   c.evals.inception_weights = ""  # fid10k etc. ("" = $JGAN_INCEPTION_WEIGHTS or ~/.cache/jgan/pt_inception-...pth)
+  c.evals.fid_mode = "legacy_pytorch"  # Inception resize: legacy_pytorch (pytorch-fid) | clean (clean-fid)
   c.evals.cache_dir = ""  # real-feature cache ("" = <workdir>/eval_cache)
 
   return c

@@ -48,6 +48,7 @@ DEFAULTS = dict(
   real_split="",
   classifier_path="",
   inception_weights="",
+  fid_mode="legacy_pytorch",
   cache_dir="",
 )
 # `python launch.py eval` without --metrics and without config.evals.metrics.
@@ -77,16 +78,20 @@ class Extractor(NamedTuple):
 
 
 def _inception(settings, data_cfg) -> Extractor:
-  from jgan.metrics import inception
+  from jgan.metrics import inception, resize
 
+  mode = resize.check_fid_mode(settings.fid_mode)
   model, digest = inception.load_inception(settings.inception_weights)
   run = inception.make_apply(model)
 
   def apply(x):
+    if mode == "clean":  # clean-fid's PIL resize on the host; the network then sees 299 px
+      x = jnp.asarray(resize.clean_resize(np.asarray(x)))
     features, probs = run(x)
     return {"features": features, "probs": probs}
 
-  return Extractor("inception", digest[:16], apply)
+  # The mode is part of the identity: real features of one mode are never reused for the other.
+  return Extractor("inception", digest[:16] + ("" if mode == resize.DEFAULT_FID_MODE else f"-{mode}"), apply)
 
 
 def _classifier(settings, data_cfg):
@@ -199,7 +204,7 @@ class Evaluator:
 
   def _check(self) -> None:
     """Fails before any training or sampling if a metric cannot run on this data set."""
-    from jgan.metrics import classifier, inception_weights
+    from jgan.metrics import classifier, inception_weights, resize
 
     name = self.config.data.name
     for m in self.metrics:
@@ -210,6 +215,7 @@ class Evaluator:
           f"{' (2-D points: use modes2500)' if name in data_lib.MIXTURES else ''}"
         )
       if kind == "inception":
+        resize.check_fid_mode(self.settings.fid_mode)
         # Downloads pytorch-fid's file into the cache on first use (verified), before any work.
         inception_weights.weights_path(self.settings.inception_weights, progress=self.progress)
       if kind.startswith("mnist"):
@@ -218,6 +224,12 @@ class Evaluator:
   def num_samples(self, metric: str) -> int:
     """Generated samples ``metric`` is computed on: ``evals.num_samples`` if set, else its protocol's."""
     return self.settings.num_samples or protocols.METRICS[metric].num_samples
+
+  def record_fields(self) -> dict:
+    """What a results row records besides the values: ``fid_mode`` when an Inception metric is computed."""
+    if any(protocols.METRICS[m].extractor == "inception" for m in self.metrics):
+      return {"fid_mode": self.settings.fid_mode}
+    return {}
 
   def result_keys(self) -> list[str]:
     """Every key :meth:`evaluate` returns, each naming the sample count used (``fid64``, not ``fid10k``)."""
@@ -291,7 +303,7 @@ class Evaluator:
     """Evaluates ``state``'s generator (EMA by default); appends a row to ``<workdir>/evals.jsonl``."""
     results = self.evaluate(state_sampler(state, ema=ema))
     if write and results and jax.process_index() == 0:
-      append_results(self.workdir, step, results, generator="ema" if ema else "live")
+      append_results(self.workdir, step, results, generator="ema" if ema else "live", **self.record_fields())
     return results
 
 

@@ -66,6 +66,8 @@ def test_config_errors_come_before_any_work(tmp_path, monkeypatch):
     evaluation.Evaluator(_config("ring8", metrics="mnist_fid5k"), str(tmp_path))
   with pytest.raises(FileNotFoundError, match="JGAN_INCEPTION_WEIGHTS"):
     evaluation.Evaluator(_config(metrics="fid10k", inception_weights=str(tmp_path / "no.pth")), str(tmp_path))
+  with pytest.raises(ValueError, match="unknown evals.fid_mode 'tf'; valid choices: legacy_pytorch, clean"):
+    evaluation.Evaluator(_config(metrics="fid10k", fid_mode="tf"), str(tmp_path))
   with pytest.raises(FileNotFoundError, match="jgan classifier"):
     evaluation.Evaluator(_config(metrics="mnist_fid5k", classifier_path=str(tmp_path / "no")), str(tmp_path))
   ev = evaluation.make_evaluator(_config(), str(tmp_path))  # no metrics: nothing to do
@@ -134,8 +136,10 @@ def test_sampler_splits_the_batch_over_a_mesh():
 
 
 @pytest.mark.slow
-def test_inception_metrics_end_to_end(tmp_path):
-  """fid10k and is10k with Inception (random weights in a .pth written here) on 10 samples.
+@pytest.mark.parametrize("fid_mode", ["legacy_pytorch", "clean"])
+def test_inception_metrics_end_to_end(tmp_path, fid_mode):
+  """fid10k and is10k with Inception (random weights in a .pth written here) on 10 samples, in both
+  resize modes; the mode is recorded and keys the real-feature cache.
 
   (KID and PR run on the same code path as the mnist_* metrics, tested above.)
   """
@@ -143,11 +147,16 @@ def test_inception_metrics_end_to_end(tmp_path):
 
   path = tmp_path / "pt_inception.pth"
   write_torch_zip(path, random_fid_state_dict())
-  config = _config(metrics="fid10k,is10k", inception_weights=str(path), num_samples=10, batch_size=10)
+  config = _config(
+    metrics="fid10k,is10k", inception_weights=str(path), num_samples=10, batch_size=10, fid_mode=fid_mode
+  )
   ev = evaluation.Evaluator(config, str(tmp_path), progress=False)
+  assert ev.record_fields() == {"fid_mode": fid_mode}
+  assert ev.extractor("inception").digest.endswith("-clean") == (fid_mode == "clean")
   state = setup(config, (28, 28, 1), jax.random.key(0))[2]
   with pytest.warns(RuntimeWarning, match="singular"):
-    r = ev(state, 0, write=False)
+    r = ev(state, 0)
+  assert json.loads((tmp_path / "evals.jsonl").read_text().splitlines()[-1])["fid_mode"] == fid_mode
   assert set(r) == {"fid10", "is10/is", "is10/is_std"}  # named by the 10 samples used, not "fid10k"
   assert all(np.isfinite(v) for v in r.values()) and r["fid10"] > 0 and 1 <= r["is10/is"] <= 1008
   assert any(f.endswith("_10.npz") and "inception-" in f for f in os.listdir(tmp_path / "eval_cache"))

@@ -476,3 +476,25 @@ def test_features_match_torch_reference(fid_file, loaded):
     ref = _torch_fid_forward(torch, fid_file[1], torch.from_numpy(x.transpose(0, 3, 1, 2))).numpy()
   got = np.asarray(model.features(jnp.asarray(x)))
   np.testing.assert_allclose(got, ref, rtol=2e-3, atol=2e-3 * float(np.abs(ref).max()))
+
+
+def test_clean_resize_follows_pil_bicubic_on_float_channels():
+  """clean-fid's resizer: per channel, float32 PIL bicubic (antialiased), clipped; constant images stay."""
+  from PIL import Image
+
+  from jgan.metrics import resize
+
+  rng = np.random.default_rng(3)
+  u8 = rng.integers(0, 256, (2, 32, 32, 3)).astype(np.float32)
+  out = resize.clean_resize(u8 / 127.5 - 1.0)
+  assert out.shape == (2, 299, 299, 3) and out.dtype == np.float32 and out.min() >= -1 and out.max() <= 1
+  # Independent of the module: PIL's own call as clean-fid writes it (make_resizer("PIL", False, "bicubic")).
+  ref = np.asarray(Image.fromarray(u8[1, :, :, 2], mode="F").resize((299, 299), resample=Image.BICUBIC))
+  np.testing.assert_allclose(out[1, :, :, 2], np.clip(ref, 0, 255) / 127.5 - 1.0, atol=1e-6)
+  flat = resize.clean_resize(np.full((1, 40, 28, 1), 0.2, np.float32))
+  np.testing.assert_allclose(flat, np.round(1.2 * 127.5) / 127.5 - 1.0, atol=1e-5)
+  # Down-sampling 512 -> 299 antialiases (PIL widens the kernel); a bilinear resize without it aliases.
+  stripes = np.tile(np.array([1.0, -1.0], np.float32), 256)[None, None, :, None].repeat(512, axis=1)
+  assert np.abs(resize.clean_resize(stripes)).max() < 0.2
+  with pytest.raises(ValueError, match="valid choices: legacy_pytorch, clean"):
+    resize.check_fid_mode("tf")

@@ -37,6 +37,12 @@ def _parser() -> argparse.ArgumentParser:
   p.add_argument("--batch_size", type=int, default=None, help="samples per generator / extractor call")
   p.add_argument("--classifier", default=None, help="domain classifier directory (mnist_* metrics)")
   p.add_argument("--inception_weights", default=None, help="path of pt_inception-2015-12-05-6726825d.pth")
+  p.add_argument(
+    "--fid_mode",
+    default=None,
+    choices=("legacy_pytorch", "clean"),
+    help="how images are resized for Inception (legacy_pytorch: pytorch-fid's; clean: clean-fid's)",
+  )
   p.add_argument("--real_split", default=None, help="real split compared with (default: the train split)")
   p.add_argument("--cache_dir", default=None, help="real-feature cache (default: WORKDIR/eval_cache)")
   p.add_argument(
@@ -94,6 +100,7 @@ def main(argv) -> int:
       ("classifier_path", args.classifier),
       ("inception_weights", args.inception_weights),
       ("real_split", args.real_split),
+      ("fid_mode", args.fid_mode),
       ("cache_dir", args.cache_dir),
     ):
       if value is not None:
@@ -122,7 +129,9 @@ def main(argv) -> int:
   except (ValueError, FileNotFoundError, ckpt_lib.CheckpointError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
-  evaluation.append_results(args.workdir, step, results, generator=source, num_samples=settings.num_samples or None)
+  evaluation.append_results(
+    args.workdir, step, results, generator=source, num_samples=settings.num_samples or None, **ev.record_fields()
+  )
   print(f"{args.workdir} step {step} ({source}):")
   print(evaluation.format_results(results))
   return 0
