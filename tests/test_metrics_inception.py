@@ -498,3 +498,16 @@ def test_clean_resize_follows_pil_bicubic_on_float_channels():
   assert np.abs(resize.clean_resize(stripes)).max() < 0.2
   with pytest.raises(ValueError, match="valid choices: legacy_pytorch, clean"):
     resize.check_fid_mode("tf")
+
+
+@pytest.mark.slow
+def test_features_do_not_depend_on_the_batch_size(loaded):
+  """The same 250 images through the FID network one at a time and as one batch of 250: the features
+  agree to float32 rounding (XLA may pick other convolution algorithms per batch size)."""
+  model, _ = loaded
+  run = inception.make_apply(model)
+  x = jnp.asarray(np.random.default_rng(7).integers(0, 256, (250, 28, 28, 1)) / 127.5 - 1.0, jnp.float32)
+  whole = np.asarray(run(x)[0])
+  single = np.concatenate([np.asarray(run(x[i : i + 1])[0]) for i in range(len(x))])
+  scale = float(np.abs(whole).max())
+  np.testing.assert_allclose(single, whole, rtol=1e-5, atol=1e-5 * scale)
