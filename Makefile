@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint venv clean
+.PHONY: demo test lint venv reference-env clean
 
 $(STAMP): pyproject.toml
 	@set -e; \
@@ -35,10 +35,29 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# The reference packages (pytorch-fid, clean-fid) that tests/test_metrics_references.py compares the
+# metrics with need PyTorch + torchvision: a separate environment, so jgan's own never holds them.
+# Python 3.11 first (where this machine keeps PyTorch wheels on disk), else python3. About 6 GB;
+# `make test SKIP_REFERENCE=1` skips it (those tests then skip, saying why).
+REF_VENV := .venv-ref
+REF_STAMP := $(REF_VENV)/.installed
+SKIP_REFERENCE ?=
+
+$(REF_STAMP): tests/reference/requirements.txt
+	@set -e; \
+	py=$$(command -v python3.11 2>/dev/null || command -v python3); \
+	echo "Creating $(REF_VENV) with $$py ($$($$py --version)) for the reference packages"; \
+	$$py -m venv $(REF_VENV); \
+	$(REF_VENV)/bin/python -m pip install -q --upgrade pip; \
+	$(REF_VENV)/bin/python -m pip install -q -r tests/reference/requirements.txt; \
+	touch $(REF_STAMP)
+
+reference-env: $(REF_STAMP)
+
 demo: $(STAMP)
 	$(PY) launch.py --config configs/dcgan_mnist5k.py --workdir runs/demo
 
-test: $(STAMP)
+test: $(STAMP) $(if $(SKIP_REFERENCE),,$(REF_STAMP))
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
 # ruff (lint rules and formatting, pyproject's [tool.ruff]) and mypy ([tool.mypy]) over the repository.
@@ -48,4 +67,4 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) $(REF_VENV) runs .pytest_cache

@@ -58,7 +58,8 @@ def main():
   out = {}
   for name, images in sets.items():
     out[f"features_{name}"] = features(model, images)
-    out[f"clean_resized_{name}"] = np.stack([resizer(im if im.shape[2] == 3 else im[..., 0]) for im in images])
+    # clean-fid reads images as RGB: grayscale ones are repeated to 3 channels first.
+    out[f"clean_resized_{name}"] = np.stack([resizer(np.repeat(im, 3 // im.shape[2], axis=2)) for im in images])
   a, b = [out[f"features_{n}"] for n in list(sets)[:2]]
   stats = [(f.mean(axis=0), np.cov(f, rowvar=False)) for f in (a, b)]
   out["fid"] = np.float64(calculate_frechet_distance(*stats[0], *stats[1]))
