@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import optax
 import orbax.checkpoint as ocp
@@ -65,7 +66,74 @@ def accuracy(apply_fn: Callable, images: np.ndarray, labels: np.ndarray, batch_s
   return hits / len(images)
 
 
-def train_classifier(config, workdir: str) -> dict:
+def default_config() -> ml_collections.ConfigDict:
+  """The classifier of the ``mnist_*`` metrics: mnist5k's 4,500 train digits, held-out test on its 500.
+
+  ``configs/classifier_mnist5k.py`` returns this; :func:`ensure_classifier` trains it on first use.
+  """
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+
+  c.data = ml_collections.ConfigDict()
+  c.data.name = "mnist5k"
+  c.data.image_size = 28
+  c.data.split = ""  # unused (the two splits below are read); kept for jgan.data.tfds_source
+  c.data.data_dir = ""  # "" = TFDS's default (TFDS_DATA_DIR or ~/tensorflow_datasets)
+  c.data.train_split = "train"
+  c.data.test_split = "test"
+
+  c.model = ml_collections.ConfigDict()
+  c.model.widths = (16, 32, 64)  # channels of the 28, 14 and 7 px conv stages
+  c.model.feature_dim = 128  # penultimate layer: the features of mnist_fid*, mnist_kid*, mnist_pr* ...
+  c.model.num_classes = 10
+
+  c.train = ml_collections.ConfigDict()
+  c.train.steps = 2000  # ~28 epochs of 4,500 digits
+  c.train.batch_size = 64
+  c.train.lr = 2e-3  # peak of a cosine decay to 0
+  c.train.weight_decay = 1e-4
+  c.train.shift = 2  # augmentation: random translations of up to this many px
+  c.train.log_every = 500
+  return c
+
+
+def ensure_classifier(path: str = "", *, progress: bool = True) -> str:
+  """The domain classifier's directory, training the default one there first if it holds none.
+
+  ``path`` as in :func:`jgan.metrics.classifier.classifier_path` (explicit, ``$JGAN_CLASSIFIER`` or the
+  cache ``~/.cache/jgan/classifier_mnist5k``). An explicit path that holds no classifier is an error
+  (it names a classifier the user meant to have); the cache one is trained on demand with
+  :func:`default_config` (about a minute on 2 CPU cores), into a temporary directory renamed when
+  done and under a file lock, so concurrent evaluations train it once and never read half of it.
+  """
+  import fcntl
+  import shutil
+
+  explicit = path or os.environ.get(classifier.CLASSIFIER_ENV, "")
+  if explicit:
+    return classifier.classifier_path(path)
+  target = os.path.abspath(os.path.expanduser(classifier.DEFAULT_PATH))
+  if os.path.isfile(os.path.join(target, "classifier.json")):
+    return target
+  os.makedirs(os.path.dirname(target), exist_ok=True)
+  with open(target + ".lock", "w") as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    if not os.path.isfile(os.path.join(target, "classifier.json")):
+      print(
+        f"the mnist_* metrics need the domain classifier; training it once into {target} (about a minute; "
+        "`jgan classifier --config configs/classifier_mnist5k.py --workdir DIR` trains it by hand)",
+        file=sys.stderr,
+      )
+      tmp = f"{target}.tmp-{os.getpid()}"
+      shutil.rmtree(tmp, ignore_errors=True)
+      summary = train_classifier(default_config(), tmp, progress=progress)
+      shutil.rmtree(target, ignore_errors=True)  # a directory without classifier.json: an interrupted copy
+      os.replace(tmp, target)
+      print(f"domain classifier: held-out accuracy {100 * summary['test_accuracy']:.1f}%", file=sys.stderr)
+  return target
+
+
+def train_classifier(config, workdir: str, *, progress: bool = False) -> dict:
   """Trains the classifier of ``config`` (see configs/classifier_mnist5k.py) and saves it in ``workdir``.
 
   Adam with a cosine-decayed learning rate on ``config.train.steps`` batches drawn with replacement from
@@ -93,10 +161,19 @@ def train_classifier(config, workdir: str) -> dict:
     return optax.apply_updates(params, updates), opt_state, loss
 
   rng = jax.random.key(c.seed)
+  bar = None
+  if progress:
+    from tqdm import tqdm
+
+    bar = tqdm(total=c.train.steps, unit="step", desc="domain classifier", file=sys.stderr)
   for i in range(c.train.steps):
     params, opt_state, loss = step(params, opt_state, x_dev, y_dev, rng, i)
-    if c.train.log_every and (i + 1) % c.train.log_every == 0:
+    if bar is not None:
+      bar.update(1)
+    elif c.train.log_every and (i + 1) % c.train.log_every == 0:
       print(f"step {i + 1}/{c.train.steps}: loss {float(loss):.4f}", file=sys.stderr)
+  if bar is not None:
+    bar.close()
   apply_fn = jax.jit(lambda x: nnx.merge(graphdef, params)(x))
   summary = {
     "test_accuracy": accuracy(apply_fn, x_test, y_test),

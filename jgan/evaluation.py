@@ -142,6 +142,22 @@ def quantize(images: jax.Array) -> jax.Array:
   return jnp.round((jnp.clip(images, -1.0, 1.0) + 1.0) * 127.5) / 127.5 - 1.0
 
 
+def _gathered(x):
+  """``x`` whole on the host if it is spread over several devices, else as is.
+
+  Samples drawn during data-parallel training come sharded over the ``('data',)`` mesh, while an
+  extractor's weights sit on one device: jit refuses the mix ("incompatible devices"). Across
+  processes each holds only its rows, so they are all-gathered first.
+  """
+  if isinstance(x, jax.Array) and len(x.sharding.device_set) > 1:
+    if not x.is_fully_addressable:
+      from jax.experimental import multihost_utils
+
+      x = multihost_utils.process_allgather(x, tiled=True)
+    x = np.asarray(x)
+  return x
+
+
 def _run_extractors(
   extractors: list[Extractor], batches, total: int, batch_size: int, desc: str, progress: bool
 ) -> dict[str, dict[str, np.ndarray]]:
@@ -151,6 +167,7 @@ def _run_extractors(
   out: dict[str, dict[str, list]] = {e.name: {} for e in extractors}
   bar = tqdm(total=total, desc=desc, unit="img", disable=not progress, dynamic_ncols=True, leave=False)
   for x in batches:
+    x = _gathered(x)
     b = x.shape[0]
     if b < batch_size:
       x = jnp.concatenate([x, jnp.zeros((batch_size - b,) + x.shape[1:], x.dtype)])
@@ -204,7 +221,8 @@ class Evaluator:
 
   def _check(self) -> None:
     """Fails before any training or sampling if a metric cannot run on this data set."""
-    from jgan.metrics import classifier, inception_weights, resize
+    from jgan import classifier_training
+    from jgan.metrics import inception_weights, resize
 
     name = self.config.data.name
     for m in self.metrics:
@@ -219,7 +237,8 @@ class Evaluator:
         # Downloads pytorch-fid's file into the cache on first use (verified), before any work.
         inception_weights.weights_path(self.settings.inception_weights, progress=self.progress)
       if kind.startswith("mnist"):
-        classifier.classifier_path(self.settings.classifier_path)
+        # The cache's default classifier is trained on first use (about a minute, once).
+        classifier_training.ensure_classifier(self.settings.classifier_path, progress=self.progress)
 
   def num_samples(self, metric: str) -> int:
     """Generated samples ``metric`` is computed on: ``evals.num_samples`` if set, else its protocol's."""

@@ -77,13 +77,15 @@ class RunWriter:
       os.makedirs(workdir, exist_ok=True)
       self._tb = _summary_writer_class()(os.path.join(workdir, "tb"), flush_secs=30)
 
-  def scalars(self, step: int, values: Mapping[str, float]) -> None:
-    """Logs float scalars at ``step`` (one JSON line: ``{"step": step, name: value, ...}``)."""
+  def scalars(self, step: int, values: Mapping[str, float], *, jsonl: bool = True) -> None:
+    """Logs float scalars at ``step`` to TensorBoard and (``jsonl``) as one JSON line of metrics.jsonl:
+    ``{"step": step, name: value, ...}`` (``jgan eval`` keeps its rows in evals.jsonl instead)."""
     if not self.enabled:
       return
-    row = {"step": int(step), **{k: float(v) for k, v in values.items()}}
-    with open(os.path.join(self.workdir, "metrics.jsonl"), "a") as f:
-      f.write(json.dumps(row) + "\n")
+    if jsonl:
+      row = {"step": int(step), **{k: float(v) for k, v in values.items()}}
+      with open(os.path.join(self.workdir, "metrics.jsonl"), "a") as f:
+        f.write(json.dumps(row) + "\n")
     assert self._tb is not None  # enabled
     for k, v in values.items():
       self._tb.add_scalar(k, float(v), int(step))

@@ -197,3 +197,62 @@ def test_launch_eval_on_a_finished_run(small_classifier, tmp_path, capsys):  # n
   assert rows[1]["mnist_fid500"] < rows[0]["mnist_fid500"]  # real digits beat a 10-step generator
   assert "mnist_fid5k" in rows[2] and "mnist_fid500" in rows[3] and "mnist_fid5k" not in rows[3]
   assert set(rows[4]) >= {"mnist_fid64"} and "mnist_fid5k" not in rows[4]
+
+
+@pytest.mark.slow
+def test_eval_right_after_training_trains_the_classifier_once_and_logs_to_tensorboard(tmp_path, monkeypatch, capsys):
+  """`jgan eval --workdir RUN` with no classifier anywhere: the default one is trained into the cache
+  (here a short version of it), every default metric is printed, and the results reach TensorBoard."""
+  from jgan import classifier_training, cli, train
+  from jgan.metrics import classifier
+
+  monkeypatch.delenv(classifier.CLASSIFIER_ENV, raising=False)
+  monkeypatch.setattr(classifier, "DEFAULT_PATH", str(tmp_path / "cache" / "classifier_mnist5k"))
+  short = classifier_training.default_config()
+  short.train.steps = 30
+  monkeypatch.setattr(classifier_training, "default_config", lambda: short)
+  workdir = str(tmp_path / "run")
+  config = load_config("smoke")
+  config.parallel.num_devices = 1
+  train.train_and_evaluate(config, workdir)
+  assert cli.main(["eval", "--workdir", workdir, "--no_progress"]) == 0
+  out, err = capsys.readouterr()
+  assert "training it once into" in err and os.path.isfile(
+    tmp_path / "cache" / "classifier_mnist5k" / "classifier.json"
+  )
+  for key in evaluation.Evaluator(config, workdir, evaluation.DEFAULT_METRICS["mnist5k"], progress=False).result_keys():
+    assert key in out, key
+  assert cli.main(["eval", "--workdir", workdir, "--no_progress", "--metrics", "mnist_modes500"]) == 0
+  assert "training it once" not in capsys.readouterr().err  # cached now
+  tags = set()
+  for f in os.listdir(os.path.join(workdir, "tb")):
+    tags |= _scalar_tags(os.path.join(workdir, "tb", f))
+  assert {"eval/mnist_fid5k", "eval/mnist_modes500/modes"} <= tags, sorted(tags)[:20]
+
+
+def _scalar_tags(path: str) -> set[str]:
+  """The scalar tags of a TensorBoard event file, read as its TFRecord framing + Event protos."""
+  import struct
+
+  from tensorboardX.proto.event_pb2 import Event
+
+  tags, data = set(), open(path, "rb").read()
+  i = 0
+  while i + 12 <= len(data):
+    (n,) = struct.unpack("<Q", data[i : i + 8])
+    event = Event.FromString(data[i + 12 : i + 12 + n])  # skip the length's CRC; the record's follows
+    tags |= {v.tag for v in event.summary.value}
+    i += 12 + n + 4
+  return tags
+
+
+def test_evals_during_data_parallel_training_with_a_weighted_extractor(small_classifier, tmp_path):  # noqa: F811
+  """Samples sharded over the 8-device mesh meet the classifier's single-device weights: gathered first
+  (this raised jit's "incompatible devices" before)."""
+  from jgan import train
+
+  config = _config(metrics="mnist_modes500", every_steps=5, classifier_path=small_classifier)
+  assert jax.device_count() == 8 and config.parallel.num_devices in (0, 8)
+  train.train_and_evaluate(config, str(tmp_path))
+  rows = [json.loads(line) for line in (tmp_path / "evals.jsonl").read_text().splitlines()]
+  assert [r["step"] for r in rows] == [5, 10] and all(0 <= r["mnist_modes500/modes"] <= 10 for r in rows)

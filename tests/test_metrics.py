@@ -320,6 +320,19 @@ def test_feature_metrics_refuse_non_finite_features(metric, which, bad):
     fn(sets["real"], sets["fake"])
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_inception_score_and_mode_counts_on_non_finite_inputs(bad):
+  probs = np.full((20, 4), 0.25)
+  probs[5, 1] = bad
+  with pytest.raises(ValueError, match="probs must be finite"):
+    metrics.inception_score(probs, num_splits=2)
+  # Mode counts are defined on diverged samples: a NaN point is no mode's (low quality), by design.
+  points = np.repeat(mixtures.ring8_centres(), 10, axis=0)
+  points[0] = bad
+  out = metrics.mode_metrics(points, mixtures.ring8_centres(), 0.02)
+  assert out["modes"] == 8 and out["high_quality"] == pytest.approx(79 / 80)
+
+
 # ----------------------------------------------------------------------------------------- modes
 
 

@@ -132,6 +132,13 @@ def main(argv) -> int:
   evaluation.append_results(
     args.workdir, step, results, generator=source, num_samples=settings.num_samples or None, **ev.record_fields()
   )
+  if not args.data:  # the generator's results also go to the run's TensorBoard, beside training's
+    from jgan import writers
+
+    writer = writers.RunWriter(args.workdir)
+    prefix = "eval" if source == "ema" else "eval_live"
+    writer.scalars(step, {f"{prefix}/{k}": v for k, v in results.items()}, jsonl=False)
+    writer.close()
   print(f"{args.workdir} step {step} ({source}):")
   print(evaluation.format_results(results))
   return 0
