@@ -120,6 +120,7 @@ def defaults() -> ml_collections.ConfigDict:
   c.evals.classifier_path = ""  # mnist_* metrics ("" = $JGAN_CLASSIFIER or ~/.cache/jgan/classifier_mnist5k)
   c.evals.inception_weights = ""  # fid10k etc. ("" = $JGAN_INCEPTION_WEIGHTS or ~/.cache/jgan/pt_inception-...pth)
   c.evals.fid_mode = "legacy_pytorch"  # Inception resize: legacy_pytorch (pytorch-fid) | clean (clean-fid)
+  c.evals.ref_stats = ""  # FID against these statistics (.npz mu/sigma, pytorch-fid / clean-fid) ("" = real data)
   c.evals.cache_dir = ""  # real-feature cache ("" = <workdir>/eval_cache)
 
   return c

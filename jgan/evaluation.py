@@ -34,6 +34,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from jgan import data as data_lib
+from jgan import metrics as metrics_lib
 from jgan import rng as rng_lib
 from jgan import state as state_lib
 from jgan.metrics import protocols
@@ -49,6 +50,7 @@ DEFAULTS = dict(
   classifier_path="",
   inception_weights="",
   fid_mode="legacy_pytorch",
+  ref_stats="",
   cache_dir="",
 )
 # `python launch.py eval` without --metrics and without config.evals.metrics.
@@ -239,16 +241,22 @@ class Evaluator:
       if kind.startswith("mnist"):
         # The cache's default classifier is trained on first use (about a minute, once).
         classifier_training.ensure_classifier(self.settings.classifier_path, progress=self.progress)
+    if self.settings.get("ref_stats", ""):
+      self.reference_stats()  # a missing or malformed file fails here, before any sampling
 
   def num_samples(self, metric: str) -> int:
     """Generated samples ``metric`` is computed on: ``evals.num_samples`` if set, else its protocol's."""
     return self.settings.num_samples or protocols.METRICS[metric].num_samples
 
   def record_fields(self) -> dict:
-    """What a results row records besides the values: ``fid_mode`` when an Inception metric is computed."""
+    """What a results row records besides the values: ``fid_mode`` when an Inception metric is computed,
+    ``fid_reference`` (the statistics file) when FID is computed against ``evals.ref_stats``."""
+    out = {}
     if any(protocols.METRICS[m].extractor == "inception" for m in self.metrics):
-      return {"fid_mode": self.settings.fid_mode}
-    return {}
+      out["fid_mode"] = self.settings.fid_mode
+    if self.settings.get("ref_stats", "") and any(protocols.METRICS[m].distance == "fid" for m in self.metrics):
+      out["fid_reference"] = os.path.abspath(os.path.expanduser(self.settings.ref_stats))
+    return out
 
   def result_keys(self) -> list[str]:
     """Every key :meth:`evaluate` returns, each naming the sample count used (``fid64``, not ``fid10k``)."""
@@ -300,8 +308,25 @@ class Evaluator:
     """
     if not self.metrics:
       return {}
+    fake = self._fake_outputs(source, self.metrics, rng)
+    ref = self.reference_stats()
+    results = {}
+    for m in self.metrics:
+      p, n_m = protocols.METRICS[m], self.num_samples(m)
+      if ref is not None and p.distance == "fid":  # against published / saved statistics, not real features
+        mu, sigma = metrics_lib.gaussian_stats(fake[p.extractor]["features"][:n_m])
+        if mu.shape != ref[0].shape:
+          raise ValueError(f"evals.ref_stats holds {ref[0].shape[0]}-d statistics; {m}'s features are {mu.shape[0]}-d")
+        results[protocols.counted_name(m, n_m)] = metrics_lib.frechet_distance(*ref, mu, sigma)
+        continue
+      real = self.real_outputs(p.extractor, n_m) if p.needs_real else None
+      results.update(protocols.compute(m, fake[p.extractor], real, dataset=self.config.data.name, num_samples=n_m))
+    return results
+
+  def _fake_outputs(self, source, metrics: list[str], rng=None) -> dict[str, dict[str, np.ndarray]]:
+    """Extractor outputs on the samples of ``source`` (a sampler or an array), as many as ``metrics`` need."""
     bs = self.settings.batch_size
-    n = max(self.num_samples(m) for m in self.metrics)
+    n = max(self.num_samples(m) for m in metrics)
     if callable(source):
       rng = self.rng if rng is None else rng
       batches = (source(jax.random.fold_in(rng, i), bs) for i in range(-(-n // bs)))
@@ -309,14 +334,21 @@ class Evaluator:
       if len(source) < n:
         raise ValueError(f"{len(source)} samples given; the metrics need {n}")
       batches = (jnp.asarray(source[i : i + bs]) for i in range(0, n, bs))
-    kinds = sorted({protocols.METRICS[m].extractor for m in self.metrics})
-    fake = _run_extractors([self.extractor(k) for k in kinds], batches, n, bs, "eval: generated", self.progress)
-    results = {}
-    for m in self.metrics:
-      p, n_m = protocols.METRICS[m], self.num_samples(m)
-      real = self.real_outputs(p.extractor, n_m) if p.needs_real else None
-      results.update(protocols.compute(m, fake[p.extractor], real, dataset=self.config.data.name, num_samples=n_m))
-    return results
+    kinds = sorted({protocols.METRICS[m].extractor for m in metrics})
+    return _run_extractors([self.extractor(k) for k in kinds], batches, n, bs, "eval: generated", self.progress)
+
+  def reference_stats(self) -> tuple[np.ndarray, np.ndarray] | None:
+    """``evals.ref_stats``'s ``(mu, sigma)`` (pytorch-fid / clean-fid .npz), or None when unset."""
+    path = self.settings.get("ref_stats", "")
+    return metrics_lib.load_stats(os.path.expanduser(path)) if path else None
+
+  def fid_stats(self, source, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """Gaussian statistics ``(mu [D], sigma [D, D])`` of FID metric ``metric``'s features of ``source``
+    (its sample count, the evaluator's fixed noise): what :func:`jgan.metrics.save_stats` writes."""
+    if protocols.METRICS[metric].distance != "fid":
+      raise ValueError(f"{metric!r} is not a FID metric; statistics are saved for fid* / mnist_fid* metrics")
+    fake = self._fake_outputs(source, [metric])
+    return metrics_lib.gaussian_stats(fake[protocols.METRICS[metric].extractor]["features"][: self.num_samples(metric)])
 
   def __call__(self, state, step: int, *, ema: bool = True, write: bool = True) -> dict[str, float]:
     """Evaluates ``state``'s generator (EMA by default); appends a row to ``<workdir>/evals.jsonl``."""

@@ -256,3 +256,35 @@ def test_evals_during_data_parallel_training_with_a_weighted_extractor(small_cla
   train.train_and_evaluate(config, str(tmp_path))
   rows = [json.loads(line) for line in (tmp_path / "evals.jsonl").read_text().splitlines()]
   assert [r["step"] for r in rows] == [5, 10] and all(0 <= r["mnist_modes500/modes"] <= 10 for r in rows)
+
+
+@pytest.mark.slow
+def test_save_stats_then_fid_against_them_equals_fid_against_real_data(small_classifier, tmp_path, capsys):  # noqa: F811
+  """`--save_stats` writes pytorch-fid's .npz (mu, sigma); `--ref_stats` of the real split's statistics
+  gives the same FID as comparing with the real features directly."""
+  from jgan import cli, train
+  from jgan.metrics import frechet
+
+  workdir = str(tmp_path / "run")
+  config = load_config("smoke")
+  config.parallel.num_devices = 1
+  train.train_and_evaluate(config, workdir)
+  base = ["eval", "--workdir", workdir, "--classifier", small_classifier, "--no_progress", "--metrics", "mnist_fid500"]
+  stats = str(tmp_path / "real_stats.npz")
+  assert cli.main([*base, "--data", "train", "--save_stats", stats]) == 0
+  with np.load(stats) as z:
+    d = z["mu"].shape[0]  # the classifier's feature size
+    assert sorted(z.files) == ["mu", "sigma"] and z["sigma"].shape == (d, d)
+  real, _ = data_lib.split_arrays(config.data, "train", limit=500)
+  ev = evaluation.Evaluator(load_config("smoke"), str(tmp_path), "mnist_fid500", progress=False)
+  ev.settings.classifier_path = small_classifier
+  mu, sigma = frechet.gaussian_stats(ev._fake_outputs(real, ["mnist_fid500"])["mnist"]["features"])
+  np.testing.assert_allclose(np.load(stats)["mu"], mu, rtol=1e-6)
+  assert cli.main(base) == 0
+  assert cli.main([*base, "--ref_stats", stats]) == 0
+  rows = [json.loads(line) for line in (tmp_path / "run" / "evals.jsonl").read_text().splitlines()]
+  assert rows[-1]["fid_reference"] == stats and "fid_reference" not in rows[-2]
+  assert rows[-1]["mnist_fid500"] == pytest.approx(rows[-2]["mnist_fid500"], rel=1e-6)
+  assert cli.main([*base, "--ref_stats", str(tmp_path / "nope.npz")]) == 2
+  assert cli.main([*base[:-1], "mnist_modes500", "--save_stats", stats]) == 2
+  assert "--save_stats needs a FID metric" in capsys.readouterr().err

@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import sys
+from typing import Any
 
 import numpy as np
 
@@ -42,6 +43,21 @@ def _parser() -> argparse.ArgumentParser:
     default=None,
     choices=("legacy_pytorch", "clean"),
     help="how images are resized for Inception (legacy_pytorch: pytorch-fid's; clean: clean-fid's)",
+  )
+  p.add_argument(
+    "--save_stats",
+    "--save-stats",
+    default=None,
+    metavar="PATH.npz",
+    help="write the FID statistics (mu, sigma; pytorch-fid's .npz format) of the generator, or of --data, "
+    "for the one FID metric of --metrics (default: the first), and evaluate nothing else",
+  )
+  p.add_argument(
+    "--ref_stats",
+    "--ref-stats",
+    default=None,
+    metavar="PATH.npz",
+    help="compute FID against these statistics (a pytorch-fid / clean-fid / --save_stats .npz) instead of real data",
   )
   p.add_argument("--real_split", default=None, help="real split compared with (default: the train split)")
   p.add_argument("--cache_dir", default=None, help="real-feature cache (default: WORKDIR/eval_cache)")
@@ -101,6 +117,7 @@ def main(argv) -> int:
       ("inception_weights", args.inception_weights),
       ("real_split", args.real_split),
       ("fid_mode", args.fid_mode),
+      ("ref_stats", args.ref_stats),
       ("cache_dir", args.cache_dir),
     ):
       if value is not None:
@@ -109,6 +126,23 @@ def main(argv) -> int:
     metrics = (
       args.metrics or settings.metrics or evaluation.DEFAULT_METRICS.get(config.data.name, evaluation.FALLBACK_METRICS)
     )
+    if args.save_stats:
+      from jgan.metrics import METRICS, protocols, save_stats
+
+      fids = [m for m in protocols.parse_metric_names(metrics) if METRICS[m].distance == "fid"]
+      if not fids:
+        raise ValueError(f"--save_stats needs a FID metric in --metrics (got {metrics!r}); e.g. --metrics fid10k")
+      ev = evaluation.Evaluator(config, args.workdir, fids[0], progress=not args.no_progress)
+      n = ev.num_samples(fids[0])
+      if args.data:
+        stats_source: Any = _data_source(config, args.data, n)
+        if len(stats_source) < n:
+          raise ValueError(f"split {args.data!r} holds {len(stats_source)} images; {fids[0]} needs {n} (--num_samples)")
+      else:
+        stats_source = evaluation.state_sampler(state, ema=not args.live)
+      path = save_stats(args.save_stats, *ev.fid_stats(stats_source, fids[0]))
+      print(f"saved the {fids[0]} statistics ({n} samples, {ev.record_fields() or 'classifier features'}) to {path}")
+      return 0
     ev = evaluation.Evaluator(config, args.workdir, metrics, progress=not args.no_progress)
     if args.data:
       n = max(ev.num_samples(m) for m in ev.metrics)

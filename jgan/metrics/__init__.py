@@ -27,6 +27,8 @@ from jgan.metrics.frechet import (
   fid_from_features,
   frechet_distance,
   gaussian_stats,
+  load_stats,
+  save_stats,
   trace_sqrt_product,
 )
 from jgan.metrics.inception_score import inception_score
@@ -50,6 +52,8 @@ __all__ = [
   "density_coverage",
   "fid_from_features",
   "frechet_distance",
+  "load_stats",
+  "save_stats",
   "gaussian_stats",
   "inception_score",
   "kernel_inception_distance",

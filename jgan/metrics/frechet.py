@@ -172,3 +172,26 @@ def fid_from_features(features1, features2) -> float:
   if mu1.shape != mu2.shape:
     raise ValueError(f"feature dimension mismatch: {mu1.shape[0]} vs {mu2.shape[0]}.")
   return frechet_distance(mu1, s1, mu2, s2)
+
+
+def save_stats(path: str, mu, sigma) -> str:
+  """Writes ``mu [D]`` and ``sigma [D, D]`` as ``np.savez_compressed(path, mu=, sigma=)``.
+
+  The format of pytorch-fid's ``--save-stats`` and of clean-fid's reference statistics, so the file
+  works with either package and with :func:`load_stats`. Returns the path written (``.npz`` appended by
+  numpy when missing).
+  """
+  mu, sigma = _check_stats(mu, sigma, path)
+  path = path if path.endswith(".npz") else path + ".npz"
+  np.savez_compressed(path, mu=mu, sigma=sigma)
+  return path
+
+
+def load_stats(path: str) -> tuple[np.ndarray, np.ndarray]:
+  """``(mu [D], sigma [D, D])`` float64 from an ``.npz`` with keys ``mu`` and ``sigma`` (pytorch-fid's
+  and clean-fid's statistics files, or :func:`save_stats`); a ValueError naming what is missing."""
+  with np.load(path) as z:
+    missing = [k for k in ("mu", "sigma") if k not in z.files]
+    if missing:
+      raise ValueError(f"{path}: not a FID statistics file (keys {z.files}; need 'mu' and 'sigma')")
+    return _check_stats(z["mu"], z["sigma"], path)
