@@ -300,3 +300,16 @@ def test_cli_rejects_bad_names_before_compiling(tmp_path, monkeypatch, capsys, a
   text = capsys.readouterr().err
   assert text.startswith("error: ") and message in text and text.count("\n") == 1
   assert not os.path.exists(tmp_path / "x")
+
+
+def test_distance_to_equilibrium_keeps_tiny_distances():
+  """float32 iterates 1e-20 from the equilibrium: the distance is not 0 (squares underflow in float32;
+  the true values in docs/dynamics.md were 9.4e-21 and 1.2e-19), against a float64 reference."""
+  game = dynamics.make_game("bilinear")
+  zs = np.array(
+    [[1e-20, 2e-20], [9.4e-21, 0.0], [3.0, 4.0], [0.0, 0.0], [1e-37, 1e-37]], np.float32
+  )  # down to float32's smallest normals
+  got = np.asarray(dynamics.distance_to_equilibrium(game, zs))
+  ref = np.linalg.norm(zs.astype(np.float64) - np.asarray(game.equilibrium_vector(), np.float64), axis=-1)
+  np.testing.assert_allclose(got, ref, rtol=1e-6)
+  assert got[0] > 0 and got[3] == 0
