@@ -15,6 +15,11 @@ import jax
 
 from jgan import multihost
 
+# Exit status of `jgan train` when a signal stopped it after saving a checkpoint: "preempted, resume
+# me", distinct from 0 (finished) and 2 (an error). 75 is sysexits' EX_TEMPFAIL ("try again later");
+# a SLURM script requeues on it (docs/multihost.md).
+EXIT_PREEMPTED = 75
+
 
 class PreemptionGuard:
   """Context manager turning SIGTERM / SIGINT into a request: ``.signal`` becomes the signal's name.

@@ -4,7 +4,7 @@ Real processes (``launch.py`` subprocesses, like a user or a cluster scheduler w
 * SIGKILL at random steps after the first checkpoint, then resume: the final checkpoint and every
   metrics row are bit-identical to an uninterrupted run (DCGAN smoke on mnist5k: BatchNorm statistics,
   Adam states, EMA, typed root key and the Grain iterator state all round-trip);
-* SIGTERM: a checkpoint at the current step, exit code 0, and the printed command resumes to the same end.
+* SIGTERM: a checkpoint at the current step, exit code 75 (preempted), and the printed command resumes to the same end.
 In-process (ring8 MLP, fast): NaN injected into a batch, damaged checkpoints, config changes on resume,
 the sampling entry point, the preemption guard.
 """
@@ -168,12 +168,12 @@ def test_sigkill_then_resume_is_bit_identical(reference, proc_env, tmp_path):
 
 
 @pytest.mark.slow
-def test_sigterm_saves_exits_0_and_resume_command_finishes_identically(reference, proc_env, tmp_path):
+def test_sigterm_saves_exits_75_and_resume_command_finishes_identically(reference, proc_env, tmp_path):
   workdir = tmp_path / "term"
   p = _start_and_wait(_launch_args(workdir, proc_env["data_dir"]), proc_env["env"], workdir, EVERY + 3)
   p.send_signal(signal.SIGTERM)
   out, err = p.communicate(timeout=300)
-  assert p.returncode == 0, err[-3000:]
+  assert p.returncode == preemption.EXIT_PREEMPTED == 75, err[-3000:]  # "preempted": not 0, not 2
   m = re.search(r"SIGTERM received: saved checkpoint (\S+) at step (\d+) of 30; resume with: (.+)", err)
   assert m, err[-3000:]
   step = int(m.group(2))

@@ -1,6 +1,7 @@
 """``jgan train --config FILE[:ARG] --workdir DIR [--config.KEY=VALUE ...]``: train one GAN.
 
-Rerun on the same --workdir to resume from its latest checkpoint; SIGTERM/Ctrl-C saves one;
+Rerun on the same --workdir to resume from its latest checkpoint; SIGTERM/Ctrl-C saves one and exits
+with status 75 ("preempted, resume me"; 0 = finished, 2 = an error);
 --config.checkpoint.allow_config_change=True resumes even if a result-changing field differs.
 
 Multi-process (docs/multihost.md): add --distributed (SLURM, Open MPI, TPU pods, Kubernetes: detected),
@@ -21,7 +22,8 @@ def one_line(e: BaseException) -> str:
 
 
 def main(argv) -> int:
-  """Trains the config given in ``argv`` (no program name); 0 when done or preempted, 2 on an error."""
+  """Trains the config given in ``argv`` (no program name); 0 when done, 75 (``preemption.EXIT_PREEMPTED``)
+  when a signal stopped it after saving a checkpoint, 2 on an error."""
   from jgan.cli import flags
 
   if flags.help_requested(argv, __doc__):
@@ -52,11 +54,14 @@ def main(argv) -> int:
   # Rerunning the same command on the same workdir resumes from its latest checkpoint.
   resume = f"cd {shlex.quote(os.getcwd())} && {shlex.join([sys.executable, *sys.argv])}"
   try:
-    train.train_and_evaluate(config, workdir, resume_command=resume)
+    state = train.train_and_evaluate(config, workdir, resume_command=resume)
   except (ValueError, FileNotFoundError, FloatingPointError, checkpoint.CheckpointError) as e:
     print(f"error: {one_line(e)}", file=sys.stderr)
     return 2
-  return 0
+  from jgan import preemption
+
+  # Stopped by SIGTERM / SIGINT with a checkpoint saved: say so to the scheduler (requeue me).
+  return preemption.EXIT_PREEMPTED if int(state.step) < config.train.steps else 0
 
 
 if __name__ == "__main__":
