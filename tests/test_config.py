@@ -53,6 +53,12 @@ def _cli(*extra: str, config: str = "configs/smoke.py", workdir: bool = True) ->
   return run
 
 
+def _empty_dir(tmp: str) -> str:
+  path = os.path.join(tmp, "empty")
+  os.makedirs(path, exist_ok=True)
+  return path
+
+
 def _smoke(**overrides):
   c = load_config("smoke")
   for dotted, v in overrides.items():
@@ -235,12 +241,26 @@ CASES: dict[str, Case] = {
           "data.name": "cifar10",
           "data.image_size": 32,
           "parallel.num_devices": 1,
-          "data.data_dir": os.path.join(tmp, "empty"),
+          "data.data_dir": _empty_dir(tmp),
         }
       )
     ),
-    "dataset 'cifar10' (TFDS name 'cifar10', split 'train') is not prepared",
-    one_line=False,
+    "dataset 'cifar10' (TFDS 'cifar10') is not prepared under '<tmp>/empty'; prepare it once with "
+    "`jgan data prepare cifar10 --data_dir <tmp>/empty`",
+  ),
+  "data_dir_missing": Case(
+    "`data.name = 'cifar10'` with a `data.data_dir` that does not exist",
+    _train(
+      lambda tmp: _smoke(
+        **{
+          "data.name": "cifar10",
+          "data.image_size": 32,
+          "parallel.num_devices": 1,
+          "data.data_dir": os.path.join(tmp, "nowhere"),
+        }
+      )
+    ),
+    "data directory '<tmp>/nowhere' does not exist; create and fill it with `jgan data prepare cifar10",
   ),
   "changed_config": Case(
     "resume a workdir with `train.batch_size` changed",

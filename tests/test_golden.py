@@ -5,9 +5,12 @@ The record is written by ``python -m tests.golden``. It was recorded before the 
 split the random numbers by purpose (``jgan.rng``), which moved every number and re-recorded it.
 
 On the machine kind it was recorded on (same jax/jaxlib and CPU flags) every part of the final state
-must match bit for bit and every logged metric exactly. Elsewhere XLA may round differently, so the
-parts' float64 absolute sums are compared to 1e-4 relative instead (a changed algorithm moves them by
-far more) and the metrics to 1e-4.
+must match bit for bit and every logged metric exactly. Elsewhere XLA rounds differently (another
+CPU's SIMD paths), and GAN training amplifies the last-bit differences step by step: measured on a
+second machine kind (2026-12-02), the first logged row (step 10) agreed to 2e-7 relative, later rows
+drifted to 1.4e-3 and the final state's absolute sums to 3.4e-3 (dcgan_mnist5k's D optimiser state).
+So off the recording machine the first row must agree to 1e-5 (a changed algorithm misses that by far)
+and later rows and the state's float64 absolute sums to 2e-2.
 """
 
 import json
@@ -19,6 +22,8 @@ from tests import golden
 
 with open(golden.GOLDEN_PATH) as f:
   RECORD = json.load(f)
+FIRST_ROW_RTOL = 1e-5  # measured 2e-7 on another CPU
+DRIFT_RTOL = 2e-2  # measured up to 3.4e-3 on another CPU after 50 steps
 SAME_MACHINE = RECORD["environment"] == golden.environment()
 
 
@@ -33,12 +38,13 @@ def test_run_matches_golden_record(name):
         f"{name}: state part {part!r} changed (abs sum {w['abs_sum']} -> {g['abs_sum']})"
       )
     else:
-      np.testing.assert_allclose(g["abs_sum"], w["abs_sum"], rtol=1e-4, err_msg=f"{name}: {part}")
+      np.testing.assert_allclose(g["abs_sum"], w["abs_sum"], rtol=DRIFT_RTOL, err_msg=f"{name}: {part}")
   assert [r["step"] for r in got["metrics"]] == [r["step"] for r in want["metrics"]]
-  for w, g in zip(want["metrics"], got["metrics"]):
+  for i, (w, g) in enumerate(zip(want["metrics"], got["metrics"])):
     assert sorted(g) == sorted(w), f"{name}: metric names changed at step {w['step']}"
+    rtol = FIRST_ROW_RTOL if i == 0 else DRIFT_RTOL
     for k in w:
       if SAME_MACHINE:
         assert g[k] == w[k], f"{name}: metric {k!r} at step {w['step']}: {w[k]} -> {g[k]}"
       else:
-        np.testing.assert_allclose(g[k], w[k], rtol=1e-4, atol=1e-6, err_msg=f"{name}: {k} at step {w['step']}")
+        np.testing.assert_allclose(g[k], w[k], rtol=rtol, atol=1e-6, err_msg=f"{name}: {k} at step {w['step']}")
