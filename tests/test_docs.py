@@ -24,7 +24,7 @@ SMOKE = [
   "--config.model.g_width=8",
   "--config.model.d_width=8",
   "--config.train.batch_size=16",
-  "--config.evals.every_steps=5",
+  "--config.evals.every_steps=10",  # one evaluation, at the end
   "--config.train.progress=False",
 ]
 
