@@ -70,12 +70,14 @@ def _summary_writer_class():
 class RunWriter:
   """Appends scalars to ``workdir/metrics.jsonl`` and TensorBoard (``workdir/tb``); writes images."""
 
-  def __init__(self, workdir: str, enabled: bool = True):
+  def __init__(self, workdir: str, enabled: bool = True, *, filename_suffix: str = ""):
     self.workdir, self.enabled = workdir, enabled
     self._tb = None
     if enabled:
       os.makedirs(workdir, exist_ok=True)
-      self._tb = _summary_writer_class()(os.path.join(workdir, "tb"), flush_secs=30)
+      # tensorboardX names event files by the second and the host only: a second writer opened in the
+      # same second (two quick `jgan eval`s) would truncate the first's file; a suffix keeps them apart.
+      self._tb = _summary_writer_class()(os.path.join(workdir, "tb"), flush_secs=30, filename_suffix=filename_suffix)
 
   def scalars(self, step: int, values: Mapping[str, float], *, jsonl: bool = True) -> None:
     """Logs float scalars at ``step`` to TensorBoard and (``jsonl``) as one JSON line of metrics.jsonl:

@@ -57,3 +57,17 @@ def test_run_writer_does_not_import_torch(tmp_path):
   out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
   assert out.returncode == 0, out.stderr[-2000:]
   assert out.stdout.strip().endswith("ok")
+
+
+def test_two_writers_in_the_same_second_keep_both_files(tmp_path):
+  """tensorboardX names event files by second and host; `jgan eval` twice within a second lost the
+  first's scalars until each writer got its own suffix."""
+  from jgan import writers
+
+  for i in range(2):
+    w = writers.RunWriter(str(tmp_path), filename_suffix=f".eval-{i}")
+    w.scalars(1, {f"eval/m{i}": 1.0}, jsonl=False)
+    w.close()
+  events = [e for e in os.listdir(tmp_path / "tb") if e.startswith("events.out.tfevents")]
+  assert len(events) == 2, events
+  assert not (tmp_path / "metrics.jsonl").exists()  # jsonl=False: TensorBoard only

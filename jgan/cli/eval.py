@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from typing import Any
 
 import numpy as np
@@ -169,7 +170,7 @@ def main(argv) -> int:
   if not args.data:  # the generator's results also go to the run's TensorBoard, beside training's
     from jgan import writers
 
-    writer = writers.RunWriter(args.workdir)
+    writer = writers.RunWriter(args.workdir, filename_suffix=f".eval-{os.getpid()}-{time.time_ns()}")
     prefix = "eval" if source == "ema" else "eval_live"
     writer.scalars(step, {f"{prefix}/{k}": v for k, v in results.items()}, jsonl=False)
     writer.close()
