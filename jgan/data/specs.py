@@ -17,13 +17,14 @@ class ImageSpec(NamedTuple):
   native_size: int | None
   crop: int = 0  # side of the centre crop taken before resizing (0: the largest centred square)
   train_split: str = "train"
+  num_classes: int = 0  # classes of the "label" feature (0: unlabelled); conditional models use it
 
 
 IMAGE_DATASETS: dict[str, ImageSpec] = {
-  "mnist5k": ImageSpec("mnist5k", 1, 28),
-  "mnist": ImageSpec("mnist", 1, 28),
-  "fashion_mnist": ImageSpec("fashion_mnist", 1, 28),
-  "cifar10": ImageSpec("cifar10", 3, 32),
+  "mnist5k": ImageSpec("mnist5k", 1, 28, num_classes=10),
+  "mnist": ImageSpec("mnist", 1, 28, num_classes=10),
+  "fashion_mnist": ImageSpec("fashion_mnist", 1, 28, num_classes=10),
+  "cifar10": ImageSpec("cifar10", 3, 32, num_classes=10),
   # DCGAN-style CelebA: centre crop 108x108 of the 218x178 aligned faces, resized to 64.
   "celeb_a": ImageSpec("celeb_a", 3, None, crop=108),
   "lsun_bedroom": ImageSpec("lsun/bedroom", 3, None),
