@@ -358,7 +358,12 @@ def load_generator(path: str, *, ema: bool = True, step: int | None = None) -> C
   ``ema=True`` uses the EMA of G's parameters (what the run's sample grids show), False the live ones.
   ``sample(rng, n)`` is :func:`jgan.state.sample` of the loaded state: ``z ~ N(0, I)`` float32
   ``[n, latent_dim]`` drawn from ``rng`` (a typed key), float32 ``[n, H, W, C]`` images in ``[-1, 1]``
-  (tanh output) or ``[n, 2]`` points for 2-D mixtures. Compiled once per distinct ``n``.
+  (tanh output) or ``[n, 2]`` points for 2-D mixtures. Compiled once per distinct ``n``. A conditional
+  generator also takes ``labels`` int ``[n]`` (default ``i % num_classes``).
   """
   state, _ = load_state(path, step=step)
-  return lambda rng, n: state_lib.sample(state, rng, n, ema=ema)
+
+  def sample(rng: jax.Array, n: int, labels=None) -> jax.Array:
+    return state_lib.sample(state, rng, n, labels, ema=ema)
+
+  return sample

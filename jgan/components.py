@@ -42,7 +42,7 @@ class Components(NamedTuple):
   ``penalty`` is None or ``(d_fn, real, fake, rng) -> scalar`` (jgan.penalties), applied every
   ``penalty_every`` D updates' steps, scaled by that; the other fields are the config values the step
   reads: ``latent_dim``, ``ema_decay``, ``d_clip`` (WGAN weight clipping, 0 = off), ``unrolled_steps``
-  (Unrolled GAN's k) and ``pack`` (PacGAN's m).
+  (Unrolled GAN's k), ``pack`` (PacGAN's m) and ``num_classes`` (0: unconditional).
   """
 
   g: Model
@@ -58,6 +58,7 @@ class Components(NamedTuple):
   d_clip: float
   unrolled_steps: int
   pack: int
+  num_classes: int = 0  # > 0: class-conditional G(z, y) and D(x, y) (jgan.models.conditional)
 
 
 def init_rngs(seed: int) -> nnx.Rngs:
@@ -109,4 +110,5 @@ def build(config, data_shape: tuple[int, ...], *, abstract: bool = False) -> Com
     d_clip=c.optim.d_clip,
     unrolled_steps=c.train.unrolled_steps,
     pack=c.model.pack,
+    num_classes=c.model.num_classes if c.model.conditional else 0,
   )

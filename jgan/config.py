@@ -56,6 +56,7 @@ def defaults() -> ml_collections.ConfigDict:
   c.data.data_dir = ""  # "" = TFDS's default (TFDS_DATA_DIR or ~/tensorflow_datasets)
   c.data.download = False  # prepare a missing TFDS dataset at start (as `jgan data prepare NAME`)
   c.data.worker_count = 0  # Grain worker processes (part of the reproducibility config)
+  c.data.num_examples = 0  # train on the first N examples of the split only (limited-data studies; 0 = all)
 
   # The fields every model shares, then the chosen model's own (jgan.models.MODELS.defaults(name)).
   c.model = ml_collections.ConfigDict()
@@ -66,6 +67,9 @@ def defaults() -> ml_collections.ConfigDict:
   c.model.ae_code_dim = 64  # auto-encoder D (EBGAN, BEGAN): code size
   c.model.ae_energy = "l2"  # auto-encoder D energy: l2 (mean squared error, EBGAN) | l1 (BEGAN)
   c.model.compute_dtype = "float32"  # float32 | bfloat16 (activations; parameters stay float32)
+  # Class-conditional G and D (labels from the dataset; G: conditional BN or an embedding, D: projection).
+  c.model.conditional = False
+  c.model.num_classes = 0  # filled in from the dataset by resolve() when conditional (0 = unconditional)
   c.model.update(MODELS.defaults("dcgan"))  # g_width, d_width: channels; d_norm: batch | layer | none
 
   c.objective = ml_collections.ConfigDict()
@@ -189,8 +193,34 @@ def resolve(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     for k, v in penalties_lib.penalty_params(c.penalty.name).items():
       if k not in r.penalty:
         r.penalty[k] = v
+  _resolve_classes(r)
   validate(r)
   return r
+
+
+def _resolve_classes(r: ml_collections.ConfigDict) -> None:
+  """A conditional model gets ``model.num_classes`` from the dataset; refuses what cannot be conditioned."""
+  m = r.model
+  if not m.conditional:
+    _check(
+      m.num_classes == 0,
+      f"model.num_classes={m.num_classes} is set but model.conditional=False; set model.conditional=True "
+      f"(the number of classes then comes from the dataset)",
+    )
+    return
+  n = data_lib.num_classes(r.data)
+  labelled = [k for k, spec in data_lib.IMAGE_DATASETS.items() if spec.num_classes]
+  _check(
+    n > 0,
+    f"model.conditional=True needs a labelled dataset; data.name={r.data.name!r} has no labels "
+    f"(labelled: {', '.join(labelled)})",
+  )
+  _check(
+    m.num_classes in (0, n),
+    f"model.num_classes={m.num_classes} differs from the {n} classes of data.name={r.data.name!r}; leave it 0",
+  )
+  _check(m.pack == 1, f"model.pack={m.pack} (PacGAN) cannot be combined with model.conditional=True")
+  m.num_classes = n
 
 
 def validate(c: ml_collections.ConfigDict) -> None:
@@ -230,6 +260,11 @@ def validate(c: ml_collections.ConfigDict) -> None:
   if is_image:
     _positive("data.image_size", c.data.image_size, int)
   _check(c.data.worker_count >= 0, f"data.worker_count={c.data.worker_count!r} must be >= 0")
+  _check(c.data.num_examples >= 0, f"data.num_examples={c.data.num_examples!r} must be >= 0 (0 = all)")
+  _check(
+    c.data.num_examples == 0 or is_image,
+    f"data.num_examples={c.data.num_examples} applies to image datasets; data.name={c.data.name!r} is sampled",
+  )
   _validate_run_settings(c)
 
 
@@ -250,6 +285,9 @@ _TYPES = {
   "model.ae_code_dim": int,
   "model.ae_energy": str,
   "model.compute_dtype": str,
+  "model.conditional": bool,
+  "model.num_classes": int,
+  "data.num_examples": int,
   "objective.name": str,
   "optim.g.name": str,
   "optim.g.lr": float,

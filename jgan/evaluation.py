@@ -184,7 +184,8 @@ def _run_extractors(
 
 
 def state_sampler(state, *, ema: bool = True) -> Callable[[jax.Array, int], jax.Array]:
-  """``sample(rng, n)``: :func:`jgan.state.sample` of ``state`` (EMA by default, BatchNorm in eval mode).
+  """``sample(rng, n, labels=None)``: :func:`jgan.state.sample` of ``state`` (EMA by default, BatchNorm
+  in eval mode; ``labels`` int ``[n]`` for a conditional G).
 
   Returns float32 ``[n, H, W, C]`` in [-1, 1] (or ``[n, 2]`` points); z ~ N(0, I) drawn from ``rng``.
   For a state replicated over a ``('data',)`` mesh of several devices (training), z's batch is
@@ -196,9 +197,9 @@ def state_sampler(state, *, ema: bool = True) -> Callable[[jax.Array, int], jax.
   if mesh is not None and mesh.size > 1 and "data" in mesh.axis_names:
     data_sharding = NamedSharding(mesh, P("data"))
 
-  def sample(rng, n):
+  def sample(rng, n, labels=None):
     shard = data_sharding if data_sharding is not None and n % mesh.size == 0 else None
-    return state_lib.sample(state, rng, n, ema=ema, z_sharding=shard)
+    return state_lib.sample(state, rng, n, labels, ema=ema, z_sharding=shard)
 
   return sample
 
@@ -229,6 +230,8 @@ class Evaluator:
     name = self.config.data.name
     for m in self.metrics:
       kind = protocols.METRICS[m].extractor
+      if protocols.METRICS[m].distance == "class_match" and not self.config.model.get("conditional", False):
+        raise ValueError(f"metric {m!r} measures class-conditional generators; set model.conditional=True")
       if (kind == "points") != (name in data_lib.MIXTURES):
         raise ValueError(
           f"metric {m!r} does not apply to data set {name!r}"
@@ -329,7 +332,14 @@ class Evaluator:
     n = max(self.num_samples(m) for m in metrics)
     if callable(source):
       rng = self.rng if rng is None else rng
-      batches = (source(jax.random.fold_in(rng, i), bs) for i in range(-(-n // bs)))
+      k = self.config.model.num_classes if self.config.model.get("conditional", False) else 0
+      if k:  # sample i asks for class i % k (protocols' class_match relies on it)
+        batches = (
+          source(jax.random.fold_in(rng, i), bs, labels=(np.arange(i * bs, (i + 1) * bs) % k).astype(np.int32))
+          for i in range(-(-n // bs))
+        )
+      else:
+        batches = (source(jax.random.fold_in(rng, i), bs) for i in range(-(-n // bs)))
     else:
       if len(source) < n:
         raise ValueError(f"{len(source)} samples given; the metrics need {n}")

@@ -45,6 +45,7 @@ class GANState:
   g_graphdef: Any = struct.field(pytree_node=False)
   d_graphdef: Any = struct.field(pytree_node=False)
   latent_dim: int = struct.field(pytree_node=False)  # size of G's input z
+  num_classes: int = struct.field(pytree_node=False, default=0)  # > 0: G(z, y) is class-conditional
 
 
 def create_state(components, rng: jax.Array) -> GANState:
@@ -70,35 +71,59 @@ def create_state(components, rng: jax.Array) -> GANState:
     g_graphdef=c.g.graphdef,
     d_graphdef=c.d.graphdef,
     latent_dim=c.latent_dim,
+    num_classes=c.num_classes,
   )
 
 
-def generate(state: GANState, z: jax.Array, *, ema: bool = True, train: bool = False) -> jax.Array:
+def default_labels(n: int, num_classes: int) -> jax.Array:
+  """The classes a conditional G is asked for when none are given: int32 ``[n]``, ``i % num_classes``
+  (class-balanced; a sample grid with ``num_classes`` columns shows one class per column)."""
+  return jnp.arange(n, dtype=jnp.int32) % num_classes
+
+
+def generate(
+  state: GANState, z: jax.Array, labels: jax.Array | None = None, *, ema: bool = True, train: bool = False
+) -> jax.Array:
   """G's samples of ``z`` float32 ``[B, latent_dim]``: ``[B, *data_shape]`` (images in (-1, 1)).
 
-  ``ema=True`` uses the EMA of G's parameters (what sample grids and evaluations show), False the live
-  ones. ``train=False`` uses BatchNorm running averages, so a sample does not depend on its batch.
-  Pure: call it inside ``jax.jit`` (or use :func:`sample`).
+  ``labels``: int32 ``[B]`` in ``[0, num_classes)``, the classes a conditional G draws (None:
+  :func:`default_labels`); an unconditional G refuses them. ``ema=True`` uses the EMA of G's parameters
+  (what sample grids and evaluations show), False the live ones. ``train=False`` uses BatchNorm running
+  averages, so a sample does not depend on its batch. Pure: call it inside ``jax.jit`` (or use
+  :func:`sample`).
   """
   g = nnx.merge(state.g_graphdef, state.g_ema if ema else state.g.params, state.g.stats, copy=True)
   g.eval() if not train else g.train()
-  return g(z)
+  if not state.num_classes:
+    if labels is not None:
+      raise ValueError("labels were given but the generator is unconditional (model.conditional=False)")
+    return g(z)
+  if labels is None:
+    labels = default_labels(z.shape[0], state.num_classes)
+  return g(z, jnp.asarray(labels, jnp.int32))
 
 
-def sample(state: GANState, rng: jax.Array, n: int, *, ema: bool = True, z_sharding=None) -> jax.Array:
+def sample(state: GANState, rng: jax.Array, n: int, labels=None, *, ema: bool = True, z_sharding=None) -> jax.Array:
   """``n`` samples of ``state``'s generator, float32 ``[n, *data_shape]``: ``z ~ N(0, I)`` drawn from ``rng``.
 
   ``z`` is ``jax.random.normal(rng, (n, latent_dim), float32)``, so ``sample(state, key, n)`` equals
   ``generate(state, normal(key, ...))``. G runs in inference mode; ``ema`` as in :func:`generate`.
+  ``labels`` (conditional G only): int ``[n]`` classes, default :func:`default_labels`.
   ``z_sharding`` (e.g. ``NamedSharding(mesh, P("data"))``) splits the batch over a mesh's devices.
   Compiled once per (state structure, ``n``, ``ema``).
   """
-  return _sample_jit(state, rng, n=int(n), ema=ema, z_sharding=z_sharding)
+  if labels is not None:
+    labels = jnp.asarray(labels, jnp.int32)
+    if labels.shape != (int(n),):
+      raise ValueError(f"labels must be int [n={n}], got shape {labels.shape}")
+    if not state.num_classes:
+      raise ValueError("labels were given but the generator is unconditional (model.conditional=False)")
+  return _sample_jit(state, rng, labels, n=int(n), ema=ema, z_sharding=z_sharding)
 
 
 @functools.partial(jax.jit, static_argnames=("n", "ema", "z_sharding"))
-def _sample_jit(state, rng, *, n: int, ema: bool, z_sharding=None):
+def _sample_jit(state, rng, labels, *, n: int, ema: bool, z_sharding=None):
   z = jax.random.normal(rng, (n, state.latent_dim), jnp.float32)
   if z_sharding is not None:
     z = jax.lax.with_sharding_constraint(z, z_sharding)
-  return generate(state, z, ema=ema).astype(jnp.float32)
+  return generate(state, z, labels, ema=ema).astype(jnp.float32)

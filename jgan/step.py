@@ -15,6 +15,10 @@ One call performs ``n_critic`` discriminator updates, one generator update and t
   pulled back. G's loss is a function of the fakes alone, also when it looks ahead through unrolled D
   updates (Metz et al. 2016), so this saves one G forward pass per step without changing the maths.
 * PacGAN packing (Lin et al. 2018, ``model.pack = m``): D scores groups of ``m`` samples at once.
+* Class-conditional runs (``parts.num_classes > 0``): ``batch["label"]`` ``[n_critic, B]`` reaches D
+  with its real batch, and each critic update's fakes are generated for *the same labels*, so D(x, y)
+  sees real and fake batches with one class distribution (the data's), and the penalties, which call
+  D on real, fake and interpolated batches, pair every row with one label.
 * Models are NNX modules used functionally: ``nnx.merge(graphdef, params, stats, copy=True)`` inside
   the traced function, updated statistics read back with ``nnx.state(model, nnx.Not(nnx.Param))``.
 """
@@ -36,12 +40,17 @@ from jgan.state import GANState, Player
 from jgan.update_rules import DOutputs, Round
 
 
-def _apply(graphdef, params, stats, x, *, train: bool = True):
-  """Runs a module functionally; returns (output, new non-param state)."""
+def _apply(graphdef, params, stats, x, labels=None, *, train: bool = True):
+  """Runs a module functionally (``m(x)``, or ``m(x, labels)`` if conditional); returns (output, new
+  non-param state)."""
   m = nnx.merge(graphdef, params, stats, copy=True)
   m.train() if train else m.eval()
-  y = m(x)
+  y = m(x) if labels is None else m(x, labels)
   return y, nnx.state(m, nnx.Not(nnx.Param))
+
+
+def _call(net, x, labels):
+  return net(x) if labels is None else net(x, labels)
 
 
 def _mean_out(d_out) -> jax.Array:
@@ -66,25 +75,27 @@ def make_round(
   obj_state: Any,
   key: jax.Array,
   constrain=lambda x: x,
+  labels: jax.Array | None = None,
 ) -> Round:
   """The :class:`Round` of one critic update on ``real`` ``[B, ...]`` with noise ``z`` ``[B, latent_dim]``.
 
   ``obj_state`` is the objective's state at this update, ``key`` its penalty key, ``constrain`` the
-  sharding constraint of per-example arrays.
+  sharding constraint of per-example arrays, ``labels`` int32 ``[B]`` the real batch's classes (also
+  the fakes' classes) in conditional runs, else None.
   """
   objective, m = parts.objective, parts.pack
 
   def generate(g_params):
-    return jax.vjp(lambda p: _apply(state.g_graphdef, p, state.g.stats, constrain(z)), g_params, has_aux=True)
+    return jax.vjp(lambda p: _apply(state.g_graphdef, p, state.g.stats, constrain(z), labels), g_params, has_aux=True)
 
   def d_loss(p, d_stats, fake):
     """D's loss at params ``p`` on (unpacked) real and fake batches; aux: outputs, stats, penalty."""
     real_p, fake_p = pack(real, m), pack(fake, m)
     d = nnx.merge(state.d_graphdef, p, d_stats, copy=True)
     d.train()
-    d_real, d_fake = d(real_p), d(fake_p)
+    d_real, d_fake = _call(d, real_p, labels), _call(d, fake_p, labels)
     loss, _ = objective.loss(d_real, d_fake, obj_state)
-    d_fn = lambda x: _apply(state.d_graphdef, p, d_stats, x)[0]
+    d_fn = lambda x: _apply(state.d_graphdef, p, d_stats, x, labels)[0]
     k_obj, k_reg = jax.random.split(key)
     if objective.d_penalty is not None:
       loss = loss + objective.d_penalty(d_fn, real_p, fake_p, k_obj)
@@ -125,9 +136,9 @@ def make_round(
       d = d_update(d, grads, stats)
     net = nnx.merge(state.d_graphdef, d.params, d.stats, copy=True)
     net.train()
-    d_fake = net(pack(fake, m))
+    d_fake = _call(net, pack(fake, m), labels)
     # Only relativistic losses read D(real) in G's loss; others get zeros of the same structure.
-    d_real = net(pack(real, m)) if objective.g_uses_real else jax.tree.map(jnp.zeros_like, d_fake)
+    d_real = _call(net, pack(real, m), labels) if objective.g_uses_real else jax.tree.map(jnp.zeros_like, d_fake)
     return objective.loss(d_real, d_fake, obj_state)[1]
 
   def g_grad(vjp, fake, d: Player):
@@ -146,7 +157,8 @@ def train_step(
   Args:
     state: the train state.
     batch: ``{"x": float32 [n_critic, B, ...]}``: images ``[.., H, W, C]`` in [-1, 1] or points
-      ``[.., 2]`` (other keys such as ``"label"`` are ignored).
+      ``[.., 2]``; conditional runs also ``"label"``: int32 ``[n_critic, B]`` in ``[0, num_classes)``
+      (ignored by unconditional runs).
     parts: the run's components (objective, optimisers, update rule, penalty, step settings).
     data_sharding: sharding of per-example arrays ``[B, ...]`` (batch axis over ``'data'``), or None.
 
@@ -157,6 +169,7 @@ def train_step(
   """
   real_all = batch["x"]
   n_critic, b = real_all.shape[0], real_all.shape[1]
+  labels_all = batch["label"] if parts.num_classes else None
   k_z, k_pen = jax.random.split(jax.random.fold_in(state.rng, state.step))
   z_all = jax.random.normal(k_z, (n_critic, b, parts.latent_dim), jnp.float32)
   pen_keys = jax.random.split(k_pen, n_critic)
@@ -165,16 +178,19 @@ def train_step(
 
   def critic(carry, xs):  # critic updates 1 .. n_critic - 1: fakes of the current G, no G gradient
     d, obj_state = carry
-    real, z, key = xs
-    r = make_round(state, parts, constrain(real), z, obj_state, key, constrain)
-    fake = jax.lax.stop_gradient(_apply(state.g_graphdef, state.g.params, state.g.stats, constrain(z))[0])
+    real, z, key, y = xs
+    y = None if y is None else constrain(y)
+    r = make_round(state, parts, constrain(real), z, obj_state, key, constrain, y)
+    fake = jax.lax.stop_gradient(_apply(state.g_graphdef, state.g.params, state.g.stats, constrain(z), y)[0])
     grads, stats, out, _ = r.d_grad(d, fake)
     return (r.d_update(d, grads, stats), update_objective(obj_state, *out)[0]), None
 
   (d, obj_state) = (state.d, state.obj_state)
   if n_critic > 1:
-    (d, obj_state), _ = jax.lax.scan(critic, (d, obj_state), (real_all[:-1], z_all[:-1], pen_keys[:-1]))
-  r = make_round(state, parts, constrain(real_all[-1]), z_all[-1], obj_state, pen_keys[-1], constrain)
+    ys = None if labels_all is None else labels_all[:-1]
+    (d, obj_state), _ = jax.lax.scan(critic, (d, obj_state), (real_all[:-1], z_all[:-1], pen_keys[:-1], ys))
+  y_last = None if labels_all is None else constrain(labels_all[-1])
+  r = make_round(state, parts, constrain(real_all[-1]), z_all[-1], obj_state, pen_keys[-1], constrain, y_last)
   g, d, rule_state, out = parts.update_rule.step(r, state.g, d, state.rule_state)
   obj_state, obj_metrics = update_objective(obj_state, *out.d_outputs)
   metrics = {**out.d_metrics, **obj_metrics, "g_loss": out.g_loss, "g_grad_norm": optax.tree.norm(out.g_grads)}

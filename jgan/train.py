@@ -36,10 +36,15 @@ from jgan import state as state_lib
 from jgan import step as step_lib
 
 
-def stack_batch(host_batch: dict[str, np.ndarray], n_critic: int, k: int) -> dict[str, np.ndarray]:
-  """[k * n_critic * B, ...] host arrays -> [n_critic, B, ...] (or [k, n_critic, B, ...] if k > 1)."""
+def stack_batch(
+  host_batch: dict[str, np.ndarray], n_critic: int, k: int, keys: tuple[str, ...] = ("x",)
+) -> dict[str, np.ndarray]:
+  """[k * n_critic * B, ...] host arrays -> [n_critic, B, ...] (or [k, n_critic, B, ...] if k > 1).
+
+  Only ``keys`` are kept: ``("x",)``, or ``("x", "label")`` for class-conditional runs.
+  """
   lead = (k, n_critic) if k > 1 else (n_critic,)
-  return {name: v.reshape(lead + (-1,) + v.shape[1:]) for name, v in host_batch.items() if name == "x"}
+  return {name: v.reshape(lead + (-1,) + v.shape[1:]) for name, v in host_batch.items() if name in keys}
 
 
 def check_finite(rows: list[dict[str, np.ndarray]], first_step: int) -> None:
@@ -155,7 +160,9 @@ def save_samples(state, key: jax.Array, workdir: str, step: int, writer, config,
   os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
   path = os.path.join(workdir, "samples", f"step_{step:07d}.png")
   if x.ndim == 4:
-    grid = writers.image_grid(x)
+    # A conditional G draws class i % K for sample i: K columns show one class each.
+    k = state.num_classes
+    grid = writers.image_grid(x, ncols=k if 0 < k <= 20 and len(x) >= k else None)
     writer.image(step, "samples", grid)
     return writers.save_png(path, grid, scale=2 if x.shape[1] <= 32 else 1)
   from jgan.data import mixtures
@@ -244,6 +251,7 @@ def train_and_evaluate(config, workdir: str, *, resume_command: str | None = Non
     writer = writers.RunWriter(workdir, enabled=is_writer)
     train_step = step_lib.make_train_step(parts, k, sh.replicated, sh.batch, sh.data)
     sample_key = keys.samples  # the same z for every grid of the run
+    batch_keys = ("x", "label") if parts.num_classes else ("x",)
 
     step = int(state.step)
     log = MetricsLog(writer, step)
@@ -280,7 +288,7 @@ def train_and_evaluate(config, workdir: str, *, resume_command: str | None = Non
       calls = 0
       stop = preemption.stop_signal(guard, calls, 1)  # the signal that ends training early, if any
       while step < t.steps and stop is None:
-        batch = sharding.put_batch(stack_batch(next(it), n_critic, k), sh.batch)  # this process's rows
+        batch = sharding.put_batch(stack_batch(next(it), n_critic, k, batch_keys), sh.batch)  # this process's rows
         state, metrics = train_step(state, batch)
         step += k
         log.add(metrics)

@@ -21,7 +21,7 @@ import pytest
 from absl import flags
 
 from jgan import checkpoint as ckpt_lib
-from jgan import components, train
+from jgan import components, evaluation, train
 from jgan import config as config_lib
 from jgan import data as data_lib
 from jgan.cli import flags as cli_flags
@@ -187,7 +187,22 @@ CASES: dict[str, Case] = {
     "unknown objective 'wgan-gp'; valid choices:",
   ),
   "unknown_model": Case(
-    "`model.name = 'resnet'`", _build(**{"model.name": "resnet"}), "unknown model 'resnet'; valid choices: dcgan, mlp"
+    "`model.name = 'resnet50'`", _build(**{"model.name": "resnet50"}), "unknown model 'resnet50'; valid choices: dcgan"
+  ),
+  "conditional_unlabelled": Case(
+    "`model.conditional = True` on the 8-Gaussian ring",
+    lambda tmp: config_lib.resolve(_ring8(**{"model.conditional": True})),
+    "model.conditional=True needs a labelled dataset; data.name='ring8' has no labels",
+  ),
+  "num_classes_mismatch": Case(
+    "`model.num_classes = 5` for conditional mnist5k",
+    _build(**{"model.conditional": True, "model.num_classes": 5}),
+    "model.num_classes=5 differs from the 10 classes of data.name='mnist5k'; leave it 0",
+  ),
+  "class_match_unconditional": Case(
+    "`evals.metrics = 'mnist_class_match10k'` for an unconditional model",
+    lambda tmp: evaluation.make_evaluator(config_lib.resolve(_smoke(**{"evals.metrics": "mnist_class_match10k"})), tmp),
+    "metric 'mnist_class_match10k' measures class-conditional generators; set model.conditional=True",
   ),
   "model_field": Case(
     "`model.g_widht = 8` (a misspelt field of the chosen model)",

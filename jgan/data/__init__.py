@@ -158,8 +158,41 @@ def split_arrays(data_cfg, split: str, limit: int | None = None) -> tuple[np.nda
   return np.concatenate([b[0] for b in batches]), np.concatenate([b[1] for b in batches])
 
 
+def num_classes(data_cfg) -> int:
+  """Classes of the dataset's labels (``ImageSpec.num_classes``; 0 for unlabelled data and mixtures)."""
+  check_dataset_name(data_cfg.name)
+  return IMAGE_DATASETS[data_cfg.name].num_classes if data_cfg.name in IMAGE_DATASETS else 0
+
+
+class Subset:
+  """The examples ``indices`` of a random-access source ``src``, as a random-access source."""
+
+  def __init__(self, src, indices: np.ndarray):
+    self.src, self.indices = src, np.asarray(indices)
+
+  def __len__(self) -> int:
+    return len(self.indices)
+
+  def __getitem__(self, i):
+    return self.src[int(self.indices[i])]
+
+
+def subset_indices(n_total: int, n: int) -> np.ndarray:
+  """The examples a run with ``data.num_examples = n`` trains on: the first ``n`` of a fixed permutation.
+
+  The permutation is drawn with seed 0 whatever the run's seed, so every seed of a limited-data study
+  sees the same ``n`` examples (and a smaller ``n`` is a prefix of a larger one). int64 ``[n]``.
+  """
+  if not 0 < n <= n_total:
+    raise ValueError(f"data.num_examples={n} must be in 1..{n_total} (the split's size), or 0 for all")
+  return np.random.default_rng(0).permutation(n_total)[:n]
+
+
 def make_image_dataset(data_cfg, seed: int, split: str | None = None, shard_index: int = 0, shard_count: int = 1):
-  """A Grain ``MapDataset`` of preprocessed examples: shuffled per epoch with ``seed``, repeated, sharded."""
+  """A Grain ``MapDataset`` of preprocessed examples: shuffled per epoch with ``seed``, repeated, sharded.
+
+  With ``data_cfg.num_examples = n > 0`` only the :func:`subset_indices` examples are used.
+  """
   import grain
 
   spec = IMAGE_DATASETS[data_cfg.name]
@@ -168,7 +201,10 @@ def make_image_dataset(data_cfg, seed: int, split: str | None = None, shard_inde
   def prep(ex):
     return {"x": preprocess_image(np.asarray(ex["image"]), size, spec.crop), "label": np.int32(ex.get("label", -1))}
 
-  ds = grain.MapDataset.source(cached_source(data_cfg, split)).shuffle(seed=seed).repeat()
+  src = cached_source(data_cfg, split)
+  if data_cfg.get("num_examples", 0):
+    src = Subset(src, subset_indices(len(src), data_cfg.num_examples))
+  ds = grain.MapDataset.source(src).shuffle(seed=seed).repeat()
   if shard_count > 1:
     ds = ds[shard_index::shard_count]
   return ds.map(prep)

@@ -115,3 +115,26 @@ def class_mode_counts(labels, num_classes: int, *, min_count: int = MIN_COUNT) -
     "modes": int(np.sum(counts >= min_count)),
     "reverse_kl": _reverse_kl_to_uniform(counts),
   }
+
+
+def class_match(predicted, requested, num_classes: int) -> dict[str, float]:
+  """How often a conditional generator draws the class it was asked for, as a classifier judges.
+
+  Args:
+    predicted: ``[N]`` integer array-like, the classifier's labels of the samples.
+    requested: ``[N]`` integer array-like, the classes the samples were generated for, in
+      ``[0, num_classes)``.
+    num_classes: number of classes ``K``.
+
+  Returns:
+    ``{"accuracy": share of samples with predicted == requested in [0, 1], "worst_class": the lowest
+    per-class share over the requested classes present}``.
+  """
+  p, r = np.asarray(predicted), np.asarray(requested)
+  if p.shape != r.shape or p.ndim != 1:
+    raise ValueError(f"predicted and requested must be 1-D of one length; got {p.shape} and {r.shape}")
+  if r.size and (r.min() < 0 or r.max() >= num_classes):
+    raise ValueError(f"requested classes must lie in [0, {num_classes}); got [{r.min()}, {r.max()}]")
+  hit = (p == r).astype(np.float64)
+  per_class = [hit[r == k].mean() for k in range(num_classes) if np.any(r == k)]
+  return {"accuracy": float(hit.mean()), "worst_class": float(min(per_class))}

@@ -9,6 +9,9 @@ A name reads ``[extractor_]metric<count>``, as in StyleGAN's ``fid50k``:
   10 classes) for MNIST / mnist5k: ``mnist_{fid,kid,is,pr,dc,prdc,modes}{500,5k,10k}``;
 * ``modes2500``: 2-D Gaussian mixtures, VEEGAN / PacGAN's 2,500 samples (modes captured, share of
   high-quality samples, reverse KL; :func:`jgan.metrics.modes.mode_metrics`);
+* ``mnist_class_match{500,5k,10k}``: class-conditional generators only: the share of samples the digit
+  classifier labels with the class they were generated for (sample ``i`` is asked for class
+  ``i % num_classes``, :func:`jgan.state.default_labels`), and the worst class's share;
 * ``stacked_modes26k``: Stacked MNIST (3 digits as RGB channels), the digit classifier on each channel,
   1,000 modes, 26,000 samples as PacGAN.
 
@@ -38,10 +41,11 @@ from jgan.registry import Registry
 MODE_OUTPUTS = {
   "class_modes": ("modes", "reverse_kl"),
   "mixture_modes": ("modes", "high_quality", "reverse_kl"),
+  "class_match": ("accuracy", "worst_class"),
 }
 NEEDS_REAL = {"fid", "kid", "precision_recall", "density_coverage", "prdc"}
 # What each distance reads from the extractor's outputs on generated samples.
-FAKE_INPUT = {"inception_score": "probs", "class_modes": "labels", "mixture_modes": "points"}
+FAKE_INPUT = {"inception_score": "probs", "class_modes": "labels", "mixture_modes": "points", "class_match": "labels"}
 
 
 class Protocol(NamedTuple):
@@ -90,6 +94,7 @@ def _build() -> dict[str, Protocol]:
       table[f"mnist_{kind}{count}"] = Protocol("mnist", distance, _COUNTS[count])
   for count in ("500", "5k", "10k"):
     table[f"mnist_modes{count}"] = Protocol("mnist", "class_modes", _COUNTS[count], num_classes=10)
+    table[f"mnist_class_match{count}"] = Protocol("mnist", "class_match", _COUNTS[count], num_classes=10)
   table["modes2500"] = Protocol("points", "mixture_modes", 2500)
   table["stacked_modes26k"] = Protocol("mnist_stacked", "class_modes", 26_000, num_classes=1000)
   return table
@@ -170,6 +175,8 @@ def compute(
   x = x[:n]
   if p.distance == "class_modes":
     values = modes_lib.class_mode_counts(x.astype(np.int64), p.num_classes)
+  elif p.distance == "class_match":  # sample i was generated for class i % K (jgan.state.default_labels)
+    values = modes_lib.class_match(x.astype(np.int64), np.arange(n) % p.num_classes, p.num_classes)
   elif p.distance == "mixture_modes":
     if dataset not in mixtures.MIXTURES:
       raise ValueError(f"{name} needs a 2-D mixture data set ({', '.join(mixtures.MIXTURES)}); got {dataset!r}")

@@ -21,16 +21,27 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax.numpy as jnp
+import ml_collections
 from flax import nnx
 
-from jgan.models import autoencoder, dcgan, mlp, spectral
+from jgan.models import autoencoder, conditional, dcgan, mlp, spectral
 from jgan.registry import Registry
 
 # ``model.compute_dtype`` -> the dtype the layers compute in (None = float32 everywhere). Parameters,
 # normalisation statistics, G's outputs and D's scores stay float32 in every case.
 COMPUTE_DTYPES = {"float32": None, "bfloat16": jnp.bfloat16}
 # Fields of the model section read by jgan itself, whatever the model (defaults in jgan.config.defaults).
-SHARED_FIELDS = ("name", "latent_dim", "pack", "d_spectral_norm", "ae_code_dim", "ae_energy", "compute_dtype")
+SHARED_FIELDS = (
+  "name",
+  "latent_dim",
+  "pack",
+  "d_spectral_norm",
+  "ae_code_dim",
+  "ae_energy",
+  "compute_dtype",
+  "conditional",
+  "num_classes",
+)
 
 
 def compute_dtype(cfg):
@@ -47,12 +58,17 @@ class ModelSpec(NamedTuple):
   ``generator`` gets one sample's ``data_shape``; ``discriminator`` and ``autoencoder`` (the D of
   energy objectives, EBGAN/BEGAN; None if the model has none) get D's ``input_shape``. Factories
   raise ValueError for shapes or fields they do not support.
+
+  ``conditions_itself``: the factories read ``cfg.conditional`` / ``cfg.num_classes`` and build
+  ``G(z, y)`` / ``D(x, y)`` themselves (e.g. conditional BatchNorm). Otherwise a conditional run wraps
+  the model (:mod:`jgan.models.conditional`: one-hot y joined to z, projection D over ``D.features``).
   """
 
   generator: Callable[..., nnx.Module]
   discriminator: Callable[..., nnx.Module]
   autoencoder: Callable[..., nnx.Module] | None = None
   images_only: bool = False  # the model needs image data [S, S, C] (checked by jgan.config.validate)
+  conditions_itself: bool = False
 
 
 def _square_image(data_shape) -> tuple[int, int]:
@@ -120,6 +136,7 @@ def register(
   *,
   autoencoder: Callable[..., nnx.Module] | None = None,
   images_only: bool = False,
+  conditions_itself: bool = False,
   overwrite: bool = False,
 ) -> ModelSpec:
   """Registers a model: its G and D factories (see :class:`ModelSpec`) and its own config fields.
@@ -131,7 +148,7 @@ def register(
   clash = sorted(set(defaults or {}) & set(SHARED_FIELDS))
   if clash:
     raise ValueError(f"model {name!r}: fields {clash} are shared by every model; choose other names")
-  spec = ModelSpec(generator, discriminator, autoencoder, images_only)
+  spec = ModelSpec(generator, discriminator, autoencoder, images_only, conditions_itself)
   return MODELS.register(name, spec, dict(defaults or {}), overwrite=overwrite)
 
 
@@ -141,12 +158,24 @@ def make_models(model_cfg, data_shape: tuple[int, ...], rngs: nnx.Rngs, d_output
   ``d_output`` is what the objective needs from D (``Objective.d_output``): ``"logit"`` for the model's
   own discriminator, ``"energy"`` for its auto-encoder D (see :mod:`jgan.models.autoencoder`).
   With ``model_cfg.d_spectral_norm`` every conv/linear layer of D is spectrally normalised; with
-  ``model_cfg.pack = m`` D takes ``m`` samples joined along the last axis (PacGAN).
+  ``model_cfg.pack = m`` D takes ``m`` samples joined along the last axis (PacGAN). With
+  ``model_cfg.conditional`` (and ``num_classes`` filled in by :func:`jgan.config.resolve`) G is
+  ``G(z, y)`` and D ``D(x, y)`` (see :class:`ModelSpec`'s ``conditions_itself``).
   """
   MODELS.check(model_cfg.name)
   spec = MODELS[model_cfg.name]
   data_shape = tuple(data_shape)
-  g = spec.generator(model_cfg, data_shape, rngs)
+  n_cls = model_cfg.get("num_classes", 0) if model_cfg.get("conditional", False) else 0
+  wrap = n_cls > 0 and not spec.conditions_itself
+  if n_cls and d_output == "energy":
+    raise ValueError("model.conditional=True is not supported with energy objectives (ebgan, began)")
+  g: nnx.Module
+  if wrap:  # G built for [z, onehot(y)] inputs
+    g_cfg = ml_collections.ConfigDict(model_cfg.to_dict())
+    g_cfg.latent_dim = model_cfg.latent_dim + n_cls
+    g = conditional.ConcatGenerator(spec.generator(g_cfg, data_shape, rngs), n_cls, model_cfg.latent_dim)
+  else:
+    g = spec.generator(model_cfg, data_shape, rngs)
   # PacGAN: D sees m samples joined along the last axis (see jgan.step.pack).
   m = model_cfg.get("pack", 1)
   d_shape = data_shape[:-1] + (data_shape[-1] * m,)
@@ -160,6 +189,8 @@ def make_models(model_cfg, data_shape: tuple[int, ...], rngs: nnx.Rngs, d_output
     d = spec.autoencoder(model_cfg, d_shape, rngs)
   else:
     d = spec.discriminator(model_cfg, d_shape, rngs)
+    if wrap:
+      d = conditional.ProjectionDiscriminator(d, n_cls, d.feature_dim, rngs=rngs)  # type: ignore[attr-defined]
   if model_cfg.get("d_spectral_norm", False):
     spectral.wrap_layers(d, rngs)
   return g, d

@@ -127,6 +127,7 @@ class Discriminator(nnx.Module):
       c = cout
     self.convs = nnx.List(convs)
     self.norms = nnx.List(norms)
+    self.feature_dim = c  # channels of features(x) (a projection discriminator reads it)
     # The final "conv over the whole map" (kernel = map size, VALID) is one logit per image; in float32,
     # so the loss sees float32 logits whatever the compute dtype.
     self.out = MapConv(

@@ -54,6 +54,7 @@ class Discriminator(nnx.Module):
     sizes = [math.prod(data_shape)] + [width] * depth
     self.hidden = nnx.List([nnx.Linear(a, b, dtype=dtype, rngs=rngs) for a, b in zip(sizes[:-1], sizes[1:])])
     self.out = nnx.Linear(sizes[-1], 1, dtype=jnp.float32, rngs=rngs)
+    self.feature_dim = sizes[-1]  # size of features(x) (a projection discriminator reads it)
 
   def features(self, x: jax.Array) -> jax.Array:
     """Last hidden activations [B, width] in the compute dtype."""
