@@ -67,6 +67,28 @@ def init_rngs(seed: int) -> nnx.Rngs:
   return nnx.Rngs(params=k_g, default=k_d)
 
 
+def check_penalty_norm(c, objective_penalty: bool, penalty: bool) -> None:
+  """Refuses a gradient penalty on a BatchNorm critic, naming the recipe that fixes it.
+
+  Gradient penalties (WGAN-GP, R1, R2) take per-sample input gradients of D; with BatchNorm in D,
+  ``D(x_i)`` depends on the whole batch, so the penalty is not the one the paper defines (and trains
+  differently). Gulrajani et al. 2017 replace BatchNorm by LayerNorm in the critic.
+  """
+  if c.model.get("d_norm") != "batch" or not (objective_penalty or penalty):
+    return
+  if objective_penalty:
+    raise ValueError(
+      f"objective.name={c.objective.name!r} adds a per-sample gradient penalty, which is ill-defined "
+      f"with a BatchNorm critic (model.d_norm='batch': D(x_i) depends on the whole batch); use the "
+      f"paper's recipe, `--config CONFIG.py:{c.objective.name}` (jgan.recipes.set_objective: LayerNorm "
+      f"critic, n_critic 5, Adam (0.5, 0.9)), or set --config.model.d_norm=layer"
+    )
+  raise ValueError(
+    f"penalty.name={c.penalty.name!r} takes per-sample input gradients of D, which are ill-defined with "
+    f"a BatchNorm critic (model.d_norm='batch'); set --config.model.d_norm=none (or layer)"
+  )
+
+
 def _split(module: nnx.Module) -> Model:
   graphdef, params, stats = nnx.split(module, nnx.Param, ...)  # type: ignore[misc]  # 3 parts for 2 filters
   return Model(graphdef, params, stats)
@@ -92,6 +114,7 @@ def build(config, data_shape: tuple[int, ...], *, abstract: bool = False) -> Com
     penalty = penalties_lib.make_penalty(
       c.penalty.name, **{k: v for k, v in c.penalty.items() if k not in ("name", "every")}
     )
+  check_penalty_norm(c, objective.d_penalty is not None, penalty is not None)
   g_tx, d_tx = optim.make_optimizers(c)
   UPDATE_RULES.check(c.train.update_rule, field="train.update_rule")
   make = lambda: make_models(c.model, data_shape, init_rngs(c.seed), objective.d_output)

@@ -189,6 +189,16 @@ CASES: dict[str, Case] = {
   "unknown_model": Case(
     "`model.name = 'resnet50'`", _build(**{"model.name": "resnet50"}), "unknown model 'resnet50'; valid choices: dcgan"
   ),
+  "wgan_gp_batchnorm": Case(
+    "`objective.name = 'wgan_gp'` set alone on DCGAN's BatchNorm critic",
+    _build(**{"objective.name": "wgan_gp"}),
+    "objective.name='wgan_gp' adds a per-sample gradient penalty, which is ill-defined with a BatchNorm critic",
+  ),
+  "r1_batchnorm": Case(
+    "`penalty.name = 'r1'` on DCGAN's BatchNorm critic",
+    _build(**{"penalty.name": "r1"}),
+    "penalty.name='r1' takes per-sample input gradients of D, which are ill-defined with a BatchNorm critic",
+  ),
   "conditional_unlabelled": Case(
     "`model.conditional = True` on the 8-Gaussian ring",
     lambda tmp: config_lib.resolve(_ring8(**{"model.conditional": True})),
