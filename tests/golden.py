@@ -2,9 +2,13 @@
 
 ``python -m tests.golden`` (from the repository root, in the venv) trains smoke, ring8 and the demo
 config (``dcgan_mnist5k``), and variants covering every path of the step, for 50 G updates on one CPU
-device through the library entry point (``train_and_evaluate``) and writes ``tests/golden.json``: for
-every part of the final state a SHA-256 of its leaves' bytes (and, for machines whose floating point
-differs, the float64 sum of absolute values), plus every logged metrics row.
+device through the library entry point (``train_and_evaluate``) and writes this machine's record into
+``tests/golden.json``: for every part of the final state a SHA-256 of its leaves' bytes (and, for
+machines whose floating point differs, the float64 sum of absolute values), plus every logged metrics
+row. The file keeps one record per machine environment (:func:`environment`: library versions and CPU
+flags), because XLA:CPU rounds differently on different CPUs; recording on a new machine kind adds its
+record and keeps the others (``--replace`` overwrites this machine's record: only for a change that
+moves numbers on purpose, and then every record must be re-recorded or dropped).
 ``tests/test_golden.py`` recomputes them and compares.
 
 Parts are named by what they hold, not by where the state keeps them, so a change of the state's
@@ -128,13 +132,29 @@ def environment() -> dict:
   }
 
 
-def main() -> int:
+def load_records(path: str = GOLDEN_PATH) -> list[dict]:
+  """The records in ``path``: a list of ``{"environment", "steps", "runs"}``, the first the oldest."""
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    data = json.load(f)
+  return data["records"] if "records" in data else [data]  # the single-record format of before 2026-12-04
+
+
+def main(argv: list[str] | None = None) -> int:
+  argv = sys.argv[1:] if argv is None else argv
   os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8").strip()
   import jgan  # noqa: F401  (the XLA:CPU work-around, as the tests apply it)
 
-  record = {"environment": environment(), "steps": STEPS, "runs": {n: compute(n) for n in RUNS}}
+  env = environment()
+  records = load_records()
+  if any(r["environment"] == env for r in records) and "--replace" not in argv:
+    print(f"this machine already has a record ({env}); pass --replace to overwrite it", file=sys.stderr)
+    return 2
+  record = {"environment": env, "steps": STEPS, "runs": {n: compute(n) for n in RUNS}}
+  records = [r for r in records if r["environment"] != env] + [record]
   with open(GOLDEN_PATH, "w") as f:
-    json.dump(record, f, indent=1, sort_keys=True)
+    json.dump({"records": records}, f, indent=1, sort_keys=True)
     f.write("\n")
   for n, r in record["runs"].items():
     print(n, r["state"]["g_params"]["sha256"][:16], r["metrics"][-1])

@@ -9,22 +9,26 @@ must match bit for bit and every logged metric exactly. Elsewhere XLA rounds dif
 CPU's SIMD paths), and GAN training amplifies the last-bit differences step by step: measured on a
 second machine kind (2026-12-02), the first logged row (step 10) agreed to 2e-7 relative, later rows
 drifted to 1.4e-3 and the final state's absolute sums to 3.4e-3 (dcgan_mnist5k's D optimiser state).
-So off the recording machine the first row must agree to 1e-5 (a changed algorithm misses that by far)
-and later rows and the state's float64 absolute sums to 2e-2.
+A third machine kind (Intel Xeon, 2026-12-04) differed by up to 1.4e-4 in the first row (gradient norms).
+So ``tests/golden.json`` keeps one record per machine environment: where this machine has its own, every
+bit must match; elsewhere the first record is the reference, the first logged row must agree to 1e-3
+(a changed algorithm misses that by far) and later rows and the state's float64 absolute sums to 2e-2.
+Record a new machine kind with ``python -m tests.golden`` *before* changing code.
 """
-
-import json
 
 import numpy as np
 import pytest
 
 from tests import golden
 
-with open(golden.GOLDEN_PATH) as f:
-  RECORD = json.load(f)
-FIRST_ROW_RTOL = 1e-5  # measured 2e-7 on another CPU
+RECORDS = golden.load_records()
+_ENV = golden.environment()
+_OWN = [r for r in RECORDS if r["environment"] == _ENV]
+SAME_MACHINE = bool(_OWN)
+RECORD = _OWN[0] if _OWN else RECORDS[0]
+FIRST_ROW_RTOL = 1e-3  # measured 2e-7 and 1.4e-4 on two other CPUs
 DRIFT_RTOL = 2e-2  # measured up to 3.4e-3 on another CPU after 50 steps
-SAME_MACHINE = RECORD["environment"] == golden.environment()
+DRIFT_ATOL = 1e-2  # for values near 0 (a D output of -0.040 vs -0.041 measured at step 40)
 
 
 @pytest.mark.parametrize("name", sorted(golden.RUNS))
@@ -42,9 +46,9 @@ def test_run_matches_golden_record(name):
   assert [r["step"] for r in got["metrics"]] == [r["step"] for r in want["metrics"]]
   for i, (w, g) in enumerate(zip(want["metrics"], got["metrics"])):
     assert sorted(g) == sorted(w), f"{name}: metric names changed at step {w['step']}"
-    rtol = FIRST_ROW_RTOL if i == 0 else DRIFT_RTOL
+    rtol, atol = (FIRST_ROW_RTOL, 1e-6) if i == 0 else (DRIFT_RTOL, DRIFT_ATOL)
     for k in w:
       if SAME_MACHINE:
         assert g[k] == w[k], f"{name}: metric {k!r} at step {w['step']}: {w[k]} -> {g[k]}"
       else:
-        np.testing.assert_allclose(g[k], w[k], rtol=rtol, atol=1e-6, err_msg=f"{name}: {k} at step {w['step']}")
+        np.testing.assert_allclose(g[k], w[k], rtol=rtol, atol=atol, err_msg=f"{name}: {k} at step {w['step']}")
