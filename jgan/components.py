@@ -20,6 +20,7 @@ import jax
 import optax
 from flax import nnx
 
+from jgan import augment as augment_lib
 from jgan import objectives as objectives_lib
 from jgan import optim, rng
 from jgan import penalties as penalties_lib
@@ -42,7 +43,8 @@ class Components(NamedTuple):
   ``penalty`` is None or ``(d_fn, real, fake, rng) -> scalar`` (jgan.penalties), applied every
   ``penalty_every`` D updates' steps, scaled by that; the other fields are the config values the step
   reads: ``latent_dim``, ``ema_decay``, ``d_clip`` (WGAN weight clipping, 0 = off), ``unrolled_steps``
-  (Unrolled GAN's k), ``pack`` (PacGAN's m) and ``num_classes`` (0: unconditional).
+  (Unrolled GAN's k), ``pack`` (PacGAN's m), ``num_classes`` (0: unconditional) and ``augment``
+  (:mod:`jgan.augment`, None: D sees its inputs as they are).
   """
 
   g: Model
@@ -59,6 +61,7 @@ class Components(NamedTuple):
   unrolled_steps: int
   pack: int
   num_classes: int = 0  # > 0: class-conditional G(z, y) and D(x, y) (jgan.models.conditional)
+  augment: augment_lib.Augment | None = None  # augmentation of D's inputs (None: none)
 
 
 def init_rngs(seed: int) -> nnx.Rngs:
@@ -115,6 +118,10 @@ def build(config, data_shape: tuple[int, ...], *, abstract: bool = False) -> Com
       c.penalty.name, **{k: v for k, v in c.penalty.items() if k not in ("name", "every")}
     )
   check_penalty_norm(c, objective.d_penalty is not None, penalty is not None)
+  aug_cfg = c.get("augment", {"name": "none"})
+  augment = None
+  if aug_cfg["name"] != "none":
+    augment = augment_lib.make_augment(aug_cfg["name"], **{k: v for k, v in aug_cfg.items() if k != "name"})
   g_tx, d_tx = optim.make_optimizers(c)
   UPDATE_RULES.check(c.train.update_rule, field="train.update_rule")
   make = lambda: make_models(c.model, data_shape, init_rngs(c.seed), objective.d_output)
@@ -134,4 +141,5 @@ def build(config, data_shape: tuple[int, ...], *, abstract: bool = False) -> Com
     unrolled_steps=c.train.unrolled_steps,
     pack=c.model.pack,
     num_classes=c.model.num_classes if c.model.conditional else 0,
+    augment=augment,
   )

@@ -21,10 +21,12 @@ import os
 
 import ml_collections
 
+from jgan import augment as augment_lib
 from jgan import data as data_lib
 from jgan import objectives as objectives_lib
 from jgan import penalties as penalties_lib
 from jgan.models import MODELS, SHARED_FIELDS
+from jgan.models.layers import LAYER_SETS
 
 
 def _check(cond: bool, msg: str) -> None:
@@ -67,6 +69,7 @@ def defaults() -> ml_collections.ConfigDict:
   c.model.ae_code_dim = 64  # auto-encoder D (EBGAN, BEGAN): code size
   c.model.ae_energy = "l2"  # auto-encoder D energy: l2 (mean squared error, EBGAN) | l1 (BEGAN)
   c.model.compute_dtype = "float32"  # float32 | bfloat16 (activations; parameters stay float32)
+  c.model.layers = "auto"  # auto | fast | native: layer formulation (auto: fast on CPU; jgan.models.layers)
   # Class-conditional G and D (labels from the dataset; G: conditional BN or an embedding, D: projection).
   c.model.conditional = False
   c.model.num_classes = 0  # filled in from the dataset by resolve() when conditional (0 = unconditional)
@@ -74,6 +77,10 @@ def defaults() -> ml_collections.ConfigDict:
 
   c.objective = ml_collections.ConfigDict()
   c.objective.name = "non_saturating"  # see jgan.objectives.OBJECTIVES; its parameters go beside it
+
+  # Augmentation of D's inputs (jgan.augment.AUGMENTS): none | diffaugment | ada, parameters beside it.
+  c.augment = ml_collections.ConfigDict()
+  c.augment.name = "none"
 
   c.penalty = ml_collections.ConfigDict()
   c.penalty.name = "none"  # none | see jgan.penalties.PENALTIES (r1, r2, gradient_penalty)
@@ -193,6 +200,19 @@ def resolve(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     for k, v in penalties_lib.penalty_params(c.penalty.name).items():
       if k not in r.penalty:
         r.penalty[k] = v
+  if r.augment.name != "none":
+    augment_lib.check_augment_name(r.augment.name)
+    for k, v in augment_lib.augment_params(r.augment.name).items():
+      if k not in r.augment:
+        r.augment[k] = v
+    _check(
+      r.data.name in data_lib.IMAGE_DATASETS,
+      f"augment.name={r.augment.name!r} augments images; data.name={r.data.name!r} is 2-D points",
+    )
+    _check(
+      objectives_lib.make_objective(**r.objective).d_output != "energy",
+      f"augment.name={r.augment.name!r} needs raw D scores; energy objectives ({r.objective.name!r}) have none",
+    )
   _resolve_classes(r)
   validate(r)
   return r
@@ -244,6 +264,10 @@ def validate(c: ml_collections.ConfigDict) -> None:
   _positive("train.num_samples", c.train.num_samples, int)
   _positive("model.latent_dim", c.model.latent_dim, int)
   _check(
+    c.model.layers in LAYER_SETS,
+    f"unknown model.layers={c.model.layers!r}; valid choices: {', '.join(LAYER_SETS)}",
+  )
+  _check(
     c.train.steps % c.train.steps_per_call == 0,
     f"train.steps={c.train.steps} must be a multiple of train.steps_per_call={c.train.steps_per_call}",
   )
@@ -285,10 +309,12 @@ _TYPES = {
   "model.ae_code_dim": int,
   "model.ae_energy": str,
   "model.compute_dtype": str,
+  "model.layers": str,
   "model.conditional": bool,
   "model.num_classes": int,
   "data.num_examples": int,
   "objective.name": str,
+  "augment.name": str,
   "optim.g.name": str,
   "optim.g.lr": float,
   "optim.d.name": str,
@@ -387,7 +413,7 @@ def flatten(c) -> dict:
 
 # Sections whose keys depend on a chosen name (the model's fields, objective or penalty parameters,
 # optimiser fields); :func:`resolve` checks them against the chosen component.
-OPEN_SECTIONS = ("model", "objective", "penalty", "optim.g", "optim.d")
+OPEN_SECTIONS = ("model", "objective", "augment", "penalty", "optim.g", "optim.d")
 
 
 def check_keys(c: ml_collections.ConfigDict, reference: ml_collections.ConfigDict | None = None) -> None:

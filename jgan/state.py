@@ -42,6 +42,7 @@ class GANState:
   g_ema: Any  # EMA of g.params
   obj_state: Any
   rule_state: Any
+  aug_state: Any  # the D-augmentation's state (ADA's p and counters), () without augmentation
   g_graphdef: Any = struct.field(pytree_node=False)
   d_graphdef: Any = struct.field(pytree_node=False)
   latent_dim: int = struct.field(pytree_node=False)  # size of G's input z
@@ -68,6 +69,7 @@ def create_state(components, rng: jax.Array) -> GANState:
     g_ema=jax.tree.map(jnp.copy, g_params),
     obj_state=c.objective.init_state(),
     rule_state=c.update_rule.init(g_params, d_params),
+    aug_state=() if c.augment is None else c.augment.init_state(),
     g_graphdef=c.g.graphdef,
     d_graphdef=c.d.graphdef,
     latent_dim=c.latent_dim,

@@ -15,6 +15,11 @@ One call performs ``n_critic`` discriminator updates, one generator update and t
   pulled back. G's loss is a function of the fakes alone, also when it looks ahead through unrolled D
   updates (Metz et al. 2016), so this saves one G forward pass per step without changing the maths.
 * PacGAN packing (Lin et al. 2018, ``model.pack = m``): D scores groups of ``m`` samples at once.
+* Augmentation of D's inputs (``parts.augment``, :mod:`jgan.augment`: DiffAugment, ADA): every batch D
+  sees, real or fake, in D's and G's losses, is augmented first (with its own key), so G is trained
+  through the differentiable augmentation; the penalties see the same augmented batches (as in
+  StyleGAN2-ADA, whose R1 is taken on the augmented reals). After each D update the augmentation's state
+  (ADA's p) is updated from D's raw scores on the augmented real batch.
 * Class-conditional runs (``parts.num_classes > 0``): ``batch["label"]`` ``[n_critic, B]`` reaches D
   with its real batch, and each critic update's fakes are generated for *the same labels*, so D(x, y)
   sees real and fake batches with one class distribution (the data's), and the penalties, which call
@@ -76,21 +81,28 @@ def make_round(
   key: jax.Array,
   constrain=lambda x: x,
   labels: jax.Array | None = None,
+  aug_state: Any = (),
 ) -> Round:
   """The :class:`Round` of one critic update on ``real`` ``[B, ...]`` with noise ``z`` ``[B, latent_dim]``.
 
   ``obj_state`` is the objective's state at this update, ``key`` its penalty key, ``constrain`` the
   sharding constraint of per-example arrays, ``labels`` int32 ``[B]`` the real batch's classes (also
-  the fakes' classes) in conditional runs, else None.
+  the fakes' classes) in conditional runs, else None; ``aug_state`` the augmentation's state.
   """
   objective, m = parts.objective, parts.pack
+
+  def aug(x, i: int):
+    """D's view of the unpacked batch ``x``: augmented with key ``fold_in(key, 100 + i)`` (or as is)."""
+    if parts.augment is None:
+      return x
+    return parts.augment.apply(x, jax.random.fold_in(key, 100 + i), aug_state)
 
   def generate(g_params):
     return jax.vjp(lambda p: _apply(state.g_graphdef, p, state.g.stats, constrain(z), labels), g_params, has_aux=True)
 
   def d_loss(p, d_stats, fake):
     """D's loss at params ``p`` on (unpacked) real and fake batches; aux: outputs, stats, penalty."""
-    real_p, fake_p = pack(real, m), pack(fake, m)
+    real_p, fake_p = pack(aug(real, 1), m), pack(aug(fake, 2), m)
     d = nnx.merge(state.d_graphdef, p, d_stats, copy=True)
     d.train()
     d_real, d_fake = _call(d, real_p, labels), _call(d, fake_p, labels)
@@ -136,9 +148,11 @@ def make_round(
       d = d_update(d, grads, stats)
     net = nnx.merge(state.d_graphdef, d.params, d.stats, copy=True)
     net.train()
-    d_fake = _call(net, pack(fake, m), labels)
+    d_fake = _call(net, pack(aug(fake, 3), m), labels)
     # Only relativistic losses read D(real) in G's loss; others get zeros of the same structure.
-    d_real = _call(net, pack(real, m), labels) if objective.g_uses_real else jax.tree.map(jnp.zeros_like, d_fake)
+    d_real = (
+      _call(net, pack(aug(real, 4), m), labels) if objective.g_uses_real else jax.tree.map(jnp.zeros_like, d_fake)
+    )
     return objective.loss(d_real, d_fake, obj_state)[1]
 
   def g_grad(vjp, fake, d: Player):
@@ -176,24 +190,41 @@ def train_step(
   constrain = (lambda x: x) if data_sharding is None else (lambda x: jax.lax.with_sharding_constraint(x, data_sharding))
   update_objective = parts.objective.update_state
 
+  def update_aug(aug_state, d_real):
+    if parts.augment is None:
+      return aug_state, {}
+    return parts.augment.update_state(aug_state, d_real)
+
   def critic(carry, xs):  # critic updates 1 .. n_critic - 1: fakes of the current G, no G gradient
-    d, obj_state = carry
+    d, obj_state, aug_state = carry
     real, z, key, y = xs
     y = None if y is None else constrain(y)
-    r = make_round(state, parts, constrain(real), z, obj_state, key, constrain, y)
+    r = make_round(state, parts, constrain(real), z, obj_state, key, constrain, y, aug_state)
     fake = jax.lax.stop_gradient(_apply(state.g_graphdef, state.g.params, state.g.stats, constrain(z), y)[0])
     grads, stats, out, _ = r.d_grad(d, fake)
-    return (r.d_update(d, grads, stats), update_objective(obj_state, *out)[0]), None
+    new_carry = (r.d_update(d, grads, stats), update_objective(obj_state, *out)[0], update_aug(aug_state, out.real)[0])
+    return new_carry, None
 
-  (d, obj_state) = (state.d, state.obj_state)
+  (d, obj_state, aug_state) = (state.d, state.obj_state, state.aug_state)
   if n_critic > 1:
     ys = None if labels_all is None else labels_all[:-1]
-    (d, obj_state), _ = jax.lax.scan(critic, (d, obj_state), (real_all[:-1], z_all[:-1], pen_keys[:-1], ys))
+    (d, obj_state, aug_state), _ = jax.lax.scan(
+      critic, (d, obj_state, aug_state), (real_all[:-1], z_all[:-1], pen_keys[:-1], ys)
+    )
   y_last = None if labels_all is None else constrain(labels_all[-1])
-  r = make_round(state, parts, constrain(real_all[-1]), z_all[-1], obj_state, pen_keys[-1], constrain, y_last)
+  r = make_round(
+    state, parts, constrain(real_all[-1]), z_all[-1], obj_state, pen_keys[-1], constrain, y_last, aug_state
+  )
   g, d, rule_state, out = parts.update_rule.step(r, state.g, d, state.rule_state)
   obj_state, obj_metrics = update_objective(obj_state, *out.d_outputs)
-  metrics = {**out.d_metrics, **obj_metrics, "g_loss": out.g_loss, "g_grad_norm": optax.tree.norm(out.g_grads)}
+  aug_state, aug_metrics = update_aug(aug_state, out.d_outputs.real)
+  metrics = {
+    **out.d_metrics,
+    **obj_metrics,
+    **aug_metrics,
+    "g_loss": out.g_loss,
+    "g_grad_norm": optax.tree.norm(out.g_grads),
+  }
   return dataclasses.replace(
     state,
     step=state.step + 1,
@@ -201,6 +232,7 @@ def train_step(
     d=d,
     rule_state=rule_state,
     obj_state=obj_state,
+    aug_state=aug_state,
     g_ema=optim.ema_update(state.g_ema, g.params, state.step, parts.ema_decay),
   ), metrics
 

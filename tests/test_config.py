@@ -219,6 +219,19 @@ CASES: dict[str, Case] = {
     _build(**{"model.g_widht": 8}),
     "unknown config key 'model.g_widht'; did you mean 'model.g_width'? valid keys in model:",
   ),
+  "model_layers": Case(
+    "`model.layers = 'fastest'`",
+    _build(**{"model.layers": "fastest"}),
+    "unknown model.layers='fastest'; valid choices: auto, fast, native",
+  ),
+  "unknown_augment": Case(
+    "`augment.name = 'diffaug'`", _build(**{"augment.name": "diffaug"}), "unknown augment 'diffaug'"
+  ),
+  "augment_points": Case(
+    "`augment.name = 'diffaugment'` on ring8",
+    lambda tmp: config_lib.resolve(_ring8(**{"augment.name": "diffaugment"})),
+    "augments images; data.name='ring8' is 2-D points",
+  ),
   "update_rule": Case(
     "`train.update_rule = 'adam'`",
     _build(**{"train.update_rule": "adam"}),

@@ -242,3 +242,72 @@ def test_compiled_step_has_only_fast_path_convolutions(objective):
   labels, text = _conv_labels(c, (28, 28, 1))
   assert labels == {"b01f_01io->b01f"}, f"non-canonical convolutions in the step: {labels}"
   assert "wrapped_convolution" not in text and "rhs_reversal" not in text
+
+
+def _ab_pair(kind: str, size: int, width: int, d_norm: str):
+  """The same DCGAN G or D built with each layer set from one seed: ``{set: (graphdef, params, stats)}``."""
+  from jgan.models import dcgan
+
+  out = {}
+  for name in ("fast", "native"):
+    if kind == "g":
+      m = dcgan.Generator(image_size=size, channels=1, latent_dim=16, width=width, layers=name, rngs=nnx.Rngs(3))
+    else:
+      m = dcgan.Discriminator(image_size=size, channels=3, width=width, d_norm=d_norm, layers=name, rngs=nnx.Rngs(3))
+    out[name] = nnx.split(m, nnx.Param, nnx.BatchStat)
+  return out
+
+
+@pytest.mark.parametrize(
+  "kind,size,width,d_norm",
+  [
+    ("g", 28, 64, "batch"),
+    ("g", 32, 64, "batch"),
+    ("g", 64, 16, "batch"),
+    ("d", 28, 64, "batch"),
+    ("d", 32, 64, "layer"),
+    ("d", 64, 16, "none"),
+    ("d", 64, 16, "batch"),
+  ],
+)
+def test_layer_sets_compute_the_same_function(kind, size, width, d_norm):
+  """model.layers=fast and =native: same parameters, outputs, updated BatchNorm statistics, and gradients
+  with respect to every parameter and the input (the reference: Flax's own layers and JAX's autodiff)."""
+  pair = _ab_pair(kind, size, width, d_norm)
+  gd_f, p_f, s_f = pair["fast"]
+  gd_n, p_n, s_n = pair["native"]
+  assert jax.tree.structure(p_f) == jax.tree.structure(p_n)
+  for a, b in zip(jax.tree.leaves(p_f), jax.tree.leaves(p_n)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))  # same initial values from one seed
+  rng = np.random.default_rng(0)
+  x = jnp.asarray(rng.normal(size=(4, 16)) if kind == "g" else rng.uniform(-1, 1, (4, size, size, 3)), jnp.float32)
+  w = jnp.asarray(rng.normal(size=(4, size, size, 1) if kind == "g" else (4,)), jnp.float32)
+
+  def loss(params, inp, gd, stats):
+    m = nnx.merge(gd, params, stats, copy=True)
+    m.train()
+    y = m(inp)
+    return jnp.sum(y * w), nnx.state(m, nnx.BatchStat)
+
+  (lf, st_f), (gp_f, gx_f) = jax.jit(jax.value_and_grad(loss, (0, 1), has_aux=True), static_argnums=2)(
+    p_f, x, gd_f, s_f
+  )
+  (ln, st_n), (gp_n, gx_n) = jax.jit(jax.value_and_grad(loss, (0, 1), has_aux=True), static_argnums=2)(
+    p_n, x, gd_n, s_n
+  )
+  np.testing.assert_allclose(float(lf), float(ln), rtol=1e-4, atol=1e-4)
+  np.testing.assert_allclose(np.asarray(gx_f), np.asarray(gx_n), rtol=1e-3, atol=1e-5 * float(jnp.abs(gx_n).max()))
+  for a, b in zip(jax.tree.leaves(gp_f), jax.tree.leaves(gp_n)):
+    a, b = np.asarray(a), np.asarray(b)
+    np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4 * float(np.abs(b).max()) + 1e-7)
+  for a, b in zip(jax.tree.leaves(st_f), jax.tree.leaves(st_n)):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-6)
+
+
+def test_layer_set_names_and_auto():
+  assert layers.resolve_layers("auto", "cpu") == "fast"
+  for backend in ("gpu", "cuda", "tpu"):
+    assert layers.resolve_layers("auto", backend) == "native"
+  assert layers.resolve_layers("native", "cpu") == "native"
+  with pytest.raises(ValueError, match="unknown model.layers='fastest'; valid choices: auto, fast, native"):
+    layers.resolve_layers("fastest")

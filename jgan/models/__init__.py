@@ -39,6 +39,7 @@ SHARED_FIELDS = (
   "ae_code_dim",
   "ae_energy",
   "compute_dtype",
+  "layers",
   "conditional",
   "num_classes",
 )
@@ -85,7 +86,13 @@ def _square_image(data_shape) -> tuple[int, int]:
 def _dcgan_g(cfg, data_shape, rngs: nnx.Rngs):
   s, c = _square_image(data_shape)
   return dcgan.Generator(
-    image_size=s, channels=c, latent_dim=cfg.latent_dim, width=cfg.g_width, dtype=compute_dtype(cfg), rngs=rngs
+    image_size=s,
+    channels=c,
+    latent_dim=cfg.latent_dim,
+    width=cfg.g_width,
+    dtype=compute_dtype(cfg),
+    layers=cfg.get("layers", "auto"),
+    rngs=rngs,
   )
 
 
@@ -94,7 +101,13 @@ def _dcgan_d(cfg, input_shape, rngs: nnx.Rngs):
   if cfg.d_norm not in dcgan.NORMS:
     raise ValueError(f"unknown model.d_norm={cfg.d_norm!r}; valid choices: {', '.join(dcgan.NORMS)}")
   return dcgan.Discriminator(
-    image_size=s, channels=c, width=cfg.d_width, d_norm=cfg.d_norm, dtype=compute_dtype(cfg), rngs=rngs
+    image_size=s,
+    channels=c,
+    width=cfg.d_width,
+    d_norm=cfg.d_norm,
+    dtype=compute_dtype(cfg),
+    layers=cfg.get("layers", "auto"),
+    rngs=rngs,
   )
 
 

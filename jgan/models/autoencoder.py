@@ -50,7 +50,7 @@ class DCGANAutoEncoder(nnx.Module):
     self.energy_kind = energy
     self.encoder = dcgan.Discriminator(image_size=image_size, channels=channels, width=width, d_norm=d_norm, rngs=rngs)
     s = dcgan.SUPPORTED_SIZES[image_size]
-    enc_c = self.encoder.convs[-1].out_features
+    enc_c = self.encoder.feature_dim
     # Replace D's logit head by a linear code layer over the final feature map.
     self.encoder.out = None  # type: ignore[assignment]  # the logit head is replaced by to_code
     self.to_code = nnx.Linear(s * s * enc_c, code_dim, rngs=rngs)

@@ -15,6 +15,10 @@ them, so ``width=64`` at 64 px gives the classic 512-256-128-64 generator.
 ``jnp.bfloat16`` on accelerators). Parameters are always float32, BatchNorm statistics are computed and
 kept in float32 (flax promotes the reductions), and G's images and D's logits are returned as float32.
 
+``layers`` (``model.layers``: ``auto`` | ``fast`` | ``native``) picks the formulation of the stride-2
+convolutions, BatchNorm and D's last convolution (:mod:`jgan.models.layers`); both sets have the same
+parameters and compute the same function, so checkpoints move between them.
+
 BatchNorm uses PyTorch's momentum convention (running = 0.9 running + 0.1 batch, flax momentum 0.9).
 D may instead use LayerNorm or no normalisation (``d_norm``), which gradient penalties need: with
 BatchNorm, D(x_i) depends on the whole batch, so per-sample input gradients are ill-defined.
@@ -26,7 +30,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from jgan.models.layers import BatchNorm, DownConv, MapConv, UpConv
+from jgan.models.layers import LayerSet, layer_set
 
 SUPPORTED_SIZES = {28: 7, 32: 4, 64: 4}  # image size -> spatial size of G's first feature map
 NORMS = ("batch", "layer", "none")
@@ -47,13 +51,13 @@ def _n_up(image_size: int) -> int:
   return n
 
 
-def _bn(c: int, rngs: nnx.Rngs, dtype=None) -> nnx.BatchNorm:
-  return BatchNorm(c, momentum=0.9, epsilon=1e-5, scale_init=_scale_init, dtype=dtype, rngs=rngs)
+def _bn(ls: LayerSet, c: int, rngs: nnx.Rngs, dtype=None) -> nnx.Module:
+  return ls.batch_norm(c, momentum=0.9, epsilon=1e-5, scale_init=_scale_init, dtype=dtype, rngs=rngs)
 
 
-def _norm(kind: str, c: int, rngs: nnx.Rngs, dtype=None):
+def _norm(ls: LayerSet, kind: str, c: int, rngs: nnx.Rngs, dtype=None):
   if kind == "batch":
-    return _bn(c, rngs, dtype)
+    return _bn(ls, c, rngs, dtype)
   if kind == "layer":
     # Normalises over (H, W, C) per sample, so it is safe with gradient penalties.
     return nnx.LayerNorm(
@@ -68,8 +72,17 @@ class Generator(nnx.Module):
   """DCGAN generator: z [B, latent_dim] float32 ~ N(0, I) -> images [B, S, S, channels] float32 in (-1, 1)."""
 
   def __init__(
-    self, *, image_size: int = 64, channels: int = 3, latent_dim: int = 100, width: int = 64, dtype=None, rngs: nnx.Rngs
+    self,
+    *,
+    image_size: int = 64,
+    channels: int = 3,
+    latent_dim: int = 100,
+    width: int = 64,
+    dtype=None,
+    layers: str = "auto",
+    rngs: nnx.Rngs,
   ):
+    ls = layer_set(layers)
     n_up = _n_up(image_size)
     self.s0 = SUPPORTED_SIZES[image_size]
     self.c0 = width * 2 ** (n_up - 1)
@@ -78,14 +91,14 @@ class Generator(nnx.Module):
     self.project = nnx.Linear(
       latent_dim, self.s0 * self.s0 * self.c0, use_bias=False, kernel_init=_w_init, dtype=dtype, rngs=rngs
     )
-    self.bn0 = _bn(self.c0, rngs, dtype)
+    self.bn0 = _bn(ls, self.c0, rngs, dtype)
     ups, bns, c = [], [], self.c0
     for i in range(n_up):
       last = i == n_up - 1
       cout = channels if last else c // 2
-      ups.append(UpConv(c, cout, use_bias=last, kernel_init=_w_init, dtype=dtype, rngs=rngs))
+      ups.append(ls.up(c, cout, use_bias=last, kernel_init=_w_init, dtype=dtype, rngs=rngs))
       if not last:
-        bns.append(_bn(cout, rngs, dtype))
+        bns.append(_bn(ls, cout, rngs, dtype))
       c = cout
     self.ups = nnx.List(ups)
     self.bns = nnx.List(bns)
@@ -103,16 +116,26 @@ class Generator(nnx.Module):
 class Discriminator(nnx.Module):
   """DCGAN discriminator: images [B, S, S, channels] in [-1, 1] -> raw scores (logits) [B] float32.
 
-  The stride-2 convolutions are :class:`jgan.models.layers.DownConv` (same parameters and outputs as
-  ``nnx.Conv(..., (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)))``, faster gradients).
+  The stride-2 convolutions are ``nnx.Conv(..., (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)))`` or,
+  with ``layers="fast"`` (the default on CPU), :class:`jgan.models.layers.DownConv` (same parameters and
+  outputs, faster gradients on XLA:CPU); see :func:`jgan.models.layers.resolve_layers`.
 
   ``d_norm`` picks the normalisation of the hidden layers: ``batch`` (the paper), ``layer`` or ``none``
   (for gradient-penalty critics). The first layer never has one.
   """
 
   def __init__(
-    self, *, image_size: int = 64, channels: int = 3, width: int = 64, d_norm: str = "batch", dtype=None, rngs: nnx.Rngs
+    self,
+    *,
+    image_size: int = 64,
+    channels: int = 3,
+    width: int = 64,
+    d_norm: str = "batch",
+    dtype=None,
+    layers: str = "auto",
+    rngs: nnx.Rngs,
   ):
+    ls = layer_set(layers)
     n_down = _n_up(image_size)
     self.s_final = SUPPORTED_SIZES[image_size]
     convs, norms, c = [], [], channels
@@ -121,16 +144,16 @@ class Discriminator(nnx.Module):
       first = i == 0
       has_norm = not first and d_norm != "none"
       convs.append(
-        DownConv(c, cout, use_bias=not has_norm or d_norm != "batch", kernel_init=_w_init, dtype=dtype, rngs=rngs)
+        ls.down(c, cout, use_bias=not has_norm or d_norm != "batch", kernel_init=_w_init, dtype=dtype, rngs=rngs)
       )
-      norms.append(None if first else _norm(d_norm, cout, rngs, dtype))
+      norms.append(None if first else _norm(ls, d_norm, cout, rngs, dtype))
       c = cout
     self.convs = nnx.List(convs)
     self.norms = nnx.List(norms)
     self.feature_dim = c  # channels of features(x) (a projection discriminator reads it)
     # The final "conv over the whole map" (kernel = map size, VALID) is one logit per image; in float32,
     # so the loss sees float32 logits whatever the compute dtype.
-    self.out = MapConv(
+    self.out = ls.map_conv(
       c, 1, (self.s_final, self.s_final), padding="VALID", kernel_init=_w_init, dtype=jnp.float32, rngs=rngs
     )
 

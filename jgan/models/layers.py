@@ -38,12 +38,42 @@ convolutions, so the step stays fast where XLA:CPU would otherwise emit naive lo
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
 _DN = ("NHWC", "HWIO", "NHWC")
+
+# ``model.layers``: which formulation of the stride-2 convolutions, BatchNorm and D's last conv a model uses.
+# "fast": this module's rewrites; "native": the Flax layers they replace (nnx.ConvTranspose, nnx.Conv,
+# nnx.BatchNorm); "auto": per backend (:func:`resolve_layers`). Both sets have the same parameters.
+LAYER_SETS = ("auto", "fast", "native")
+_AUTO_LAYERS = {"cpu": "fast"}  # backend -> set chosen by "auto"; other backends get "native"
+
+
+def resolve_layers(name: str, backend: str | None = None) -> str:
+  """``model.layers`` -> ``"fast"`` or ``"native"``; ValueError naming a bad value and the valid choices.
+
+  Args:
+    name: one of :data:`LAYER_SETS`.
+    backend: a JAX platform name (``"cpu"``, ``"gpu"``, ``"cuda"``, ``"rocm"``, ``"tpu"``); None: the
+      default backend, ``jax.default_backend()``.
+
+  ``"auto"`` picks ``"fast"`` on CPU and ``"native"`` elsewhere. Why: the fast forms were measured only on
+  XLA:CPU (where a stride-2 ``conv_transpose`` weight gradient is ~15x slower than the rewrite, see the
+  module docstring and docs/performance.md). On GPU/TPU the vendor convolutions are tuned for the native
+  ops, but XLA's GPU ``conv_transpose`` gradients have open 32-430x performance gaps, so the rewrite may
+  win there too: ``auto`` stays ``"native"`` off CPU until ``benchmarks/bench_layers.py`` run on a device
+  says otherwise (then change :data:`_AUTO_LAYERS`).
+  """
+  if name not in LAYER_SETS:
+    raise ValueError(f"unknown model.layers={name!r}; valid choices: {', '.join(LAYER_SETS)}")
+  if name != "auto":
+    return name
+  return _AUTO_LAYERS.get(backend or jax.default_backend(), "native")
 
 
 @jax.custom_vjp
@@ -316,3 +346,58 @@ class MapConv(nnx.Conv):
     if self.bias is not None:
       y = y + self.bias[...].astype(dtype)[None]
     return y.reshape(x.shape[0], 1, 1, -1)
+
+
+def _native_up(cin: int, cout: int, *, use_bias: bool = False, kernel_init=None, dtype=None, rngs: nnx.Rngs):
+  return nnx.ConvTranspose(
+    cin,
+    cout,
+    (4, 4),
+    strides=(2, 2),
+    padding="SAME",
+    use_bias=use_bias,
+    kernel_init=kernel_init or nnx.initializers.normal(0.02),
+    dtype=dtype,
+    rngs=rngs,
+  )
+
+
+def _native_down(cin: int, cout: int, *, use_bias: bool = True, kernel_init=None, dtype=None, rngs: nnx.Rngs):
+  return nnx.Conv(
+    cin,
+    cout,
+    (4, 4),
+    strides=(2, 2),
+    padding=((1, 1), (1, 1)),
+    use_bias=use_bias,
+    kernel_init=kernel_init or nnx.initializers.normal(0.02),
+    dtype=dtype,
+    rngs=rngs,
+  )
+
+
+class LayerSet(NamedTuple):
+  """Constructors of the layers whose formulation ``model.layers`` picks; both sets take the same
+  arguments and create the same variables (names, shapes, initial values for the same ``rngs``).
+
+  * ``up(cin, cout, *, use_bias, kernel_init, dtype, rngs)``: stride-2 4x4 'SAME' transposed convolution.
+  * ``down(cin, cout, *, use_bias, kernel_init, dtype, rngs)``: stride-2 4x4 convolution, padding 1.
+  * ``batch_norm(c, **nnx.BatchNorm kwargs)``.
+  * ``map_conv(cin, cout, (S, S), **nnx.Conv kwargs)``: the convolution over a whole ``S x S`` map.
+  """
+
+  up: Callable[..., nnx.Module]
+  down: Callable[..., nnx.Module]
+  batch_norm: Callable[..., nnx.Module]
+  map_conv: Callable[..., nnx.Module]
+
+
+LAYERS = {
+  "fast": LayerSet(UpConv, DownConv, BatchNorm, MapConv),
+  "native": LayerSet(_native_up, _native_down, nnx.BatchNorm, nnx.Conv),
+}
+
+
+def layer_set(name: str = "auto", backend: str | None = None) -> LayerSet:
+  """The :class:`LayerSet` of ``model.layers = name`` (see :func:`resolve_layers`)."""
+  return LAYERS[resolve_layers(name, backend)]
