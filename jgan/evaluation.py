@@ -57,6 +57,7 @@ DEFAULTS = dict(
 DEFAULT_METRICS = {
   "mnist5k": "mnist_fid5k,mnist_kid5k,mnist_is5k,mnist_prdc5k,mnist_modes5k",
   "mnist": "mnist_fid10k,mnist_kid10k,mnist_is10k,mnist_prdc10k,mnist_modes10k",
+  "stacked_mnist5k": "stacked_modes26k",
   "ring8": "modes2500",
   "grid25": "modes2500",
 }

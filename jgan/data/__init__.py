@@ -3,7 +3,9 @@
 ``make_iterator(data_cfg, batch_size, seed, ...)`` returns an infinite, checkpointable iterator
 (``get_state`` / ``set_state``) of host batches:
 
-* images: ``{"x": float32 [batch_size, S, S, C] in [-1, 1], "label": int32 [batch_size]}``;
+* images: ``{"x": float32 [batch_size, S, S, C] in [-1, 1], "label": int32 [batch_size]}``
+  (``stacked_mnist5k``: three mnist5k digits as the RGB channels, label ``100 d0 + 10 d1 + d2``,
+  :mod:`jgan.data.stacked`);
 * 2-D mixtures: ``{"x": float32 [batch_size, 2]}``.
 
 Image datasets are read with ``tfds.data_source`` (random access into prepared array_record files, no
@@ -17,7 +19,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from jgan.data import mixtures, mnist5k
+from jgan.data import mixtures, mnist5k, stacked
 from jgan.data.specs import IMAGE_DATASETS, ImageSpec  # noqa: F401  (re-exported: jgan.data.ImageSpec)
 
 MIXTURES = mixtures.MIXTURES  # name -> Mixture(centres, sigma)
@@ -65,14 +67,14 @@ def tfds_source(data_cfg, split: str | None = None):
   spec = IMAGE_DATASETS[data_cfg.name]
   split = split or data_cfg.split or spec.train_split
   data_dir = data_cfg.data_dir or None
-  if data_cfg.name == "mnist5k":
+  if spec.tfds_name == "mnist5k":
     data_dir = mnist5k.ensure_prepared(data_dir)
-  if data_cfg.get("download", False) and data_cfg.name != "mnist5k":
+  if data_cfg.get("download", False) and spec.tfds_name != "mnist5k":
     from jgan.data import prepare
 
     prepare.prepare(data_cfg.name, data_dir)  # a no-op once prepared
   try:
-    return tfds.data_source(spec.tfds_name, split=split, data_dir=data_dir, download=False)
+    src = tfds.data_source(spec.tfds_name, split=split, data_dir=data_dir, download=False)
   except Exception as e:  # TFDS raises several types (AssertionError, DatasetNotFoundError, ...)
     from jgan.data import prepare
 
@@ -81,6 +83,7 @@ def tfds_source(data_cfg, split: str | None = None):
       first = str(e).splitlines()[0] if str(e) else ""
       why = f"reading {spec.tfds_name!r} split {split!r} failed: {type(e).__name__}: {first}"
     raise prepare.DatasetNotReady(f"{why} (or set config.data.download=True to prepare it at train time)") from e
+  return stacked.StackedSource(src, split) if spec.stacked else src
 
 
 # Datasets of fixed-size images up to this many uint8 bytes are decoded once and kept in memory.
@@ -121,14 +124,24 @@ class DecodedSource:
 def cached_source(data_cfg, split: str | None = None):
   """``tfds_source``, decoded into memory (:class:`DecodedSource`) when its images are fixed-size and all
   of them fit in :data:`CACHE_LIMIT_BYTES`; the lazily decoding TFDS source otherwise."""
-  src = tfds_source(data_cfg, split)
   spec = IMAGE_DATASETS[data_cfg.name]
+  if spec.stacked:  # decode the base digits once; stacking them is a cheap concatenation
+    base = cached_source(_base_cfg(data_cfg), split)
+    return stacked.StackedSource(base, split or data_cfg.split or spec.train_split)
+  src = tfds_source(data_cfg, split)
   if spec.native_size is None:
     return src
   shape = (spec.native_size, spec.native_size, spec.channels)
   if len(src) * int(np.prod(shape)) > CACHE_LIMIT_BYTES:
     return src
   return DecodedSource(src, shape)
+
+
+def _base_cfg(data_cfg):
+  """The data config of a stacked dataset's base digits (``mnist5k`` for ``stacked_mnist5k``)."""
+  base = data_cfg.copy_and_resolve_references()
+  base.name = IMAGE_DATASETS[data_cfg.name].tfds_name
+  return base
 
 
 def split_batches(

@@ -18,12 +18,14 @@ class ImageSpec(NamedTuple):
   crop: int = 0  # side of the centre crop taken before resizing (0: the largest centred square)
   train_split: str = "train"
   num_classes: int = 0  # classes of the "label" feature (0: unlabelled); conditional models use it
+  stacked: bool = False  # Stacked MNIST: each example stacks 3 examples of tfds_name (jgan.data.stacked)
 
 
 IMAGE_DATASETS: dict[str, ImageSpec] = {
   "mnist5k": ImageSpec("mnist5k", 1, 28, num_classes=10),
   "mnist": ImageSpec("mnist", 1, 28, num_classes=10),
   "fashion_mnist": ImageSpec("fashion_mnist", 1, 28, num_classes=10),
+  "stacked_mnist5k": ImageSpec("mnist5k", 3, 28, num_classes=1000, stacked=True),
   "cifar10": ImageSpec("cifar10", 3, 32, num_classes=10),
   # DCGAN-style CelebA: centre crop 108x108 of the 218x178 aligned faces, resized to 64.
   "celeb_a": ImageSpec("celeb_a", 3, None, crop=108),

@@ -30,7 +30,7 @@ CLASSIFIER_ENV = "JGAN_CLASSIFIER"
 DEFAULT_PATH = os.path.join("~", ".cache", "jgan", "classifier_mnist5k")
 INPUT_SIZE = 28
 # Datasets whose images one classifier understands: a digit classifier serves mnist5k and MNIST.
-DOMAINS = {"mnist5k": "digits", "mnist": "digits", "fashion_mnist": "fashion"}
+DOMAINS = {"mnist5k": "digits", "mnist": "digits", "stacked_mnist5k": "digits", "fashion_mnist": "fashion"}
 
 
 def to_classifier_input(images: jax.Array) -> jax.Array:
