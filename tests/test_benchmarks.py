@@ -1,0 +1,46 @@
+"""The layer A/B benchmark runs in its reduced CPU mode, so the device script cannot rot.
+
+Only that it runs and reports is checked here (speed is measured by the script, never asserted in tests;
+the machines are shared): every side builds, the parameter counts of the sides agree (the script asserts
+it), the table has a row per model. The torch side runs when an interpreter with PyTorch is there (the
+reference environment .venv-ref that ``make test`` builds).
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT = os.path.join(ROOT, "benchmarks", "bench_layers.py")
+MODELS = ["dcgan"]
+
+
+@pytest.mark.slow
+def test_bench_layers_quick_mode_runs_every_side(tmp_path):
+  out = tmp_path / "rows.json"
+  r = subprocess.run(
+    [sys.executable, SCRIPT, "--quick", "--models", ",".join(MODELS), "--json", str(out)],
+    cwd=ROOT,
+    capture_output=True,
+    text=True,
+    timeout=900,
+  )
+  assert r.returncode == 0, r.stderr[-3000:]
+  rows = json.loads(out.read_text())
+  assert [row["model"] for row in rows] == MODELS
+  for row in rows:
+    assert row["fast_img_s"] > 0 and row["native_img_s"] > 0
+    assert row["g_params"] > 0 and row["d_params"] > 0
+  has_torch = os.path.exists(os.path.join(ROOT, ".venv-ref", "bin", "python"))
+  assert ("torch_img_s" in rows[0]) == has_torch
+  assert "| fast/native |" in r.stdout or "fast/native" in r.stdout
+
+
+def test_bench_layers_rejects_an_unknown_model():
+  r = subprocess.run(
+    [sys.executable, SCRIPT, "--quick", "--models", "dcgann"], cwd=ROOT, capture_output=True, text=True, timeout=120
+  )
+  assert r.returncode == 2 and "unknown models ['dcgann']; valid choices: dcgan, sngan" in r.stderr
