@@ -320,6 +320,7 @@ def test_cli_errors_are_one_line(untrained_run, tmp_path, capsys):
       "no trained domain classifier",
     ),
     (["--workdir", untrained_run, "--op", "arithmetic", "--expr", "thick - fat"], "bad concept name 'fat'"),
+    (["--workdir", untrained_run, "--op", "walk", "--label", "3"], "--label=3 needs a class-conditional generator"),
   ]
   for argv, msg in cases:
     assert latent_cli.main(argv) == 2, argv
@@ -378,3 +379,26 @@ def test_cli_ops_write_figures_and_redrawable_z(untrained_run, tmp_path, monkeyp
   np.testing.assert_allclose(c["thin5"], arith["pool"][arith["indices"][2]].mean(0), atol=1e-6)
   nb = np.load(os.path.join(out, "neighbours.npz"))
   assert nb["z"].shape == (512, 16) and nb["pixel_index"].shape == nb["feature_index"].shape == (512, 1)
+
+
+def test_conditional_latent_figures_hold_one_class(tmp_path):
+  """A conditional run's g draws every sample from the --label class: equal to G(z, label) called directly."""
+  from jgan import checkpoint as ckpt_lib
+  from jgan import state as state_lib
+  from tests.helpers import load_config, setup
+
+  c = load_config("smoke")
+  c.model.conditional = True
+  config, _, state = setup(c, (28, 28, 1), jax.random.key(0))
+  config.checkpoint.async_save = False
+  ckpt = ckpt_lib.Checkpointer(ckpt_lib.checkpoint_dir(str(tmp_path)), config.checkpoint, config=config)
+  ckpt.save(0, state, {})
+  ckpt.wait()
+  ckpt.close()
+  z = np.asarray(jax.random.normal(jax.random.key(5), (6, config.model.latent_dim)), np.float32)
+  for label in (None, 7):
+    g, _ = latent_figures.load_generator_fn(str(tmp_path), label=label, batch_size=4)
+    want = state_lib.generate(state, jnp.asarray(z), jnp.full((6,), label or 0, jnp.int32))
+    np.testing.assert_allclose(g(z), np.asarray(want), atol=1e-5)
+  with pytest.raises(ValueError, match="--label=10 is not a class of this generator; valid: 0..9"):
+    latent_figures.load_generator_fn(str(tmp_path), label=10)

@@ -52,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
   )
   p.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
   p.add_argument("--live", action="store_true", help="use G's live parameters instead of their EMA")
+  p.add_argument(
+    "--label", type=int, default=None, help="class-conditional runs: the class of every sample (default 0)"
+  )
   p.add_argument("--out", default="", help="output directory (default WORKDIR/latent)")
   p.add_argument("--scale", type=int, default=3, help="PNG/GIF pixel upscaling (nearest)")
   return p
@@ -93,7 +96,7 @@ def main(argv) -> int:
 
   try:
     _check_args(args)
-    g, config = latent_figures.load_generator_fn(args.workdir, ema=not args.live, step=args.step)
+    g, config = latent_figures.load_generator_fn(args.workdir, ema=not args.live, step=args.step, label=args.label)
     if config.data.name in data_lib.MIXTURES:
       raise ValueError(f"latent figures need an image dataset; {args.workdir!r} trained on {config.data.name!r}")
     out = args.out or os.path.join(args.workdir, "latent")

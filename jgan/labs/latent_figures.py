@@ -31,12 +31,16 @@ STYLES = {
 _CONCEPT = re.compile(r"^(?P<style>[a-z]+?)?(?P<digit>\d)?$")
 
 
-def load_generator_fn(workdir: str, *, ema: bool = True, step: int | None = None, batch_size: int = 256):
+def load_generator_fn(
+  workdir: str, *, ema: bool = True, step: int | None = None, batch_size: int = 256, label: int | None = None
+):
   """``(g, config)``: ``g(z float [N, latent_dim]) -> float32 numpy [N, H, W, C]`` in [-1, 1].
 
   G runs in inference mode, jitted once for ``batch_size`` rows (z is padded), so any N reuses one
-  program. ``config`` is the run's, with ``restored_step`` (int) added. Raises CheckpointError if
-  ``workdir`` holds no checkpoint.
+  program. ``config`` is the run's, with ``restored_step`` (int) added. A class-conditional G draws every
+  sample from class ``label`` (int in ``[0, num_classes)``; None: class 0), so an interpolation or walk
+  moves in z within one class, as conditional GANs' latent figures do; an unconditional G refuses a
+  ``label``. Raises CheckpointError if ``workdir`` holds no checkpoint, ValueError for a bad ``label``.
   """
   import jax
   import jax.numpy as jnp
@@ -46,7 +50,13 @@ def load_generator_fn(workdir: str, *, ema: bool = True, step: int | None = None
 
   state, config = checkpoint.load_state(workdir, step=step)
   config.restored_step = int(state.step)
-  apply = jax.jit(lambda st, z: state_lib.generate(st, z, ema=ema).astype(jnp.float32))
+  k = config.model.num_classes if config.model.get("conditional", False) else 0
+  if label is not None and not k:
+    raise ValueError(f"--label={label} needs a class-conditional generator; {workdir!r} trained an unconditional one")
+  if k and not 0 <= (label or 0) < k:
+    raise ValueError(f"--label={label} is not a class of this generator; valid: 0..{k - 1}")
+  labels = jnp.full((batch_size,), label or 0, jnp.int32) if k else None
+  apply = jax.jit(lambda st, z: state_lib.generate(st, z, labels, ema=ema).astype(jnp.float32))
 
   def g(z) -> np.ndarray:
     z = np.asarray(z, np.float32).reshape(-1, config.model.latent_dim)
