@@ -94,6 +94,8 @@ def run_one(study: str, name: str, seed: int, root: str, steps: int | None, extr
   t0 = time.time()
   state = jgan.train_and_evaluate(config, workdir)
   train_s = time.time() - t0
+  if int(state.step) < config.train.steps:  # stopped by SIGTERM / SIGINT after a checkpoint: rerun resumes
+    raise SystemExit(f"{workdir} stopped at step {int(state.step)} of {config.train.steps}; rerun to resume it")
   ev = evaluation.Evaluator(jgan.config.resolve(config), workdir, arm.metrics, progress=False)
   results = ev(state, int(state.step))
   return {
