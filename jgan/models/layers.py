@@ -429,6 +429,25 @@ def conv_pool2x(x: jax.Array, w: jax.Array) -> jax.Array:
   return downconv2x(x, jnp.einsum("ar,bs,rsco->abco", p, p, w))
 
 
+@jax.custom_vjp
+def add_bias(y: jax.Array, b: jax.Array) -> jax.Array:
+  """``y + b`` for ``y`` [..., C] and ``b`` [C] (same dtype), whose gradient for ``b`` (the sum of the
+  cotangent over every axis but the last) is a matrix-vector product: XLA:CPU lowers that reduction over
+  the leading axes of an NHWC map to a slow reduce-window loop (see the module docstring's BatchNorm)."""
+  return y + b
+
+
+def _add_bias_fwd(y, b):
+  return y + b, None
+
+
+def _add_bias_bwd(_, dy):
+  return dy, _colsum(dy.reshape(-1, dy.shape[-1]).astype(jnp.float32)).astype(dy.dtype)
+
+
+add_bias.defvjp(_add_bias_fwd, _add_bias_bwd)
+
+
 def _check_conv_args(kernel_size: int, resample) -> None:
   if resample not in RESAMPLE:
     raise ValueError(f"unknown resample={resample!r}; valid choices: {', '.join(map(repr, RESAMPLE))}")
@@ -474,7 +493,10 @@ class SameConv(_SameConvBase):
 
   def __call__(self, x: jax.Array) -> jax.Array:  # type: ignore[override]  # takes the input only
     fn = {None: _same, "up": up_conv2x, "down": conv_pool2x}[self.resample]
-    return _apply(fn, x, self.kernel[...], None if self.bias is None else self.bias[...], self.dtype)
+    kernel = self.kernel[...]
+    dtype = self.dtype or jnp.result_type(x, kernel)
+    y = fn(x.astype(dtype), kernel.astype(dtype))
+    return y if self.bias is None else add_bias(y, self.bias[...].astype(dtype))
 
 
 class NativeSameConv(_SameConvBase):
