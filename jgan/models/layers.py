@@ -235,12 +235,7 @@ class BatchNorm(nnx.BatchNorm):
 
   def __call__(self, x, use_running_average: bool | None = None, *, mask: jax.Array | None = None):
     use_ra = self.use_running_average if use_running_average is None else use_running_average
-    fast = (
-      not use_ra
-      and mask is None
-      and self.axis in (-1, x.ndim - 1)
-      and self.axis_name is None
-    )
+    fast = not use_ra and mask is None and self.axis in (-1, x.ndim - 1) and self.axis_name is None
     if not fast:
       return super().__call__(x, use_running_average, mask=mask)
     # Without a scale or bias (use_scale/use_bias=False: the normalisation of a conditional BatchNorm,
@@ -434,11 +429,11 @@ def add_bias(y: jax.Array, b: jax.Array) -> jax.Array:
   """``y + b`` for ``y`` [..., C] and ``b`` [C] (same dtype), whose gradient for ``b`` (the sum of the
   cotangent over every axis but the last) is a matrix-vector product: XLA:CPU lowers that reduction over
   the leading axes of an NHWC map to a slow reduce-window loop (see the module docstring's BatchNorm)."""
-  return y + b
+  return y + b.reshape((1,) * (y.ndim - 1) + (-1,))
 
 
 def _add_bias_fwd(y, b):
-  return y + b, None
+  return add_bias(y, b), None
 
 
 def _add_bias_bwd(_, dy):
@@ -474,9 +469,7 @@ class _SameConvBase(nnx.Conv):
     _check_conv_args(kernel_size, resample)
     init = kernel_init or nnx.initializers.lecun_normal()
     k = (kernel_size, kernel_size)
-    super().__init__(
-      cin, cout, k, use_bias=use_bias, kernel_init=init, dtype=dtype, param_dtype=param_dtype, rngs=rngs
-    )
+    super().__init__(cin, cout, k, use_bias=use_bias, kernel_init=init, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
     self.resample = resample
 
 
@@ -506,6 +499,7 @@ class NativeSameConv(_SameConvBase):
   def __call__(self, x: jax.Array) -> jax.Array:  # type: ignore[override]  # takes the input only
     y = super().__call__(nearest_up2x(x) if self.resample == "up" else x)
     return avg_pool2x(y) if self.resample == "down" else y
+
 
 def _native_up(cin: int, cout: int, *, use_bias: bool = False, kernel_init=None, dtype=None, rngs: nnx.Rngs):
   return nnx.ConvTranspose(

@@ -133,7 +133,7 @@ class Generator(nnx.Module):
     if self.hierarchical:
       zs = [z[:, i * self.chunk : (i + 1) * self.chunk] for i in range(z.shape[1] // self.chunk)]
       z = zs[0]
-      shared = None if self.shared is None else self.shared(y).astype(z.dtype)
+      shared = None if self.shared is None or y is None else self.shared(y).astype(z.dtype)
       conds = [c if shared is None else jnp.concatenate([shared, c], axis=-1) for c in zs[1:]]
     h = self.linear(z).reshape(b, self.bottom, self.bottom, self.c0)
     i = 0
