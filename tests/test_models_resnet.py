@@ -168,6 +168,21 @@ def test_outputs_are_images_and_finite_scores(tiny):
   assert s.dtype == jnp.float32 and np.all(np.isfinite(np.asarray(s)))
 
 
+@pytest.mark.parametrize("name", ["resnet", "biggan"])
+def test_bfloat16_compute_keeps_float32_parameters_and_outputs(name):
+  cfg = _cfg(name, num_classes=10, latent_dim=96, g_width=8, d_width=8, compute_dtype="bfloat16")
+
+  def run(z, y):
+    g, d = make_models(cfg, (28, 28, 1), nnx.Rngs(0))
+    x = g(z, y)
+    params = jax.tree.leaves(nnx.state((g, d), nnx.Param))
+    return x, d(x, y), d.features(x), params
+
+  x, s, hidden, params = jax.eval_shape(run, jnp.zeros((2, 96)), jnp.zeros((2,), jnp.int32))
+  assert x.dtype == s.dtype == jnp.float32 and all(p.dtype == jnp.float32 for p in params)
+  assert hidden.dtype == jnp.bfloat16  # the layers do compute in bfloat16
+
+
 def test_bad_values_name_the_value_and_the_choices():
   with pytest.raises(
     ValueError, match=r"data.image_size=40 is not supported by model 'resnet'; valid choices: \[28, 32, 48, 64, 128\]"
