@@ -194,7 +194,7 @@ def test_bad_values_name_the_value_and_the_choices():
     _abstract(_cfg("biggan", latent_dim=80), (48, 48, 3))
   with pytest.raises(ValueError, match="model 'resnet' needs square images"):
     _abstract(_cfg("resnet"), (2,))
-  with pytest.raises(ValueError, match=r"model.g_width=-8 must be a positive integer \(0 = the reference width 256\)"):
+  with pytest.raises(ValueError, match=r"model.g_width=-8 must be an integer >= 0 \(0 = the reference width 256\)"):
     _abstract(_cfg("resnet", g_width=-8), (32, 32, 3))
   with pytest.raises(
     ValueError,

@@ -20,10 +20,14 @@ Class conditioning (``num_classes > 0``): every G BatchNorm has a per-class gain
 1 and 0), and ``D(x, y) = linear(sum phi(x)) + <embed(y), sum phi(x)>`` with a spectrally normalised,
 Glorot-initialised class embedding (as the authors' ``SNEmbedID``). Weights start Glorot-uniform, gain
 sqrt(2) in the residual branches and 1 elsewhere; biases zero; BatchNorm epsilon 1e-5 (Mimicry's).
+D is always spectrally normalised, layer by layer (``model.d_spectral_norm`` adds nothing). As in the
+references, G's linear layer and the first convolution of each block keep their biases although a
+BatchNorm follows (the normalisation removes them, and their gradient is zero up to rounding): the
+published parameter counts include them.
 
-Parameter counts of the CIFAR-10 models (G / D): unconditional 4,276,739 / 1,053,825; conditional
-(10 classes) 4,304,387 / 1,055,105, equal to PyTorch-StudioGAN's logged SNGAN-CIFAR10 counts (see
-``tests/test_models_resnet.py``).
+Parameter counts of the CIFAR-10 models (G / D): conditional (10 classes) 4,304,387 / 1,055,105, equal
+to PyTorch-StudioGAN's logged SNGAN-CIFAR10 counts; unconditional 4,276,739 / 1,053,825, the same less
+the class parameters (see ``tests/test_models_resnet.py``).
 """
 
 from __future__ import annotations
@@ -230,7 +234,7 @@ def image_shape(data_shape, model: str, sizes) -> tuple[int, int]:
 def check_width(name: str, value, reference: int) -> int:
   """A width field: 0 -> ``reference``; a positive int as is; anything else a ValueError."""
   if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-    raise ValueError(f"model.{name}={value!r} must be a positive integer (0 = the reference width {reference})")
+    raise ValueError(f"model.{name}={value!r} must be an integer >= 0 (0 = the reference width {reference})")
   return value or reference
 
 
