@@ -172,9 +172,15 @@ def _mnist5k_zoo(c: ml_collections.ConfigDict, objective: str | None) -> ml_coll
 
 
 def resnet_mnist5k(objective: str | None = None) -> ml_collections.ConfigDict:
-  """SNGAN's ResNet at 28 px (7x7 start, two up-blocks) on mnist5k, class-conditional (conditional
-  BatchNorm + projection D; ``--config.model.conditional=False`` for the unconditional model), sized to
-  train on a 2-core CPU in a few minutes."""
+  """SNGAN's ResNet at 28 px (7x7 start, two up-blocks, widths 32) on mnist5k, class-conditional
+  (conditional BatchNorm + projection D; ``--config.model.conditional=False`` for the unconditional
+  model), 2,000 steps of batch 64.
+
+  Measured on a shared 2-core CPU (load 9-13, so a quiet machine is ~3x faster): 0.37 CPU s per step
+  against the DCGAN demo's 0.05 (``benchmarks/bench_zoo.py``); after 1,500 steps (seed 0)
+  mnist_class_match5k 25.6 % and mnist_fid5k 103 (the EMA G). Width 16 runs 2.3x faster but gave 14 %
+  and 206 after 2,000 steps. Class conditioning through BatchNorm gains that start at 1 is learnt
+  slowly; the BigGAN demo's shared embedding is faster to condition."""
   c = config_lib.set_model(config_lib.defaults(), "resnet", latent_dim=64, g_width=RESNET_MNIST5K_WIDTH)
   c.model.d_width = RESNET_MNIST5K_WIDTH
   c.model.conditional = True
@@ -183,8 +189,11 @@ def resnet_mnist5k(objective: str | None = None) -> ml_collections.ConfigDict:
 
 
 def biggan_mnist5k(objective: str | None = None) -> ml_collections.ConfigDict:
-  """The BigGAN-style model at 28 px on mnist5k, class-conditional: z 60 split in 3, shared embedding 32,
-  self-attention at 14 px, EMA of G 0.999; sized to train on a 2-core CPU in a few minutes."""
+  """The BigGAN-style model at 28 px on mnist5k, class-conditional: width 8 (G 32 channels, D 16), z 60
+  split in 3, shared embedding 32, self-attention at 14 px, EMA of G 0.999, 2,000 steps of batch 64.
+
+  Measured on a shared 2-core CPU (load 9-13): 0.31 CPU s per step against the DCGAN demo's 0.05; after
+  2,000 steps (seed 0) mnist_class_match5k 30.0 % and mnist_fid5k 113, recognisable digits."""
   c = config_lib.set_model(config_lib.defaults(), "biggan", latent_dim=60, conditional=True, shared_dim=32)
   c.model.g_width = BIGGAN_MNIST5K_WIDTH
   c.model.d_width = BIGGAN_MNIST5K_WIDTH
@@ -192,7 +201,7 @@ def biggan_mnist5k(objective: str | None = None) -> ml_collections.ConfigDict:
   return _mnist5k_zoo(c, objective)
 
 
-# Channel widths of the mnist5k demos, chosen for speed on a 2-core CPU (measured in docs/design.md).
+# Channel widths of the mnist5k demos, chosen for speed on a 2-core CPU (docs/design.md, "ResNet GANs").
 RESNET_MNIST5K_WIDTH = 32
 BIGGAN_MNIST5K_WIDTH = 8
 
