@@ -187,7 +187,9 @@ CASES: dict[str, Case] = {
     "unknown objective 'wgan-gp'; valid choices:",
   ),
   "unknown_model": Case(
-    "`model.name = 'resnet50'`", _build(**{"model.name": "resnet50"}), "unknown model 'resnet50'; valid choices: dcgan"
+    "`model.name = 'resnet50'`",
+    _build(**{"model.name": "resnet50"}),
+    "unknown model 'resnet50'; valid choices: biggan, dcgan",
   ),
   "wgan_gp_batchnorm": Case(
     "`objective.name = 'wgan_gp'` set alone on DCGAN's BatchNorm critic",

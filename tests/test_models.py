@@ -141,4 +141,4 @@ def test_mlp_shapes(shape):
 
 def test_unknown_model_lists_choices():
   with pytest.raises(ValueError, match="valid choices: " + ", ".join(sorted(MODELS))):
-    nnx.eval_shape(lambda: make_models(_cfg(name="resnet"), (32, 32, 3), nnx.Rngs(0)))
+    nnx.eval_shape(lambda: make_models(_cfg(name="stylegan9"), (32, 32, 3), nnx.Rngs(0)))

@@ -1,6 +1,7 @@
 """Every config file loads, resolves in the registries and builds its models (abstractly)."""
 
 import jax
+import jax.numpy as jnp
 import pytest
 from flax import nnx
 
@@ -19,6 +20,10 @@ def test_config_resolves(name):
 
   def run(z):
     g, d = make_models(c.model, shape, nnx.Rngs(0))
+    if c.model.conditional:  # class-conditional configs: G(z, y), D(x, y)
+      y = jnp.zeros((2,), jnp.int32)
+      x = g(z, y)
+      return x, d(x, y)
     x = g(z)
     return x, d(x)
 
@@ -37,5 +42,10 @@ def test_expected_configs_exist():
     "dcgan_cifar10",
     "dcgan_celeb_a",
     "dcgan_lsun_bedroom",
+    "sngan_cifar10",
+    "sngan_cifar10_cond",
+    "biggan_cifar10",
+    "resnet_mnist5k",
+    "biggan_mnist5k",
   }
   assert want <= set(config_names())

@@ -7,7 +7,9 @@
 The config section ``model`` holds the fields every model shares (:data:`SHARED_FIELDS`: ``name``,
 ``latent_dim``, PacGAN's ``pack``, spectral norm, the auto-encoder D of energy objectives, the compute
 dtype) and the chosen model's own fields with the defaults it was registered with (``dcgan``:
-``g_width``, ``d_width``, ``d_norm``; ``mlp``: ``g_width``, ``d_width``, ``depth``). A user model::
+``g_width``, ``d_width``, ``d_norm``; ``mlp``: ``g_width``, ``d_width``, ``depth``; ``resnet`` (SNGAN,
+:mod:`jgan.models.resnet`): ``g_width``, ``d_width``; ``biggan`` (:mod:`jgan.models.biggan`):
+``g_width``, ``d_width``, ``shared_dim``, ``attn_res``). A user model::
 
     jgan.models.register("resnet_user", generator=make_g, discriminator=make_d, defaults={"num_blocks": 2})
     config.model = jgan.config.model_section("resnet_user", latent_dim=128)   # or set model.name
@@ -24,7 +26,7 @@ import jax.numpy as jnp
 import ml_collections
 from flax import nnx
 
-from jgan.models import autoencoder, conditional, dcgan, mlp, spectral
+from jgan.models import autoencoder, biggan, conditional, dcgan, mlp, resnet, spectral
 from jgan.registry import Registry
 
 # ``model.compute_dtype`` -> the dtype the layers compute in (None = float32 everywhere). Parameters,
@@ -128,15 +130,37 @@ def _mlp_d(cfg, input_shape, rngs: nnx.Rngs):
   )
 
 
+def _with_dtype(factory):
+  """A ResNet/BigGAN factory ``(cfg, shape, rngs, *, dtype)`` as a registry factory ``(cfg, shape, rngs)``."""
+  return lambda cfg, shape, rngs: factory(cfg, shape, rngs, dtype=compute_dtype(cfg))
+
+
 MODELS: Registry[ModelSpec] = Registry(
   "model",
   {
     "dcgan": ModelSpec(_dcgan_g, _dcgan_d, autoencoder.dcgan_autoencoder, images_only=True),
     "mlp": ModelSpec(_mlp_g, _mlp_d, autoencoder.mlp_autoencoder),
+    # SNGAN's ResNets (Miyato et al. 2018) with conditional BN + projection D when conditional.
+    "resnet": ModelSpec(
+      _with_dtype(resnet.sngan_generator),
+      _with_dtype(resnet.sngan_discriminator),
+      images_only=True,
+      conditions_itself=True,
+    ),
+    # BigGAN-style (Brock et al. 2019): shared embedding, hierarchical z, self-attention, SN in G and D.
+    "biggan": ModelSpec(
+      _with_dtype(biggan.generator), _with_dtype(biggan.discriminator), images_only=True, conditions_itself=True
+    ),
   },
   defaults={
     "dcgan": {"g_width": 64, "d_width": 64, "d_norm": "batch"},  # D's hidden-layer norm: batch | layer | none
     "mlp": {"g_width": 128, "d_width": 128, "depth": 2},  # hidden units and hidden layers (PacGAN's sizes)
+    # Channels: g_width = G's widest map (Mimicry's ngf), d_width = D's (ndf); 0 = the reference widths of
+    # the image size (jgan.models.resnet.SNGAN_WIDTHS: 256 / 128 at 28 and 32 px).
+    "resnet": {"g_width": 0, "d_width": 0},
+    # g_width / d_width: channel unit (BigGAN's ch; 0 = 96); shared_dim: the shared class embedding;
+    # attn_res: self-attention after the G and D blocks with this output side (-1 = half the image, 0 = none).
+    "biggan": {"g_width": 0, "d_width": 0, "shared_dim": 128, "attn_res": -1},
   },
 )
 

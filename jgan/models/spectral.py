@@ -47,40 +47,50 @@ def power_iteration(w: jax.Array, u: jax.Array, n_steps: int = 1, eps: float = 1
 class SpectralNorm(nnx.Module):
   """Wraps a layer with a ``kernel`` (nnx.Conv, nnx.Linear, ...) so it uses ``kernel / sigma(kernel)``.
 
+  ``param`` names the weight to normalise (``"kernel"``; ``"embedding"`` for an ``nnx.Embed``, whose
+  ``[num_classes, features]`` table is the matrix, as the projection discriminator's ``SNEmbedID``).
   In train mode each call runs ``n_steps`` power iterations and stores ``u``; in eval mode
   (``.eval()``, which sets ``use_running_average``) ``u`` is left unchanged.
   """
 
-  def __init__(self, layer: Any, *, n_steps: int = 1, eps: float = 1e-12, rngs: nnx.Rngs):
+  def __init__(self, layer: Any, *, n_steps: int = 1, eps: float = 1e-12, param: str = "kernel", rngs: nnx.Rngs):
     self.layer = layer
-    self.n_steps, self.eps = n_steps, eps
-    out = layer.kernel.shape[-1]
+    self.n_steps, self.eps, self.param = n_steps, eps, param
+    out = getattr(layer, param).shape[-1]
     self.u = nnx.BatchStat(_l2_normalize(jax.random.normal(rngs.params(), (1, out), jnp.float32), eps))
     self.use_running_average = False
 
   def __call__(self, x: jax.Array) -> jax.Array:
-    w = self.layer.kernel[...]
+    var = getattr(self.layer, self.param)
+    w = var[...]
     sigma, u = power_iteration(w, self.u[...], self.n_steps, self.eps)
     if not self.use_running_average:
       self.u[...] = u
-    self.layer.kernel[...] = w / sigma
+    var[...] = w / sigma
     y = self.layer(x)
-    self.layer.kernel[...] = w  # the raw weight stays the parameter
+    var[...] = w  # the raw weight stays the parameter
     return y
 
 
 def wrap_layers(module: nnx.Module, rngs: nnx.Rngs, n_steps: int = 1) -> nnx.Module:
-  """Wraps every ``nnx.Conv`` / ``nnx.Linear`` attribute of ``module`` (also inside nnx.List) in SpectralNorm.
+  """Wraps every ``nnx.Conv`` / ``nnx.Linear`` of ``module`` in SpectralNorm, at any depth.
 
-  Mutates and returns ``module``. Used for discriminators: ``model.d_spectral_norm = True``.
+  Attributes, ``nnx.List`` entries and the attributes of nested modules (residual blocks, a projection
+  discriminator's base) are visited depth first in attribute order; layers already inside a
+  ``SpectralNorm`` are left as they are (never normalised twice). Mutates and returns ``module``.
+  Used for discriminators: ``model.d_spectral_norm = True``.
   """
 
   def wrap(m):
-    return SpectralNorm(m, n_steps=n_steps, rngs=rngs) if isinstance(m, (nnx.Conv, nnx.Linear)) else m
+    if isinstance(m, (nnx.Conv, nnx.Linear)):
+      return SpectralNorm(m, n_steps=n_steps, rngs=rngs)
+    if isinstance(m, nnx.List):  # a List is a Module too; rebuild it with its entries wrapped
+      return nnx.List([wrap(e) for e in m])
+    if isinstance(m, nnx.Module) and not isinstance(m, SpectralNorm):
+      wrap_layers(m, rngs, n_steps)
+    return m
 
   for name, value in list(vars(module).items()):
-    if isinstance(value, (nnx.Conv, nnx.Linear)):
+    if isinstance(value, nnx.Module):
       setattr(module, name, wrap(value))
-    elif isinstance(value, nnx.List):
-      setattr(module, name, nnx.List([wrap(m) if m is not None else None for m in value]))
   return module
