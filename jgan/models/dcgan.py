@@ -26,8 +26,6 @@ BatchNorm, D(x_i) depends on the whole batch, so per-sample input gradients are 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import jax
 import jax.numpy as jnp
 from flax import nnx
@@ -98,7 +96,6 @@ class Generator(nnx.Module):
     ls = layer_set(layers)
     n_up = _n_up(image_size)
     self.num_classes = num_classes
-    bn: Callable[[int], nnx.Module]
     if num_classes:
       conf = rb.BlockConf(ls, dtype, False, _w_init, _w_init, 1e-5)
       bn = lambda c: rb.ConditionalBatchNorm(
