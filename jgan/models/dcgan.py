@@ -75,10 +75,9 @@ class Generator(nnx.Module):
   With ``num_classes = K > 0`` it is class-conditional, ``G(z, y)`` with y int32 ``[B]`` in ``[0, K)``:
   every BatchNorm is a categorical conditional BatchNorm (Miyato & Koyama 2018; de Vries et al. 2017:
   per-class gain and bias), so the class modulates every layer, not only the first. The gains start as
-  DCGAN's BatchNorm scales, N(1, 0.02), drawn per class, the biases at 0. Measured against joining
-  one-hot(y) to z (jgan.models.conditional.ConcatGenerator) with the same projection D, demo DCGAN on
-  mnist5k, 3,000 steps, seeds 0-2: class match (mnist_class_match10k) 92.7 / 94.9 / 92.7 % with the
-  one-hot input; docs/models.md has conditional BatchNorm's.
+  DCGAN's BatchNorm scales, N(1, 0.02), drawn per class, the biases at 0. Measured against joining one-hot(y) to z (jgan.models.conditional.ConcatGenerator)
+  with the same projection D, demo DCGAN on mnist5k, 3,000 steps, seeds 0-2: class match
+  (mnist_class_match10k) 92.7 / 94.9 / 92.7 % with the one-hot input (docs/models.md for conditional BN).
   """
 
   def __init__(
