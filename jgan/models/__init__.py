@@ -94,21 +94,15 @@ def _dcgan_g(cfg, data_shape, rngs: nnx.Rngs):
     width=cfg.g_width,
     dtype=compute_dtype(cfg),
     layers=cfg.get("layers", "auto"),
-    num_classes=_classes(cfg),
     rngs=rngs,
   )
-
-
-def _classes(cfg) -> int:
-  """The classes a self-conditioning model is built for: ``cfg.num_classes`` if conditional, else 0."""
-  return cfg.get("num_classes", 0) if cfg.get("conditional", False) else 0
 
 
 def _dcgan_d(cfg, input_shape, rngs: nnx.Rngs):
   s, c = _square_image(input_shape)
   if cfg.d_norm not in dcgan.NORMS:
     raise ValueError(f"unknown model.d_norm={cfg.d_norm!r}; valid choices: {', '.join(dcgan.NORMS)}")
-  d = dcgan.Discriminator(
+  return dcgan.Discriminator(
     image_size=s,
     channels=c,
     width=cfg.d_width,
@@ -117,8 +111,6 @@ def _dcgan_d(cfg, input_shape, rngs: nnx.Rngs):
     layers=cfg.get("layers", "auto"),
     rngs=rngs,
   )
-  n = _classes(cfg)  # conditional: the projection discriminator over D's features (Miyato & Koyama 2018)
-  return conditional.ProjectionDiscriminator(d, n, d.feature_dim, rngs=rngs) if n else d
 
 
 def _mlp_g(cfg, data_shape, rngs: nnx.Rngs):
@@ -146,8 +138,7 @@ def _with_dtype(factory):
 MODELS: Registry[ModelSpec] = Registry(
   "model",
   {
-    # Class-conditional DCGAN: conditional BatchNorm in G, projection D (built by the factories).
-    "dcgan": ModelSpec(_dcgan_g, _dcgan_d, autoencoder.dcgan_autoencoder, images_only=True, conditions_itself=True),
+    "dcgan": ModelSpec(_dcgan_g, _dcgan_d, autoencoder.dcgan_autoencoder, images_only=True),
     "mlp": ModelSpec(_mlp_g, _mlp_d, autoencoder.mlp_autoencoder),
     # SNGAN's ResNets (Miyato et al. 2018) with conditional BN + projection D when conditional.
     "resnet": ModelSpec(

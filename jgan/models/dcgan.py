@@ -30,7 +30,6 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from jgan.models import resnet_blocks as rb
 from jgan.models.layers import LayerSet, layer_set
 
 SUPPORTED_SIZES = {28: 7, 32: 4, 64: 4}  # image size -> spatial size of G's first feature map
@@ -70,15 +69,7 @@ def _norm(ls: LayerSet, kind: str, c: int, rngs: nnx.Rngs, dtype=None):
 
 
 class Generator(nnx.Module):
-  """DCGAN generator: z [B, latent_dim] float32 ~ N(0, I) -> images [B, S, S, channels] float32 in (-1, 1).
-
-  With ``num_classes = K > 0`` it is class-conditional, ``G(z, y)`` with y int32 ``[B]`` in ``[0, K)``:
-  every BatchNorm is a categorical conditional BatchNorm (Miyato & Koyama 2018; de Vries et al. 2017:
-  per-class gain and bias), so the class modulates every layer, not only the first. The gains start as
-  DCGAN's BatchNorm scales, N(1, 0.02), drawn per class, the biases at 0. Measured against joining one-hot(y) to z (jgan.models.conditional.ConcatGenerator)
-  with the same projection D, demo DCGAN on mnist5k, 3,000 steps, seeds 0-2: class match
-  (mnist_class_match10k) 92.7 / 94.9 / 92.7 % with the one-hot input (docs/models.md for conditional BN).
-  """
+  """DCGAN generator: z [B, latent_dim] float32 ~ N(0, I) -> images [B, S, S, channels] float32 in (-1, 1)."""
 
   def __init__(
     self,
@@ -89,19 +80,10 @@ class Generator(nnx.Module):
     width: int = 64,
     dtype=None,
     layers: str = "auto",
-    num_classes: int = 0,
     rngs: nnx.Rngs,
   ):
     ls = layer_set(layers)
     n_up = _n_up(image_size)
-    self.num_classes = num_classes
-    if num_classes:
-      conf = rb.BlockConf(ls, dtype, False, _w_init, _w_init, 1e-5)
-      bn = lambda c: rb.ConditionalBatchNorm(
-        c, conf, mode="class", num_classes=num_classes, gain_init=_scale_init, rngs=rngs
-      )
-    else:
-      bn = lambda c: _bn(ls, c, rngs, dtype)
     self.s0 = SUPPORTED_SIZES[image_size]
     self.c0 = width * 2 ** (n_up - 1)
     self.latent_dim = latent_dim
@@ -109,28 +91,25 @@ class Generator(nnx.Module):
     self.project = nnx.Linear(
       latent_dim, self.s0 * self.s0 * self.c0, use_bias=False, kernel_init=_w_init, dtype=dtype, rngs=rngs
     )
-    self.bn0 = bn(self.c0)
+    self.bn0 = _bn(ls, self.c0, rngs, dtype)
     ups, bns, c = [], [], self.c0
     for i in range(n_up):
       last = i == n_up - 1
       cout = channels if last else c // 2
       ups.append(ls.up(c, cout, use_bias=last, kernel_init=_w_init, dtype=dtype, rngs=rngs))
       if not last:
-        bns.append(bn(cout))
+        bns.append(_bn(ls, cout, rngs, dtype))
       c = cout
     self.ups = nnx.List(ups)
     self.bns = nnx.List(bns)
 
-  def __call__(self, z: jax.Array, y: jax.Array | None = None) -> jax.Array:
-    if self.num_classes and y is None:
-      raise ValueError("a conditional DCGAN generator needs the class labels y int32 [B]; got y=None")
-    norm = (lambda bn, h: bn(h, y)) if self.num_classes else (lambda bn, h: bn(h))
+  def __call__(self, z: jax.Array) -> jax.Array:
     h = self.project(z).reshape(z.shape[0], self.s0, self.s0, self.c0)
-    h = nnx.relu(norm(self.bn0, h))
+    h = nnx.relu(self.bn0(h))
     for i, up in enumerate(self.ups):
       h = up(h)
       if i < len(self.bns):
-        h = nnx.relu(norm(self.bns[i], h))
+        h = nnx.relu(self.bns[i](h))
     return jnp.tanh(h.astype(jnp.float32))
 
 

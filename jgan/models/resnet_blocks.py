@@ -71,17 +71,8 @@ class ConditionalBatchNorm(nnx.Module):
   """
 
   def __init__(
-    self,
-    c: int,
-    conf: BlockConf,
-    *,
-    mode: str = "none",
-    num_classes: int = 0,
-    cond_dim: int = 0,
-    gain_init=nnx.initializers.ones,
-    rngs: nnx.Rngs,
+    self, c: int, conf: BlockConf, *, mode: str = "none", num_classes: int = 0, cond_dim: int = 0, rngs: nnx.Rngs
   ):
-    """``gain_init``: the per-class gains' initialiser in ``"class"`` mode (ones: Miyato & Koyama's)."""
     if mode not in NORM_MODES:
       raise ValueError(f"unknown conditional BatchNorm mode {mode!r}; valid choices: {', '.join(NORM_MODES)}")
     self.mode = mode
@@ -92,7 +83,7 @@ class ConditionalBatchNorm(nnx.Module):
     gain: nnx.Module | None = None
     bias: nnx.Module | None = None
     if mode == "class":  # Miyato & Koyama's CategoricalConditionalBatchNormalization: gamma 1, beta 0
-      gain = nnx.Embed(num_classes, c, embedding_init=gain_init, rngs=rngs)
+      gain = nnx.Embed(num_classes, c, embedding_init=nnx.initializers.ones, rngs=rngs)
       bias = nnx.Embed(num_classes, c, embedding_init=nnx.initializers.zeros, rngs=rngs)
     elif mode == "linear":  # BigGAN: no bias in these linear layers; the gain is 1 + W_g c
       lin = lambda: nnx.Linear(cond_dim, c, use_bias=False, kernel_init=conf.init_other, dtype=conf.dtype, rngs=rngs)
