@@ -15,7 +15,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "benchmarks", "bench_layers.py")
-MODELS = ["dcgan"]
+MODELS = ["dcgan", "sngan"]
 
 
 @pytest.mark.slow
