@@ -1,7 +1,8 @@
 """``jgan train --config FILE[:ARG] --workdir DIR [--config.KEY=VALUE ...]``: train one GAN.
 
 Rerun on the same --workdir to resume from its latest checkpoint; SIGTERM/Ctrl-C saves one and exits
-with status 75 ("preempted, resume me"; 0 = finished, 2 = an error);
+with status 75 ("preempted, resume me"; 0 = finished, 2 = an error, one line: a bad config, a workdir
+in use by another run, a read-only / full / vanished workdir, ...);
 --config.checkpoint.allow_config_change=True resumes even if a result-changing field differs.
 
 Multi-process (docs/multihost.md): add --distributed (SLURM, Open MPI, TPU pods, Kubernetes: detected),
@@ -14,11 +15,62 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+import threading
+import time
 
 
 def one_line(e: BaseException) -> str:
   """An exception's message on one line (multi-line messages joined with spaces)."""
   return " ".join(line.strip() for line in str(e).splitlines() if line.strip())
+
+
+def _quiet_thread_errors() -> None:
+  """Filesystem errors in background threads (TensorBoard's writer on a full disk) as one line each;
+  the main thread reports the failure itself. Other exceptions keep Python's traceback."""
+  default = threading.excepthook
+
+  def hook(args):
+    if isinstance(args.exc_value, OSError):
+      name = args.thread.name if args.thread is not None else "a thread"
+      print(f"warning: {name}: {one_line(args.exc_value)}", file=sys.stderr)
+      return
+    default(args)
+
+  threading.excepthook = hook
+
+
+def _quiet_orbax_tracebacks() -> None:
+  """Orbax logs a failed background save with ERROR records carrying tracebacks and TensorStore specs;
+  jgan reports the failure in one line, so those records keep the first 300 characters of their message."""
+  import logging as py_logging
+
+  class StripTraceback(py_logging.Filter):
+    def filter(self, record):
+      if "orbax" in (record.pathname or "") and record.levelno >= py_logging.ERROR:
+        record.msg, record.args = one_line(Exception(record.getMessage()))[:300], ()
+        record.exc_info, record.exc_text = None, None
+      return True
+
+  py_logging.getLogger("absl").addFilter(StripTraceback())
+
+
+def exit_now_if_threads_linger(code: int, grace_s: float = 5.0) -> int:
+  """Returns ``code``, or ends the process with it when Orbax's background threads outlive ``grace_s``.
+
+  After a failed checkpoint save Orbax may leave background threads waiting for signals that never
+  come (up to its 300 s coordination timeout); the interpreter would wait for them at exit. The error
+  is reported by then, so the process ends at once with its status.
+  """
+  deadline = time.monotonic() + grace_s
+  while True:
+    alive = [t for t in threading.enumerate() if type(t).__module__.startswith("orbax") and t.is_alive()]
+    if not alive:
+      return code
+    if time.monotonic() >= deadline:
+      sys.stdout.flush()
+      sys.stderr.flush()
+      os._exit(code)
+    alive[0].join(0.1)
 
 
 def main(argv) -> int:
@@ -31,8 +83,11 @@ def main(argv) -> int:
   from absl import logging
 
   from jgan import checkpoint, multihost
+  from jgan import workdir as workdir_lib
 
   logging.set_verbosity(logging.WARNING)  # absl's INFO lines (backend probing, TFDS) drown the progress bar
+  _quiet_orbax_tracebacks()
+  _quiet_thread_errors()
   try:
     dist_kwargs, config_argv = multihost.pop_flags(argv)
     config, workdir = flags.parse_cli(config_argv, prog="jgan train")
@@ -55,9 +110,16 @@ def main(argv) -> int:
   resume = f"cd {shlex.quote(os.getcwd())} && {shlex.join([sys.executable, *sys.argv])}"
   try:
     state = train.train_and_evaluate(config, workdir, resume_command=resume)
-  except (ValueError, FileNotFoundError, FloatingPointError, checkpoint.CheckpointError) as e:
+  except (
+    ValueError,
+    FileNotFoundError,
+    FloatingPointError,
+    checkpoint.CheckpointError,
+    workdir_lib.WorkdirLocked,
+    workdir_lib.WorkdirError,
+  ) as e:
     print(f"error: {one_line(e)}", file=sys.stderr)
-    return 2
+    return exit_now_if_threads_linger(2)
   from jgan import preemption
 
   # Stopped by SIGTERM / SIGINT with a checkpoint saved: say so to the scheduler (requeue me).
