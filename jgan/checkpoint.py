@@ -359,7 +359,7 @@ class Checkpointer:
     good = (
       f"the last good checkpoint {self.path(last[-1])} (step {last[-1]}) is intact"
       if last
-      else "no checkpoint had been saved yet"
+      else f"no finished checkpoint is left in {self.directory}"
     )
     cause = workdir_lib.root_cause(error)
     return CheckpointSaveError(f"{what} failed: {workdir_lib.describe(error)}; {good}", getattr(cause, "errno", None))
@@ -369,6 +369,15 @@ class Checkpointer:
       return sorted(int(n) for n in os.listdir(self.directory) if n.isdigit())
     except OSError:
       return []
+
+  def abandon(self) -> None:
+    """After another failure: waits (bounded) for the pending save, ignoring its error, then deletes
+    the temporary directories of unfinished saves."""
+    try:
+      self.wait()
+    except CheckpointSaveError:
+      pass
+    self.discard_unfinished()
 
   def discard_unfinished(self) -> list[str]:
     """Deletes the temporary directories of unfinished saves (process 0; never a finished checkpoint).

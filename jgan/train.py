@@ -334,14 +334,14 @@ def _workdir_error(e: OSError, ckpt, workdir: str, resume_command: str | None) -
     return e
   last = None
   if ckpt is not None:
-    ckpt.discard_unfinished()
+    ckpt.abandon()
     done = ckpt._finished_on_disk()
     last = done[-1] if done else None
   good = (
     f"the last good checkpoint {ckpt.path(last)} (step {last}) is intact; fix the directory and "
     f"{_resume_hint(workdir, resume_command)}"
     if last is not None and ckpt is not None
-    else "no checkpoint had been saved yet"
+    else "no finished checkpoint is left"
   )
   what = e.message if isinstance(e, workdir_lib.WorkdirError) else f"cannot write the run: {workdir_lib.describe(e)}"
   return workdir_lib.WorkdirError(f"{what}; {good}", e.errno)

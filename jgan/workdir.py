@@ -229,6 +229,14 @@ class WorkdirLock:
       f"(a lock from another host goes stale after {STALE_AFTER_S:g} s without heartbeat), delete {self.path}"
     )
 
+  def live_holder(self) -> str | None:
+    """The refusal message if a live run holds the lock now (a cheap early check; :meth:`acquire` is
+    the one that counts), else None."""
+    holder = self._read()
+    if not holder or self._stale_reason(holder) is not None:
+      return None
+    return self._holder_message(holder)
+
   def acquire(self) -> None:
     """Takes the lock, replacing a stale one (with a warning).
 

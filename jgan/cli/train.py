@@ -25,8 +25,9 @@ def one_line(e: BaseException) -> str:
 
 
 def _quiet_thread_errors() -> None:
-  """Filesystem errors in background threads (TensorBoard's writer on a full disk) as one line each;
-  the main thread reports the failure itself. Other exceptions keep Python's traceback."""
+  """Filesystem errors in background threads (TensorBoard's writer on a full disk) as one line each, and
+  no traceback for callbacks into a closed event loop after a failed save; the main thread reports the
+  failure itself. Other exceptions keep Python's traceback."""
   default = threading.excepthook
 
   def hook(args):
@@ -37,6 +38,25 @@ def _quiet_thread_errors() -> None:
     default(args)
 
   threading.excepthook = hook
+
+  # TensorStore callbacks of a failed save may still fire after Orbax closed their asyncio loop; the
+  # RuntimeError reaches sys.excepthook from C++ (a bare traceback each). The failure is reported anyway.
+  default_sys = sys.excepthook
+
+  def sys_hook(kind, value, tb):
+    if isinstance(value, RuntimeError) and str(value) == "Event loop is closed":
+      return
+    default_sys(kind, value, tb)
+
+  sys.excepthook = sys_hook
+  default_unraisable = sys.unraisablehook
+
+  def unraisable_hook(u):
+    if isinstance(u.exc_value, RuntimeError) and str(u.exc_value) == "Event loop is closed":
+      return
+    default_unraisable(u)
+
+  sys.unraisablehook = unraisable_hook
 
 
 def _quiet_orbax_tracebacks() -> None:
@@ -73,9 +93,27 @@ def exit_now_if_threads_linger(code: int, grace_s: float = 5.0) -> int:
     alive[0].join(0.1)
 
 
+def _workdir_in(argv) -> str | None:
+  """The value of ``--workdir`` in ``argv`` (``--workdir DIR`` or ``--workdir=DIR``), if any."""
+  for i, a in enumerate(argv):
+    if a == "--workdir" and i + 1 < len(argv):
+      return argv[i + 1]
+    if a.startswith("--workdir="):
+      return a.split("=", 1)[1]
+  return None
+
+
 def main(argv) -> int:
   """Trains the config given in ``argv`` (no program name); 0 when done, 75 (``preemption.EXIT_PREEMPTED``)
   when a signal stopped it after saving a checkpoint, 2 on an error."""
+  early = None if any(a in ("-h", "--help", "--helpfull") for a in argv) else _workdir_in(argv)
+  if early:  # a second run on a workdir in use is refused before the (slow) imports; lock_run decides
+    from jgan import workdir as workdir_lib
+
+    held = workdir_lib.WorkdirLock(early).live_holder()
+    if held:
+      print(f"error: {held}", file=sys.stderr)
+      return 2
   from jgan.cli import flags
 
   if flags.help_requested(argv, __doc__):
