@@ -424,12 +424,21 @@ class Checkpointer:
     """Raises ChecksumError naming the first array (and its file) that differs from its stored checksum."""
     sums = (meta.get("checksums") or {}).get("state")
     if sums is None:
+      warnings.warn(
+        f"checkpoint {self.path(step)} has no checksums (written before jgan stored them, or its "
+        f"'checksums' item was deleted): restored without verifying its arrays",
+        CheckpointWarning,
+        stacklevel=4,
+      )
       return
     got = state_checksums(state)
     flat = {jax.tree_util.keystr(p): p for p, _ in jax.tree_util.tree_flatten_with_path(state)[0]}
     missing = sorted(set(sums) - set(got))
     if missing:
-      raise ChecksumError(f"arrays {', '.join(missing[:3])} have checksums but were not restored")
+      raise ChecksumError(
+        f"the checksums list arrays the state does not have ({', '.join(missing[:3])}); the file is "
+        f"{os.path.join(self.path(step), 'checksums', 'metadata')}"
+      )
     for key, digest in got.items():
       if key in sums and sums[key] != digest:
         item_dir = os.path.join(self.path(step), "state")

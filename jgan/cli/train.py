@@ -54,6 +54,9 @@ def _quiet_thread_errors() -> None:
   def unraisable_hook(u):
     if isinstance(u.exc_value, RuntimeError) and str(u.exc_value) == "Event loop is closed":
       return
+    code = getattr(u.object, "cr_code", None)  # Orbax's read coroutines of a damaged checkpoint, closed
+    if code is not None and f"{os.sep}orbax{os.sep}" in code.co_filename:
+      return
     default_unraisable(u)
 
   sys.unraisablehook = unraisable_hook
@@ -72,6 +75,12 @@ def _quiet_orbax_tracebacks() -> None:
       return True
 
   py_logging.getLogger("absl").addFilter(StripTraceback())
+
+  class DropUnretrieved(py_logging.Filter):
+    def filter(self, record):  # the failed reads of a damaged checkpoint, already reported as a warning
+      return "exception was never retrieved" not in record.getMessage()
+
+  py_logging.getLogger("asyncio").addFilter(DropUnretrieved())
 
 
 def exit_now_if_threads_linger(code: int, grace_s: float = 5.0) -> int:
