@@ -222,9 +222,10 @@ class WorkdirLock:
     except OSError:
       age = float("nan")
     cmd = " ".join(holder.get("argv") or [])[:200]
+    beat = "less than a minute ago" if age < 60 else f"{age / 60:.0f} min ago"
     return (
       f"workdir {self.workdir} is in use by another jgan run: PID {holder.get('pid', '?')} on host "
-      f"{holder.get('host', '?')} (started {holder.get('started_at', '?')}, last heartbeat {age:.0f} s ago"
+      f"{holder.get('host', '?')} (started {holder.get('started_at', '?')}, last heartbeat {beat}"
       f"{'; ' + cmd if cmd else ''}). Wait for it to finish or use another --workdir; if that run is gone "
       f"(a lock from another host goes stale after {STALE_AFTER_S:g} s without heartbeat), delete {self.path}"
     )
