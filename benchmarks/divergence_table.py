@@ -164,9 +164,10 @@ condition; for other samplers it cannot tell, and the conditions below are the u
 {validity_table(main_rows, divergence.TABLE_SETTINGS["eval_size"])}
 
 The standard errors are those of the optimal critic's estimate (quadrature, float64); the table's 5%
-agreement holds for these pairs, which meet every condition. It is not a property of the estimators:
-finite is not small (the variance grows like `exp(c Δμ²)`, hence the smaller shift for Pearson and
-Neyman), and outside the conditions no number of steps or samples makes the estimate reliable.
+agreement is a property of these pairs, which meet every condition, not of the estimators: finite is
+not small (the variance grows like `exp(c Δμ²)`, hence the smaller shift for Pearson and Neyman), and
+outside the conditions no number of steps or samples makes the estimate reliable; its mean is carried
+by rare, very large terms, so most estimates fall short of the true value.
 Neyman's χ² between `N(0, 1)` and `N(0.7, 1.3²)` (`v = 1.69 > 4/3`) against Pearson's on the same
 pair (finite), five seeds each, same settings:
 
