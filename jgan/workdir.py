@@ -356,14 +356,27 @@ def _remove_quietly(path: str) -> None:
 
 
 class RunLock:
-  """The lock of a (possibly multi-process) run: process 0's :class:`WorkdirLock`, a no-op elsewhere."""
+  """The lock of a (possibly multi-process) run: process 0's :class:`WorkdirLock` (None elsewhere)."""
 
-  def __init__(self, lock: WorkdirLock | None):
-    self.lock = lock
+  def __init__(self, lock: WorkdirLock | None, process_count: int = 1):
+    self.lock, self.process_count = lock, process_count
 
   def check(self) -> None:
+    """Raises WorkdirError if the lock was lost (see :meth:`WorkdirLock.check`). With several processes
+    it is a collective (all must call it at the same step): all raise together, none is left waiting."""
+    if self.process_count == 1:
+      if self.lock is not None:
+        self.lock.check()
+      return
+    lost = ""
     if self.lock is not None:
-      self.lock.check()
+      try:
+        self.lock.check()
+      except WorkdirError as e:
+        lost = str(e)
+    lost = _process_0_text(lost)
+    if lost:
+      raise WorkdirError(lost, errno.ENOENT)
 
   def release(self) -> None:
     if self.lock is not None:
@@ -402,7 +415,7 @@ def lock_run(workdir: str) -> RunLock:
         error = WorkdirLocked(msg) if kind == "locked" else WorkdirError(msg)
   if error is not None:
     raise error
-  return RunLock(lock)
+  return RunLock(lock, jax.process_count())
 
 
 def _process_0_text(text: str) -> str:

@@ -218,9 +218,10 @@ def _cmd(launcher, workdir, *extra) -> str:
 
 @pytest.mark.slow
 @needs_namespace
-def test_read_only_checkpoint_directory_fails_in_one_line_without_hanging(reference, ring8, tmp_path):
-  """Read-only from the start (refused before compiling), and made read-only mid-run with async saves
-  (one line within seconds, no hang); made writable again, the rerun reproduces the uninterrupted run."""
+def test_read_only_workdir_or_checkpoint_directory_fails_in_one_line_without_hanging(reference, ring8, tmp_path):
+  """A read-only workdir, then a read-only checkpoint directory from the start (both refused before
+  compiling), then one made read-only mid-run with async saves (one line within seconds, no hang); made
+  writable again, the rerun reproduces the uninterrupted run."""
   ref = reference[0]
   w = tmp_path / "run"
   ck = w / "checkpoints"
@@ -229,6 +230,9 @@ def test_read_only_checkpoint_directory_fails_in_one_line_without_hanging(refere
   out.mkdir()
   script = f"""
 set -u
+mount --bind {w} {w} && mount -o remount,ro,bind {w}
+{_cmd(ring8, w)} 2> {out}/workdir.err; echo $? > {out}/workdir.rc
+umount {w}
 mount --bind {ck} {ck} && mount -o remount,ro,bind {ck}
 date +%s.%N > {out}/start.t0
 {_cmd(ring8, w)} 2> {out}/start.err; echo $? > {out}/start.rc; date +%s.%N > {out}/start.t1
@@ -244,6 +248,9 @@ mount -o remount,rw,bind {ck}
 """
   _in_namespace(script, ring8.env)
   read = lambda name: (out / name).read_text().strip()  # noqa: E731
+  assert read("workdir.rc") == "2", read("workdir.err")[-3000:]
+  line = _one_error_line(read("workdir.err"))
+  assert f"cannot write the lock {w}/jgan.lock: Read-only file system (EROFS)" in line, line
   assert read("start.rc") == "2", read("start.err")[-3000:]
   line = _one_error_line(read("start.err"))
   assert f"cannot write to {ck}: Read-only file system (EROFS)" in line, line
@@ -352,6 +359,38 @@ def test_signal_between_logging_steps_saves_the_open_window_and_the_rows_match(t
   window = ckpt_lib.Checkpointer(ckpt_lib.locate(str(w)), read_only=True).read_json(7)["log"]
   assert window["first"] == 7 and len(window["rows"]) == 1 and "d_loss" in window["names"]
   monkeypatch.setattr(data_lib, "make_iterator", make)
+  final = train.train_and_evaluate(_ring8(), str(w))
+  assert faults.rows(w) == faults.rows(tmp_path / "ref")
+  for x, y in zip(faults.leaves(jax.device_get(final)), faults.leaves(ref)):
+    assert np.array_equal(x, y)
+
+
+def test_full_disk_while_logging_is_one_line_and_keeps_the_checkpoints(tmp_path, monkeypatch):
+  """ENOSPC appending metrics.jsonl at step 8 (injected: a monkeypatched writer): one WorkdirError line
+  naming the file and the intact checkpoint, no unfinished save left, the lock released; the rerun
+  (space freed) finishes identical to an uninterrupted run."""
+  import errno
+
+  from jgan import writers
+
+  ref = jax.device_get(train.train_and_evaluate(_ring8(), str(tmp_path / "ref")))
+  w = tmp_path / "run"
+  scalars = writers.RunWriter.scalars
+
+  def full(self, step, values, **kw):
+    if step == 8:
+      raise OSError(errno.ENOSPC, "No space left on device", os.path.join(self.workdir, "metrics.jsonl"))
+    return scalars(self, step, values, **kw)
+
+  monkeypatch.setattr(writers.RunWriter, "scalars", full)
+  with pytest.raises(workdir_lib.WorkdirError) as e:
+    train.train_and_evaluate(_ring8(), str(w))
+  msg = str(e.value)
+  assert "\n" not in msg
+  assert msg.startswith(f"cannot write the run: No space left on device (ENOSPC): {w}/metrics.jsonl; ")
+  assert f"the last good checkpoint {w}/checkpoints/6 (step 6) is intact" in msg, msg
+  assert sorted(os.listdir(w / "checkpoints")) == ["6"] and not os.path.exists(w / workdir_lib.LOCK_NAME)
+  monkeypatch.setattr(writers.RunWriter, "scalars", scalars)
   final = train.train_and_evaluate(_ring8(), str(w))
   assert faults.rows(w) == faults.rows(tmp_path / "ref")
   for x, y in zip(faults.leaves(jax.device_get(final)), faults.leaves(ref)):
