@@ -408,6 +408,7 @@ def _train(config, workdir, ckpt, lock, guard, parts, keys, sh, resume_command) 
       # flushed first, so its events up to ``step`` are on disk whenever the checkpoint is.
       log.check()
       check_state_finite(state, step)
+      lock.check()  # never re-create a deleted workdir (Orbax would make the checkpoint's parents)
       writer.flush()
       ckpt.save(step, state, it.get_state(), metrics=metrics, log_window=log.window())
 
