@@ -333,11 +333,18 @@ def _ring8(steps=12, log_every=4, every=6):
   return c
 
 
-def test_signal_between_logging_steps_saves_the_open_window_and_the_rows_match(tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def ring8_inprocess(tmp_path_factory):
+  """An uninterrupted in-process run of :func:`_ring8`: ``(workdir, final state)``."""
+  workdir = tmp_path_factory.mktemp("ring8_inprocess")
+  return workdir, jax.device_get(train.train_and_evaluate(_ring8(), str(workdir)))
+
+
+def test_signal_between_logging_steps_saves_the_open_window_and_the_rows_match(ring8_inprocess, tmp_path, monkeypatch):
   """SIGINT delivered while step 7 runs (logging every 4 steps, checkpoints every 6): the run stops after
   step 7 without writing a row, the checkpoint holds steps 7's metrics, and the resumed run's row at
   step 8 is the mean over 7..8 that the uninterrupted run writes."""
-  ref = jax.device_get(train.train_and_evaluate(_ring8(), str(tmp_path / "ref")))
+  ref_dir, ref = ring8_inprocess
   make = data_lib.make_iterator
 
   class Interrupting:
@@ -365,12 +372,12 @@ def test_signal_between_logging_steps_saves_the_open_window_and_the_rows_match(t
   assert window["first"] == 7 and len(window["rows"]) == 1 and "d_loss" in window["names"]
   monkeypatch.setattr(data_lib, "make_iterator", make)
   final = train.train_and_evaluate(_ring8(), str(w))
-  assert faults.rows(w) == faults.rows(tmp_path / "ref")
+  assert faults.rows(w) == faults.rows(ref_dir)
   for x, y in zip(faults.leaves(jax.device_get(final)), faults.leaves(ref)):
     assert np.array_equal(x, y)
 
 
-def test_full_disk_while_logging_is_one_line_and_keeps_the_checkpoints(tmp_path, monkeypatch):
+def test_full_disk_while_logging_is_one_line_and_keeps_the_checkpoints(ring8_inprocess, tmp_path, monkeypatch):
   """ENOSPC appending metrics.jsonl at step 8 (injected: a monkeypatched writer): one WorkdirError line
   naming the file and the intact checkpoint, no unfinished save left, the lock released; the rerun
   (space freed) finishes identical to an uninterrupted run."""
@@ -378,7 +385,7 @@ def test_full_disk_while_logging_is_one_line_and_keeps_the_checkpoints(tmp_path,
 
   from jgan import writers
 
-  ref = jax.device_get(train.train_and_evaluate(_ring8(), str(tmp_path / "ref")))
+  ref_dir, ref = ring8_inprocess
   w = tmp_path / "run"
   scalars = writers.RunWriter.scalars
 
@@ -397,7 +404,7 @@ def test_full_disk_while_logging_is_one_line_and_keeps_the_checkpoints(tmp_path,
   assert sorted(os.listdir(w / "checkpoints")) == ["6"] and not os.path.exists(w / workdir_lib.LOCK_NAME)
   monkeypatch.setattr(writers.RunWriter, "scalars", scalars)
   final = train.train_and_evaluate(_ring8(), str(w))
-  assert faults.rows(w) == faults.rows(tmp_path / "ref")
+  assert faults.rows(w) == faults.rows(ref_dir)
   for x, y in zip(faults.leaves(jax.device_get(final)), faults.leaves(ref)):
     assert np.array_equal(x, y)
 
