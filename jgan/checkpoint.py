@@ -343,7 +343,7 @@ class Checkpointer:
       started = self._mngr.save(step, args=args, metrics=metrics, force=True)
     except Exception as e:  # noqa: BLE001 (Orbax / TensorStore raise many types)
       raise self._failure(step, e) from e
-    self._pending = step
+    self._pending, self._failed = step, False  # a new save in flight: wait for it again
     return started
 
   def _failure(self, step: int | None, error: BaseException) -> CheckpointSaveError:
