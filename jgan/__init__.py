@@ -79,6 +79,7 @@ _SUBMODULES = (
   "step",
   "train",
   "update_rules",
+  "workdir",
   "writers",
 )
 __all__ = sorted(_NAMES) + list(_SUBMODULES) + ["__version__"]

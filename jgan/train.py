@@ -5,15 +5,24 @@ metrics every ``train.log_every`` steps (the only regular host sync; NaN/Inf are
 step range they appeared in), saves a checkpoint every ``checkpoint.every_steps`` steps and at the end,
 writes sample grids of a fixed z, and at the end a loss plot and, for 2-D data, a scatter plot.
 
-Resume and failures (see :mod:`jgan.checkpoint`):
+Resume and failures (see :mod:`jgan.checkpoint`, :mod:`jgan.workdir`, docs/reliability.md):
 
-* a workdir that holds checkpoints resumes from the latest one that restores: the whole state and the
-  data iterator continue exactly, so the resumed run is bit-identical to an uninterrupted one;
+* one run per workdir: ``<workdir>/jgan.lock`` names the owner; a second run fails at once
+  (:class:`jgan.workdir.WorkdirLocked`), a lock left by a killed run is replaced;
+* a workdir that holds checkpoints resumes from the latest one that restores (checksums verified): the
+  whole state, the data iterator and the open logging window continue exactly, so the resumed run is
+  bit-identical to an uninterrupted one, ``metrics.jsonl`` included (rows after the checkpoint, and
+  all rows when no checkpoint was finished, are rewritten; TensorBoard hides the old ones);
 * SIGTERM / SIGINT: a checkpoint is saved at the current step and the function returns normally,
   printing the command that resumes;
 * NaN/Inf: FloatingPointError naming the metric, the step range and the last good checkpoint. A
   checkpoint is only written after every metric up to its step was checked finite (and its float
-  leaves too), so a bad state is never saved.
+  leaves too), so a bad state is never saved;
+* a read-only, full or vanished workdir: :class:`jgan.workdir.WorkdirError` (one line) naming the
+  file and the last good checkpoint; unfinished checkpoint files are deleted.
+
+Progress: a tqdm bar on a terminal; without one (a SLURM log, a pipe) plain lines at the first logging
+step, then at most every :data:`PLAIN_PROGRESS_EVERY_S` seconds, and at the end (``train.progress``).
 """
 
 from __future__ import annotations
@@ -34,6 +43,9 @@ from jgan import config as config_lib
 from jgan import data as data_lib
 from jgan import state as state_lib
 from jgan import step as step_lib
+from jgan import workdir as workdir_lib
+
+PLAIN_PROGRESS_EVERY_S = 30.0  # at most one plain progress line this often (not on a terminal)
 
 
 def stack_batch(
@@ -129,9 +141,91 @@ class MetricsLog:
     self.rows, self.first = [], step + 1
     return means
 
+  def window(self) -> dict:
+    """The open window (checked rows not yet written) as JSON, saved with a checkpoint.
+
+    ``{"first": step, "names": [...], "rows": [[{"dtype", "shape", "values"} per name] per call]}``.
+    The values are float32 numbers written exactly (as float64), so :meth:`load` restores them bit
+    for bit and the resumed run's next row is the mean an uninterrupted run writes.
+    """
+    if not self.rows:
+      return {"first": self.first, "names": [], "rows": []}
+    names = list(self.rows[0])
+
+    def cell(v):
+      return {"dtype": np.asarray(v).dtype.str, "shape": list(np.shape(v)), "values": np.ravel(v).tolist()}
+
+    rows = [[cell(r[n]) for n in names] for r in self.rows]
+    return {"first": self.first, "names": names, "rows": rows}
+
+  def load(self, window: dict | None) -> None:
+    """Reopens a window saved by :meth:`window` (a resumed run; no-op for None or an empty window)."""
+    if not window or not window.get("rows"):
+      return
+    names = window["names"]
+    self.rows = [
+      {n: np.asarray(v["values"], np.dtype(v["dtype"])).reshape(v["shape"]) for n, v in zip(names, row)}
+      for row in window["rows"]
+    ]
+    self.first = int(window["first"])
+
+
+class Progress:
+  """Training progress on stderr: a tqdm bar on a terminal, plain lines otherwise (module docstring)."""
+
+  def __init__(self, total: int, initial: int, desc: str, enabled: bool):
+    self.total, self.desc, self.initial = total, desc, initial
+    self.bar = None
+    self.plain = enabled and not sys.stderr.isatty()
+    self.t0 = time.perf_counter()
+    self.last_line: float | None = None
+    self.last_step = initial
+    self.means: dict[str, float] | None = None
+    if enabled and not self.plain:
+      from tqdm import tqdm
+
+      self.bar = tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, desc=desc)
+
+  def step(self, k: int) -> None:
+    if self.bar is not None:
+      self.bar.update(k)
+
+  def logged(self, step: int, means: dict[str, float] | None) -> None:
+    """Called at each logging step with the window's means."""
+    if not means:
+      return
+    self.means = means
+    if self.bar is not None:
+      self.bar.set_postfix(d_loss=f"{means['d_loss']:.3f}", g_loss=f"{means['g_loss']:.3f}")
+    elif self.plain:
+      now = time.perf_counter()
+      if self.last_line is None or now - self.last_line >= PLAIN_PROGRESS_EVERY_S:
+        self._line(step, now)
+
+  def _line(self, step: int, now: float) -> None:
+    self.last_line, self.last_step = now, step
+    rate = (step - self.initial) / max(now - self.t0, 1e-9)
+    eta = (self.total - step) / rate if rate > 0 else float("nan")
+    losses = "".join(f", {k} {self.means[k]:.4f}" for k in ("d_loss", "g_loss") if self.means and k in self.means)
+    eta_text = time.strftime("%H:%M:%S", time.gmtime(eta)) if np.isfinite(eta) and eta < 86400 * 365 else "?"
+    print(
+      f"{self.desc}: step {step}/{self.total} ({100 * step / max(self.total, 1):.0f}%){losses}, "
+      f"{rate:.2f} steps/s, eta {eta_text}",
+      file=sys.stderr,
+      flush=True,
+    )
+
+  def close(self, step: int) -> None:
+    if self.bar is not None:
+      self.bar.close()
+      self.bar = None
+    elif self.plain and step != self.last_step:
+      self._line(step, time.perf_counter())
+
 
 def drop_metrics_after(workdir: str, step: int) -> None:
-  """Removes rows with ``step > step`` (and torn lines) from ``metrics.jsonl``: the resumed run rewrites them."""
+  """Removes rows with ``step > step`` (and torn lines) from ``metrics.jsonl``: the resumed run rewrites
+  them (``step = 0`` when no checkpoint was finished: a run killed before its first checkpoint)."""
   path = os.path.join(workdir, "metrics.jsonl")
   if not os.path.exists(path):
     return
@@ -143,9 +237,14 @@ def drop_metrics_after(workdir: str, step: int) -> None:
           keep.append(line if line.endswith("\n") else line + "\n")
       except (ValueError, KeyError, TypeError):
         continue  # a line torn by a kill
-  with open(path + ".tmp", "w") as f:
-    f.writelines(keep)
-  os.replace(path + ".tmp", path)
+  try:
+    with open(path + ".tmp", "w") as f:
+      f.writelines(keep)
+    os.replace(path + ".tmp", path)
+  except OSError:
+    if os.path.exists(path + ".tmp"):  # e.g. a full disk: the original stays as it was
+      os.remove(path + ".tmp")
+    raise
 
 
 def save_samples(state, key: jax.Array, workdir: str, step: int, writer, config, write: bool = True) -> str | None:
@@ -193,28 +292,67 @@ def train_and_evaluate(config, workdir: str, *, resume_command: str | None = Non
   Raises ValueError for an invalid config (or one that differs from the checkpoint's in a field that
   changes the result) before anything is compiled, FileNotFoundError for a dataset that is not
   prepared, FloatingPointError when a metric or the state becomes NaN/Inf, CheckpointError when
-  checkpoints exist but none restores.
+  checkpoints exist but none restores, WorkdirLocked when another run holds the workdir, WorkdirError
+  (one line) when the workdir cannot be written (read-only, full, vanished).
   """
   config = config_lib.resolve(config)
   multihost.check_same_config(config, workdir)  # multi-process: one program everywhere (else a no-op)
   if os.path.exists(workdir) and not os.path.isdir(workdir):
     raise ValueError(f"workdir={workdir!r} exists and is not a directory")
-  mesh = sharding.make_mesh(config.parallel.num_devices)
-  sharding.check_batch_size(config.train.batch_size, mesh)
-  t = config.train
-  k, n_critic = t.steps_per_call, t.n_critic
-  sh = sharding.make_shardings(mesh, k)
-  is_writer = jax.process_index() == 0
-  data_shape = data_lib.sample_shape(config.data)
-  keys = rng.run_keys(config.seed)  # one key per purpose: init, train, samples, eval
-  parts = components.build(config, data_shape)  # validates every component before anything compiles
-
-  ckpt = ckpt_lib.Checkpointer(
-    ckpt_lib.checkpoint_dir(workdir), config.checkpoint, config=config, versions=run_info.library_versions()
-  )
-  writer = None
+  # One run per workdir, taken before anything touches it (a second run's checkpoint manager would
+  # delete this run's unfinished save) and before the slow set-up, so a second run is refused at once;
+  # read-only / full directories fail here too.
+  lock = workdir_lib.lock_run(workdir)
+  ckpt = None
   # Installed before restoring and compiling, so a signal at any point ends in a checkpoint.
   guard = preemption.PreemptionGuard().__enter__()
+  try:
+    mesh = sharding.make_mesh(config.parallel.num_devices)
+    sharding.check_batch_size(config.train.batch_size, mesh)
+    sh = sharding.make_shardings(mesh, config.train.steps_per_call)
+    data_shape = data_lib.sample_shape(config.data)
+    keys = rng.run_keys(config.seed)  # one key per purpose: init, train, samples, eval
+    parts = components.build(config, data_shape)  # validates every component before anything compiles
+    ckpt = ckpt_lib.Checkpointer(
+      ckpt_lib.checkpoint_dir(workdir), config.checkpoint, config=config, versions=run_info.library_versions()
+    )
+    return _train(config, workdir, ckpt, lock, guard, parts, keys, sh, resume_command)
+  except OSError as e:
+    if not workdir_lib.is_filesystem_error(e, under=workdir):
+      raise
+    raise _workdir_error(e, ckpt, workdir, resume_command) from e
+  finally:
+    if ckpt is not None:
+      ckpt.close(quiet=sys.exc_info()[0] is not None)  # waits (bounded) for the pending asynchronous save
+    guard.__exit__(None, None, None)  # after the last wait, so a signal during it cannot interrupt it
+    lock.release()
+
+
+def _workdir_error(e: OSError, ckpt, workdir: str, resume_command: str | None) -> workdir_lib.WorkdirError:
+  """A filesystem error as one line: what failed, what survives, how to go on. Deletes unfinished saves."""
+  if isinstance(e, workdir_lib.WorkdirError) and "last good checkpoint" in str(e):
+    return e
+  last = None
+  if ckpt is not None:
+    ckpt.abandon()
+    done = ckpt._finished_on_disk()
+    last = done[-1] if done else None
+  good = (
+    f"the last good checkpoint {ckpt.path(last)} (step {last}) is intact; fix the directory and "
+    f"{_resume_hint(workdir, resume_command)}"
+    if last is not None and ckpt is not None
+    else "no finished checkpoint is left"
+  )
+  what = e.message if isinstance(e, workdir_lib.WorkdirError) else f"cannot write the run: {workdir_lib.describe(e)}"
+  return workdir_lib.WorkdirError(f"{what}; {good}", e.errno)
+
+
+def _train(config, workdir, ckpt, lock, guard, parts, keys, sh, resume_command) -> state_lib.GANState:
+  """The body of :func:`train_and_evaluate` once the workdir is locked and the checkpointer open."""
+  t = config.train
+  k, n_critic = t.steps_per_call, t.n_critic
+  is_writer = jax.process_index() == 0
+  writer = None
   try:
     restored = ckpt.restore(
       ckpt_lib.abstract_state(parts, sh.replicated),
@@ -222,6 +360,7 @@ def train_and_evaluate(config, workdir: str, *, resume_command: str | None = Non
       allow_config_change=config.checkpoint.allow_config_change,
       quarantine=True,
     )
+    ckpt.discard_unfinished()  # an unfinished save of a killed run (Orbax also does this on opening)
     per_call = t.batch_size * n_critic * k
     # Every process consumes the same number of batches, so process 0's iterator state (the one saved)
     # is every process's state.
@@ -244,25 +383,34 @@ def train_and_evaluate(config, workdir: str, *, resume_command: str | None = Non
           f"the resumed run may not be bit-identical to an uninterrupted one",
           file=sys.stderr,
         )
-      if is_writer:
-        drop_metrics_after(workdir, restored.step)
+    start = 0 if restored is None else restored.step
+    purge = None
     if is_writer:
+      # Rows after the resumed step (all rows when no checkpoint was finished) are written again.
+      drop_metrics_after(workdir, start)
       run_info.write_run_info(config, workdir, None if restored is None else restored.step)
-    writer = writers.RunWriter(workdir, enabled=is_writer)
+      tb = os.path.join(workdir, "tb")
+      purge = start + 1 if os.path.isdir(tb) and os.listdir(tb) else None
+    writer = writers.RunWriter(workdir, enabled=is_writer, purge_step=purge)
     train_step = step_lib.make_train_step(parts, k, sh.replicated, sh.batch, sh.data)
     sample_key = keys.samples  # the same z for every grid of the run
     batch_keys = ("x", "label") if parts.num_classes else ("x",)
 
     step = int(state.step)
     log = MetricsLog(writer, step)
+    if restored is not None:
+      log.load(restored.log_window)  # the logging window open at the checkpoint
 
     def save(step: int, state, metrics: dict[str, float] | None = None) -> None:
       # Never save a state whose metrics (or leaves) were not yet checked finite. The iterator has
       # produced exactly the batches of steps 1..step, so its state is the one that resumes at step + 1.
-      # ``metrics`` (eval results) let checkpoint.best_metric rank the checkpoint.
+      # ``metrics`` (eval results) let checkpoint.best_metric rank the checkpoint. TensorBoard is
+      # flushed first, so its events up to ``step`` are on disk whenever the checkpoint is.
       log.check()
       check_state_finite(state, step)
-      ckpt.save(step, state, it.get_state(), metrics=metrics)
+      lock.check()  # never re-create a deleted workdir (Orbax would make the checkpoint's parents)
+      writer.flush()
+      ckpt.save(step, state, it.get_state(), metrics=metrics, log_window=log.window())
 
     every = config.checkpoint.every_steps
     evaluator = None
@@ -270,7 +418,9 @@ def train_and_evaluate(config, workdir: str, *, resume_command: str | None = Non
       from jgan import evaluation
 
       # Built before the first step: a bad metric name or missing weights fail before any compilation.
-      evaluator = evaluation.make_evaluator(config, workdir, progress=bool(t.progress and is_writer))
+      evaluator = evaluation.make_evaluator(
+        config, workdir, progress=bool(t.progress and is_writer and sys.stderr.isatty())
+      )
     best = config.checkpoint.best_metric
     if best and config.checkpoint.keep_best > 0:
       reported = evaluator.result_keys() if evaluator is not None else []
@@ -279,11 +429,7 @@ def train_and_evaluate(config, workdir: str, *, resume_command: str | None = Non
           f"checkpoint.best_metric={best!r} is not among the evaluation results "
           f"({', '.join(reported) or 'none: set evals.metrics and evals.every_steps'})"
         )
-    bar = None
-    if t.progress and is_writer:
-      from tqdm import tqdm
-
-      bar = tqdm(total=t.steps, initial=step, unit="step", dynamic_ncols=True, desc=os.path.basename(workdir))
+    progress = Progress(t.steps, step, os.path.basename(os.path.abspath(workdir)), bool(t.progress and is_writer))
     try:
       calls = 0
       stop = preemption.stop_signal(guard, calls, 1)  # the signal that ends training early, if any
@@ -292,14 +438,12 @@ def train_and_evaluate(config, workdir: str, *, resume_command: str | None = Non
         state, metrics = train_step(state, batch)
         step += k
         log.add(metrics)
-        if bar is not None:
-          bar.update(k)
+        progress.step(k)
         save_now = step == t.steps or (every and step % every == 0)
         # A save also closes the logging window, so a run resumed from it writes the same rows.
         if step % t.log_every == 0 or save_now:
-          means = log.flush(step)
-          if bar is not None and means:
-            bar.set_postfix(d_loss=f"{means['d_loss']:.3f}", g_loss=f"{means['g_loss']:.3f}")
+          progress.logged(step, log.flush(step))
+          lock.check()  # the workdir was deleted, or another run took it over
         results = evaluator(state, step) if evaluator is not None and evaluator.due(step) else None
         if results:
           writer.scalars(step, {f"eval/{name}": v for name, v in results.items()})
@@ -310,11 +454,11 @@ def train_and_evaluate(config, workdir: str, *, resume_command: str | None = Non
         calls += 1
         stop = preemption.stop_signal(guard, calls, max(1, t.log_every // k))
       if stop is not None:
-        log.flush(step)
+        # The open logging window goes into the checkpoint, not into metrics.jsonl: the resumed run
+        # completes it, so its rows are those of an uninterrupted run.
         save(step, state)
         ckpt.wait()
-        if bar is not None:
-          bar.close()
+        progress.close(step)
         print(
           f"\n{stop} received: saved checkpoint {ckpt.path(step)} at step {step} of {t.steps}; "
           f"{_resume_hint(workdir, resume_command)}",
@@ -330,17 +474,19 @@ def train_and_evaluate(config, workdir: str, *, resume_command: str | None = Non
         else "no checkpoint had been saved yet"
       )
       raise FloatingPointError(f"{e}; {good}") from None
-    if bar is not None:
-      bar.close()
+    progress.close(step)
     final = save_samples(state, sample_key, workdir, step, writer, config, write=is_writer)
     if final is not None:  # the writing process
       shutil.copyfile(final, os.path.join(workdir, "samples_final.png"))
       plots.plot_losses(writers.read_jsonl(os.path.join(workdir, "metrics.jsonl")), os.path.join(workdir, "losses.png"))
       writer.flush()
       print(f"final samples: {os.path.join(workdir, 'samples_final.png')}")
+    ckpt.wait()  # the final checkpoint is on disk before the function returns
+    return state
   finally:
-    guard.__exit__(None, None, None)
-    ckpt.close()  # waits for the pending asynchronous save
     if writer is not None:
-      writer.close()
-  return state
+      try:
+        writer.close()
+      except OSError:
+        if sys.exc_info()[0] is None:
+          raise

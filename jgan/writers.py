@@ -68,16 +68,23 @@ def _summary_writer_class():
 
 
 class RunWriter:
-  """Appends scalars to ``workdir/metrics.jsonl`` and TensorBoard (``workdir/tb``); writes images."""
+  """Appends scalars to ``workdir/metrics.jsonl`` and TensorBoard (``workdir/tb``); writes images.
 
-  def __init__(self, workdir: str, enabled: bool = True, *, filename_suffix: str = ""):
+  ``purge_step``: a resumed run's first step. TensorBoard then hides the events of earlier event files
+  at that step and later (written by the interrupted run after its last checkpoint), so the curves show
+  each step once, as metrics.jsonl does after :func:`jgan.train.drop_metrics_after`.
+  """
+
+  def __init__(self, workdir: str, enabled: bool = True, *, filename_suffix: str = "", purge_step: int | None = None):
     self.workdir, self.enabled = workdir, enabled
     self._tb = None
     if enabled:
       os.makedirs(workdir, exist_ok=True)
       # tensorboardX names event files by the second and the host only: a second writer opened in the
       # same second (two quick `jgan eval`s) would truncate the first's file; a suffix keeps them apart.
-      self._tb = _summary_writer_class()(os.path.join(workdir, "tb"), flush_secs=30, filename_suffix=filename_suffix)
+      self._tb = _summary_writer_class()(
+        os.path.join(workdir, "tb"), flush_secs=30, filename_suffix=filename_suffix, purge_step=purge_step
+      )
 
   def scalars(self, step: int, values: Mapping[str, float], *, jsonl: bool = True) -> None:
     """Logs float scalars at ``step`` to TensorBoard and (``jsonl``) as one JSON line of metrics.jsonl:

@@ -1,9 +1,10 @@
 """Checkpoints, exact resume and failure handling.
 
 Real processes (``launch.py`` subprocesses, like a user or a cluster scheduler would run them):
-* SIGKILL at random steps after the first checkpoint, then resume: the final checkpoint and every
-  metrics row are bit-identical to an uninterrupted run (DCGAN smoke on mnist5k: BatchNorm statistics,
-  Adam states, EMA, typed root key and the Grain iterator state all round-trip);
+* SIGKILL during the first save, then (the rerun) between two saves, then resume: the final checkpoint,
+  every metrics row and TensorBoard's scalars are bit-identical to an uninterrupted run (DCGAN smoke on
+  mnist5k: BatchNorm statistics, Adam states, EMA, typed root key and the Grain iterator state all
+  round-trip); every other kill point, signals and filesystem faults: tests/test_faults.py;
 * SIGTERM: a checkpoint at the current step, exit code 75 (preempted), and the printed command resumes to the same end.
 In-process (ring8 MLP, fast): NaN injected into a batch, damaged checkpoints, config changes on resume,
 the sampling entry point, the preemption guard.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
 import re
 import shutil
 import signal
@@ -30,11 +32,11 @@ from jgan import config as config_lib
 from jgan import data as data_lib
 from jgan import preemption, rng, train
 from jgan import state as state_lib
+from tests import faults
 from tests.helpers import ROOT, load_config, setup
 
 TOTAL = 30  # 2N steps
 EVERY = 4  # checkpoint interval of the process tests
-KILLS = 3  # SIGKILL trials
 SEED = 1  # a root key with non-zero bits
 
 
@@ -62,14 +64,13 @@ def _launch_args(workdir, data_dir, *extra):
 
 @pytest.fixture(scope="module")
 def proc_env(tmp_path_factory):
-  """Environment of the launch.py subprocesses: the test's XLA_FLAGS and a shared compilation cache.
-
-  The cache only saves compile time (the cached executable is the one a fresh compile produces).
-  """
-  root = tmp_path_factory.mktemp("proc")
-  env = dict(os.environ)
-  env.update(JAX_COMPILATION_CACHE_DIR=str(root / "jax_cache"), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
-  return {"env": env, "data_dir": str(root / "tfds")}
+  """Environment of the launch.py subprocesses: the test's XLA_FLAGS and a compilation cache and data
+  directory shared by the pytest-xdist workers (the cache only saves compile time: the cached
+  executable is the one a fresh compile produces; the data is prepared by the reference run first)."""
+  return {
+    "env": faults.subprocess_env(tmp_path_factory),
+    "data_dir": str(faults.shared_dir(tmp_path_factory) / "checkpoint_tfds"),
+  }
 
 
 def _run(args, env, timeout=600):
@@ -132,13 +133,16 @@ def _start_and_wait(args, env, workdir, until_step, timeout=600):
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory, proc_env):
-  """An uninterrupted TOTAL-step run (its own process)."""
-  workdir = tmp_path_factory.mktemp("reference")
-  t0 = time.time()
-  _run(_launch_args(workdir, proc_env["data_dir"]), proc_env["env"])
-  print(f"reference run: {time.time() - t0:.1f} s")
-  assert _steps_in(workdir)[-1] == TOTAL
-  return workdir
+  """An uninterrupted TOTAL-step run (its own process; made once for all pytest-xdist workers)."""
+
+  def make(directory):
+    t0 = time.time()
+    _run(_launch_args(directory, proc_env["data_dir"]), proc_env["env"])
+    print(f"reference run: {time.time() - t0:.1f} s")
+    assert _steps_in(directory)[-1] == TOTAL
+    return str(directory)
+
+  return pathlib.Path(faults.once(tmp_path_factory, "checkpoint_smoke_reference", make))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -146,25 +150,15 @@ def reference(tmp_path_factory, proc_env):
 
 
 @pytest.mark.slow
-def test_sigkill_then_resume_is_bit_identical(reference, proc_env, tmp_path):
-  rng = np.random.default_rng(2024)
-  identical = 0
-  for trial in range(KILLS):
-    workdir = tmp_path / f"kill{trial}"
-    # A random step after the first checkpoint, leaving room before the end (steps take ~30 ms).
-    target = int(rng.integers(EVERY + 1, TOTAL - 10))
-    p = _start_and_wait(_launch_args(workdir, proc_env["data_dir"]), proc_env["env"], workdir, target)
-    p.send_signal(signal.SIGKILL)
-    p.communicate()
-    assert p.returncode == -signal.SIGKILL
-    killed_at, resume_from = _last_row_step(workdir), _steps_in(workdir)[-1]
-    r = _run(_launch_args(workdir, proc_env["data_dir"]), proc_env["env"])
-    assert f"resumed from {workdir / 'checkpoints' / str(resume_from)} (step {resume_from})" in r.stderr
-    _assert_same_checkpoint(reference, workdir, TOTAL)
-    assert _rows(workdir) == _rows(reference)  # every step's metrics, before and after the resume point
-    identical += 1
-    print(f"trial {trial}: target {target}, killed at step {killed_at}, resumed from {resume_from}: identical")
-  print(f"{identical}/{KILLS} identical")
+def test_sigkill_during_the_first_save_and_between_saves_then_resume_is_bit_identical(reference, proc_env, tmp_path):
+  """The DCGAN smoke run (Grain iterator over TFDS mnist5k) killed while only ``4.orbax-checkpoint-tmp``
+  exists, then (its rerun) between two saves; the last run ends bit-identical to the uninterrupted one,
+  metrics.jsonl and TensorBoard included. Every other kill point: tests/test_faults.py (ring8)."""
+  args = _launch_args("WORKDIR", proc_env["data_dir"])
+  i = args.index("--workdir")
+  launcher = faults.Launcher(args[2:i] + args[i + 2 :], proc_env["env"], TOTAL)
+  lines = faults.kill_chain(launcher, tmp_path / "run", ("the first save", "between saves"), reference)
+  print("\n".join(lines))
 
 
 @pytest.mark.slow
@@ -291,20 +285,97 @@ def _copy_run(src, dst):
   return dst
 
 
-def test_truncated_latest_checkpoint_falls_back_with_warning(ring8_run, tmp_path):
+def _biggest(directory) -> str:
+  """The largest file under ``directory`` (for a state item: the OCDBT data file with the arrays)."""
+  return max((os.path.join(r, f) for r, _, fs in os.walk(directory) for f in fs), key=os.path.getsize)
+
+
+def _flip(path, offset=None) -> None:
+  """Flips one bit of ``path`` (at ``offset``, default the middle): same size, same name."""
+  b = bytearray(open(path, "rb").read())
+  b[len(b) // 2 if offset is None else offset] ^= 0x10
+  open(path, "wb").write(bytes(b))
+
+
+def _iterator_to_13(d):
+  path = d / "data" / "metadata"
+  text = open(path).read()
+  assert '"index": 12' in text, text
+  open(path, "w").write(text.replace('"index": 12', '"index": 13'))  # valid JSON, same size
+
+
+# Damage done to checkpoint 12 (d: its directory, p: checkpoint 10's): (damage, step restored, what the
+# warning must say). Step 10 means: detected, reported naming the file, the previous one restored.
+DAMAGE = {
+  "array data file truncated": (lambda d, p: open(_biggest(d / "state"), "r+b").truncate(1000), 10, "damaged"),
+  "array data file emptied": (lambda d, p: open(_biggest(d / "state"), "w").close(), 10, "damaged"),
+  "bit flip in the array data file": (
+    lambda d, p: _flip(_biggest(d / "state")),
+    10,
+    "checksum.*its bytes are in .*/12/state/",
+  ),
+  "array data file replaced by step 10's": (
+    lambda d, p: shutil.copyfile(_biggest(p / "state"), _biggest(d / "state")),
+    10,
+    "damaged",
+  ),
+  "state item replaced by step 10's": (
+    lambda d, p: (shutil.rmtree(d / "state"), shutil.copytree(p / "state", d / "state")),
+    10,
+    r"array \.step read back differs from its sha256 checksum",
+  ),
+  "iterator state changed (valid JSON)": (lambda d, p: _iterator_to_13(d), 10, r"item 'data' .*/12/data/metadata"),
+  "bit flip in the config item": (lambda d, p: _flip(d / "config" / "metadata", 40), 10, "damaged"),
+  "bit flip in the checksums item": (lambda d, p: _flip(d / "checksums" / "metadata", 120), 10, "damaged"),
+  "state/_METADATA deleted": (lambda d, p: os.remove(d / "state" / "_METADATA"), 10, "damaged"),
+  "OCDBT manifest deleted": (lambda d, p: os.remove(d / "state" / "manifest.ocdbt"), 10, "damaged"),
+  "bit flip in the OCDBT B-tree node file": (lambda d, p: _flip(_biggest(d / "state" / "d")), 10, "damaged"),
+  "bit flip in state/_sharding": (lambda d, p: _flip(d / "state" / "_sharding", 60), 10, "damaged"),
+  # Harmless: the arrays read back are the ones saved (verified by their checksums).
+  "bytes appended to the array data file": (lambda d, p: open(_biggest(d / "state"), "ab").write(b"x" * 64), 12, None),
+  "_CHECKPOINT_METADATA deleted": (lambda d, p: os.remove(d / "_CHECKPOINT_METADATA"), 12, None),
+  "commit_success.txt deleted": (lambda d, p: os.remove(d / "commit_success.txt"), 12, None),
+  # Restored, with a warning that nothing was verified.
+  "checksums item deleted": (lambda d, p: shutil.rmtree(d / "checksums"), 12, "has no checksums"),
+}
+
+
+@pytest.fixture(scope="module")
+def ring8_abstract():
+  _, parts, _ = setup(_ring8())
+  return ckpt_lib.abstract_state(parts)
+
+
+@pytest.mark.parametrize("kind", list(DAMAGE))
+def test_damaged_latest_checkpoint_is_detected_and_the_previous_one_restored(kind, ring8_run, ring8_abstract, tmp_path):
+  damage, expect, warning = DAMAGE[kind]
   workdir = _copy_run(ring8_run[0], tmp_path / "run")
-  steps = _steps_in(workdir)
-  assert steps == [8, 10, 12]  # max_to_keep = 3
-  biggest = max(
-    (os.path.join(r, f) for r, _, fs in os.walk(workdir / "checkpoints" / "12" / "state") for f in fs),
-    key=os.path.getsize,
-  )
-  with open(biggest, "r+b") as f:
-    f.truncate(os.path.getsize(biggest) // 2)
-  with pytest.warns(ckpt_lib.CheckpointWarning, match=r"checkpoint .*/12 is damaged .*falling back"):
-    state, _ = ckpt_lib.load_state(str(workdir))
-  assert int(state.step) == 10
+  assert _steps_in(workdir) == [8, 10, 12]  # max_to_keep = 3
+  damage(workdir / "checkpoints" / "12", workdir / "checkpoints" / "10")
+  with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    restored = ckpt_lib.Checkpointer(ckpt_lib.locate(str(workdir)), read_only=True).restore(ring8_abstract)
+  messages = [str(w.message) for w in caught if issubclass(w.category, ckpt_lib.CheckpointWarning)]
+  assert restored.step == expect, messages
+  if warning is None:
+    assert not messages
+  else:
+    assert len(messages) == 1 and re.search(warning, messages[0]), messages
+  if expect == 10:
+    assert re.search(r"checkpoint \S+/12 is damaged \(.+\); falling back to the previous checkpoint", messages[0])
+  assert int(restored.state.step) == expect
+  if expect == 12:  # bit for bit what was saved
+    for x, y in zip(_leaves(restored.state), _leaves(ring8_run[1])):
+      assert np.array_equal(x, y)
   assert _steps_in(workdir) == [8, 10, 12]  # reading deletes nothing
+
+
+@pytest.mark.parametrize(
+  "kind", ["array data file truncated", "bit flip in the array data file", "array data file replaced by step 10's"]
+)
+def test_training_resumes_from_the_previous_checkpoint_and_ends_identical(kind, ring8_run, tmp_path):
+  workdir = _copy_run(ring8_run[0], tmp_path / "run")
+  DAMAGE[kind][0](workdir / "checkpoints" / "12", workdir / "checkpoints" / "10")
   # Training on the workdir resumes from 10, keeps the damaged one aside and writes step 12 anew.
   with pytest.warns(ckpt_lib.CheckpointWarning, match="moved damaged checkpoint"):
     final = train.train_and_evaluate(_ring8(), str(workdir))
@@ -312,6 +383,32 @@ def test_truncated_latest_checkpoint_falls_back_with_warning(ring8_run, tmp_path
   assert len(damaged) == 1 and damaged[0].startswith("12-")
   for x, y in zip(_leaves(jax.device_get(final)), _leaves(ring8_run[1])):
     assert np.array_equal(x, y)
+
+
+def test_bit_flips_anywhere_in_the_array_data_file_are_caught(ring8_run, ring8_abstract, tmp_path):
+  """20 single-bit flips spread over the data file, one at a time: each is caught (by the checksum where
+  the storage decodes the flipped bytes silently, else by the decoder) and the previous checkpoint is
+  restored, or it hit a byte no array is read from and checkpoint 12 comes back exactly as saved."""
+  workdir = _copy_run(ring8_run[0], tmp_path / "run")
+  path = _biggest(workdir / "checkpoints" / "12" / "state")
+  size = os.path.getsize(path)
+  by = {"checksum": 0, "decoder": 0, "unread byte": 0}
+  for offset in np.linspace(0, size - 1, 20).astype(int):
+    _flip(path, int(offset))
+    with warnings.catch_warnings(record=True) as caught:
+      warnings.simplefilter("always")
+      restored = ckpt_lib.Checkpointer(ckpt_lib.locate(str(workdir)), read_only=True).restore(ring8_abstract)
+    msg = " ".join(str(w.message) for w in caught)
+    if restored.step == 12:
+      by["unread byte"] += 1
+      for x, y in zip(_leaves(restored.state), _leaves(ring8_run[1])):
+        assert np.array_equal(x, y), offset
+    else:
+      assert restored.step == 10 and "12 is damaged" in msg, (offset, msg)
+      by["checksum" if "ChecksumError" in msg else "decoder"] += 1
+    _flip(path, int(offset))  # undo
+  print(f"20 bit flips in a {size}-byte data file: {by}")
+  assert by["checksum"] > by["unread byte"]
 
 
 def test_missing_file_and_all_damaged(ring8_run, tmp_path):

@@ -102,6 +102,33 @@ def _file_workdir(tmp):
   return path
 
 
+def _workdir_in_use(tmp):
+  """The workdir's lock held by a live run on another host (its heartbeat is fresh)."""
+  import json
+
+  from jgan import workdir as workdir_lib
+
+  workdir = os.path.join(tmp, "run")
+  os.makedirs(workdir, exist_ok=True)
+  holder = {
+    "pid": 4242,
+    "host": "node7",
+    "started_at": "2026-12-01 10:00:00 +0000",
+    "argv": ["jgan", "train"],
+    "token": "t",
+  }
+  with open(os.path.join(workdir, workdir_lib.LOCK_NAME), "w") as f:
+    json.dump(holder, f)
+  train.train_and_evaluate(_smoke(), workdir)
+
+
+def _checkpoints_is_file(tmp):
+  workdir = os.path.join(tmp, "run")
+  os.makedirs(workdir, exist_ok=True)
+  open(os.path.join(workdir, "checkpoints"), "w").close()
+  train.train_and_evaluate(_smoke(), workdir)
+
+
 def _ring8(**overrides):
   c = load_config("ring8")
   c.parallel.num_devices, c.train.steps_per_call, c.train.steps, c.train.progress = 1, 1, 4, False
@@ -301,6 +328,16 @@ CASES: dict[str, Case] = {
       )
     ),
     "data directory '<tmp>/nowhere' does not exist; create and fill it with `jgan data prepare cifar10",
+  ),
+  "workdir_in_use": Case(
+    "a second run on a workdir in use (its `jgan.lock` held by a live run)",
+    _workdir_in_use,
+    "is in use by another jgan run: PID 4242 on host node7 (started 2026-12-01 10:00:00 +0000",
+  ),
+  "checkpoints_is_file": Case(
+    "`<workdir>/checkpoints` is a file (the checkpoint directory cannot be written)",
+    _checkpoints_is_file,
+    "cannot write to <tmp>/run/checkpoints: File exists (EEXIST)",
   ),
   "changed_config": Case(
     "resume a workdir with `train.batch_size` changed",

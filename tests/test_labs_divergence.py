@@ -93,3 +93,11 @@ def test_rejects_objectives_that_are_not_divergence_bounds():
   with pytest.raises(ValueError, match=r"cannot estimate .*'hinge'.*kl.*wgan_gp"):
     sampler = divergence.gaussian_sampler(0.0, 1.0)
     divergence.estimate_divergence("hinge", sampler, sampler, 10, jax.random.key(0))
+
+
+def test_estimation_warns_when_the_estimator_has_infinite_variance():
+  """The issue's pair: Neyman's chi-square between N(0, 1) and N(0.7, 1.3^2) (jgan.labs.divergence_validity)."""
+  sp, sq = divergence.gaussian_sampler(0.0, 1.0), divergence.gaussian_sampler(0.7, 1.3)
+  with pytest.warns(divergence.EstimatorVarianceWarning, match=r"E_P\[\(q/p\)\^4\] is infinite"):
+    est = divergence.estimate_divergence("neyman", sp, sq, 4, jax.random.key(0), batch_size=8, hidden=4, eval_size=64)
+  assert math.isfinite(est.value)

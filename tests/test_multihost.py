@@ -233,6 +233,47 @@ def test_processes_with_different_configs_fail_clearly(env, tmp_path):
   assert not os.path.exists(tmp_path / "w" / "checkpoints")
 
 
+@pytest.mark.slow
+def test_a_held_workdir_stops_every_process_with_the_holder_named(env, tmp_path):
+  """Only process 0 takes the workdir lock; when it is held by another live run, every process raises
+  WorkdirLocked naming the holder (one collective), none waits. Through the library entry point: the
+  command line would refuse even earlier, before joining (tests/test_faults.py)."""
+  import json
+
+  from jgan import workdir as workdir_lib
+
+  w = tmp_path / "held"
+  w.mkdir()
+  holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+  try:
+    lock = {
+      "pid": holder.pid,
+      "host": socket.gethostname(),
+      "started_at": "then",
+      "argv": ["jgan", "train"],
+      "token": "t",
+    }
+    (w / workdir_lib.LOCK_NAME).write_text(json.dumps(lock))
+    port = free_port()
+    script = (
+      "import sys; import jgan; from jgan import multihost, train, workdir; from tests.helpers import load_config\n"
+      f"multihost.initialize('127.0.0.1:{port}', 2, int(sys.argv[1]), timeout_s=120, log=False)\n"
+      "c = load_config('smoke'); c.data.data_dir = sys.argv[2]\n"
+      "try:\n  train.train_and_evaluate(c, sys.argv[3])\n"
+      "except workdir.WorkdirLocked as e:\n  print('LOCKED', e, file=sys.stderr); sys.exit(3)\n"
+    )
+    results = run_processes(
+      [[sys.executable, "-c", script, str(i), env["data_dir"], str(w)] for i in range(2)], env["env"], timeout=300
+    )
+  finally:
+    holder.kill()
+    holder.wait()
+  for i, (rc, err) in enumerate(results):
+    assert rc == 3, f"process {i}: {err[-3000:]}"
+    assert f"LOCKED workdir {w} is in use by another jgan run: PID {holder.pid} on host" in err, err[-2000:]
+  assert not (w / "checkpoints").exists() and (w / workdir_lib.LOCK_NAME).exists()  # the holder's, untouched
+
+
 def test_unreachable_coordinator_and_missing_peer_end_within_the_bound(env):
   bound = 5
   # Process 1 whose coordinator never starts; process 0 whose peer never starts (separate ports).

@@ -15,11 +15,18 @@ The reference values come from :func:`f_divergence_by_quadrature` (``scipy.integ
 ``q f(p/q)`` with the numpy ``f`` of :data:`jgan.objectives.F_DIVERGENCES`) and, for W1,
 ``scipy.stats.wasserstein_distance`` on samples. ``benchmarks/divergence_table.py`` writes the table in
 ``docs/divergence_estimates.md``; ``tests/test_labs_divergence.py`` checks it.
+
+The estimate is only as good as its variance, which is infinite for some divergences between some
+pairs (e.g. Neyman's chi-square when Q is much wider than P): :mod:`jgan.labs.divergence_validity`
+states where each estimator is valid, and :func:`estimate_divergences` warns
+(:class:`EstimatorVarianceWarning`) when it is given such a pair of Gaussians
+(:func:`gaussian_sampler`).
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
@@ -29,6 +36,7 @@ import numpy as np
 import optax
 from scipy import integrate, stats
 
+from jgan.labs import divergence_validity
 from jgan.objectives import F_DIVERGENCES, make_objective
 
 Array = jax.Array
@@ -37,13 +45,44 @@ Sampler = Callable[[Array, int], Array]  # (key, n) -> float32 [n, d]
 ESTIMABLE = (*F_DIVERGENCES, "wgan_gp")
 
 
+class EstimatorVarianceWarning(UserWarning):
+  """The optimal critic's estimate of a divergence has infinite variance for the given P and Q."""
+
+
 def gaussian_sampler(loc: float, scale: float) -> Sampler:
-  """``(key, n) -> [n, 1]`` float32 draws from the 1-D normal ``N(loc, scale^2)``."""
+  """``(key, n) -> [n, 1]`` float32 draws from the 1-D normal ``N(loc, scale^2)``.
+
+  The sampler carries ``.gaussian = (loc, scale)``, so :func:`estimate_divergences` can check that the
+  estimator's variance is finite for the pair (:mod:`jgan.labs.divergence_validity`).
+  """
 
   def sample(key, n):
     return loc + scale * jax.random.normal(key, (n, 1), jnp.float32)
 
+  sample.gaussian = (float(loc), float(scale))  # type: ignore[attr-defined]
   return sample
+
+
+def check_variance(task: Task) -> str | None:
+  """Warns (EstimatorVarianceWarning) and returns the reason if ``task``'s estimator has infinite variance.
+
+  Decided for 1-D Gaussian samplers (:func:`gaussian_sampler`) in closed form; other samplers are not
+  checked (None). See :mod:`jgan.labs.divergence_validity` for the conditions.
+  """
+  gp, gq = getattr(task.sample_p, "gaussian", None), getattr(task.sample_q, "gaussian", None)
+  if gp is None or gq is None:
+    return None
+  case = GaussianCase(*gp, *gq)
+  why = divergence_validity.variance_condition(task.name, case)
+  if why is not None:
+    warnings.warn(
+      f"{task.name} between P = N({gp[0]:g}, {gp[1]:g}^2) and Q = N({gq[0]:g}, {gq[1]:g}^2): the estimator's "
+      f"variance is infinite: {why}. Estimates will scatter widely whatever the training "
+      f"(docs/divergence_estimates.md, 'Where the estimators are valid')",
+      EstimatorVarianceWarning,
+      stacklevel=3,
+    )
+  return why
 
 
 def _init_mlp(key: Array, in_dim: int, hidden: int) -> list[tuple[Array, Array]]:
@@ -170,6 +209,8 @@ def estimate_divergences(
   for t in tasks:
     if t.name not in ESTIMABLE:
       raise ValueError(f"cannot estimate a divergence with objective {t.name!r}; valid choices: {', '.join(ESTIMABLE)}")
+  for t in tasks:
+    check_variance(t)
   chunk = min(eval_size, 1 << 16)
   if eval_size % chunk:
     raise ValueError(f"eval_size must be a multiple of {chunk} (or smaller), got {eval_size}")
@@ -254,7 +295,10 @@ def f_divergence_by_quadrature(
 
   def integrand(x):
     lq = logpdf_q(x)
-    return math.exp(lq) * float(f(math.exp(logpdf_p(x) - lq)))
+    with np.errstate(over="ignore", invalid="ignore"):
+      v = math.exp(lq) * float(f(math.exp(min(logpdf_p(x) - lq, 700.0))))
+    # 0 * inf far in a tail, where q underflowed and f(p/q) overflowed: the integrand is ~0 there.
+    return v if math.isfinite(v) else 0.0
 
   pts = [lo, *sorted(b for b in breakpoints if lo < b < hi), hi]
   parts = [integrate.quad(integrand, a, b, epsabs=1e-12, epsrel=1e-10, limit=200)[0] for a, b in zip(pts, pts[1:])]

@@ -1,0 +1,432 @@
+"""The run directory's guards: one run per workdir, writability checked first, filesystem errors as one line.
+
+* **Lock.** :func:`lock_run` creates ``<workdir>/jgan.lock`` (``O_CREAT | O_EXCL``, atomic on local file
+  systems and NFS) holding the owner's PID, host, process start time and command line. A second run on
+  the same workdir fails at once with :class:`WorkdirLocked` naming them, before it restores, compiles
+  or writes anything (before this lock, its checkpoint manager deleted the first run's in-flight
+  temporary checkpoint). A lock is *stale*, and is replaced with a warning, when its process is gone:
+  on the same host, no live process with that PID and start time (so a kill -9 never blocks the
+  rerun); on another host (a shared file system), no heartbeat for :data:`STALE_AFTER_S` seconds (the
+  owner touches the file every :data:`HEARTBEAT_S` seconds from a daemon thread). In a multi-process
+  run only process 0 (the writer) takes the lock, and all processes agree on the outcome, so they all
+  stop with the same line.
+* **Writability.** :func:`check_writable` creates, writes, syncs and deletes a probe file, so a
+  read-only or full directory fails before anything compiles.
+* **One-line errors.** :class:`WorkdirError` (an ``OSError``) carries a one-line message naming the
+  path, the error (``ENOSPC``, ``EROFS``, ...) and what survives; :func:`is_filesystem_error` tells
+  such errors from others.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import re
+import socket
+import sys
+import threading
+import time
+import uuid
+
+LOCK_NAME = "jgan.lock"
+HEARTBEAT_S = 15.0  # the owner touches its lock this often
+STALE_AFTER_S = 120.0  # a lock from another host without a heartbeat for this long is stale
+# Errors of writing to a directory (as opposed to, e.g., a missing dataset).
+FILESYSTEM_ERRNOS = frozenset(
+  getattr(errno, n)
+  for n in ("ENOSPC", "EDQUOT", "EROFS", "EACCES", "EPERM", "EIO", "ENOENT", "ENOTDIR", "EFBIG", "ESTALE", "EEXIST")
+  if hasattr(errno, n)
+)
+
+
+class WorkdirLocked(RuntimeError):
+  """Another live run holds the workdir's lock (the message names its PID and host)."""
+
+
+class WorkdirError(OSError):
+  """A file of the run could not be written or read (read-only, full, vanished); the message is one line."""
+
+  def __init__(self, message: str, errno_: int | None = None):
+    super().__init__(message)
+    self.message = message
+    if errno_ is not None:
+      self.errno = errno_
+
+  def __str__(self) -> str:
+    return self.message
+
+
+def _tensorstore_os_error(e: BaseException) -> OSError | None:
+  """The OSError inside a TensorStore error message (``... local file "PATH" ...: Read-only file system
+  [os_error_code='30']``), which TensorStore raises as a ValueError."""
+  m = re.search(r"os_error_code='(\d+)'", str(e))
+  if not m:
+    return None
+  code = int(m.group(1))
+  path = re.search(r'(?:local file|directory:?) "([^"]+)"', str(e))
+  return OSError(code, os.strerror(code), path.group(1).split("\x00")[0] if path else None)
+
+
+def root_cause(e: BaseException) -> BaseException:
+  """The innermost OSError with an errno among ``e``'s causes and contexts (TensorStore's ValueErrors
+  are read for the OS error they carry), else the innermost cause."""
+  seen: set[int] = set()
+  found: BaseException | None = None
+  cur: BaseException | None = e
+  while cur is not None and id(cur) not in seen:
+    seen.add(id(cur))
+    if isinstance(cur, OSError) and cur.errno is not None and not isinstance(cur, WorkdirError):
+      found = cur
+    elif not isinstance(cur, OSError):
+      found = _tensorstore_os_error(cur) or found
+    cur = cur.__cause__ or cur.__context__
+  if found is not None:
+    return found
+  last = e
+  while last.__cause__ is not None:
+    last = last.__cause__
+  return last
+
+
+def describe(e: BaseException) -> str:
+  """``"No space left on device (ENOSPC): /path/file"``: an OSError (or its root cause) on one line."""
+  c = root_cause(e)
+  if isinstance(c, OSError) and c.errno is not None:
+    name = errno.errorcode.get(c.errno, str(c.errno))
+    what = f"{c.strerror or os.strerror(c.errno)} ({name})"
+    return f"{what}: {c.filename}" if c.filename else what
+  return " ".join(f"{type(c).__name__}: {c}".split())[:300]
+
+
+# Errors that are about the file system wherever they happen (not, e.g., a dataset file that is missing).
+STORAGE_ERRNOS = frozenset(
+  getattr(errno, n) for n in ("ENOSPC", "EDQUOT", "EROFS", "EIO", "EFBIG", "ESTALE") if hasattr(errno, n)
+)
+
+
+def is_filesystem_error(e: BaseException, under: str | None = None) -> bool:
+  """Whether ``e`` (or its root cause) is an OSError of the kinds a full / read-only / vanished directory
+  gives: always for ENOSPC, EROFS, EIO, ...; for the others (EACCES, ENOENT, ...) only if the file is
+  ``under`` that directory (so a missing dataset stays a FileNotFoundError)."""
+  if isinstance(e, WorkdirError):
+    return True
+  c = root_cause(e)
+  if not isinstance(c, OSError) or c.errno not in FILESYSTEM_ERRNOS:
+    return False
+  if c.errno in STORAGE_ERRNOS or under is None:
+    return True
+  name = c.filename if isinstance(c.filename, str) else ""
+  root = os.path.abspath(under)
+  return bool(name) and (os.path.abspath(name) + os.sep).startswith(root + os.sep)
+
+
+def check_writable(directory: str) -> None:
+  """Creates ``directory`` if needed and writes, syncs and deletes a probe file in it.
+
+  Raises:
+    WorkdirError: the directory cannot be created or written (read-only, full, no permission).
+  """
+  probe = os.path.join(directory, f".jgan-probe-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+  try:
+    os.makedirs(directory, exist_ok=True)
+    fd = os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    try:
+      os.write(fd, b"x" * 4096)
+      os.fsync(fd)
+    finally:
+      os.close(fd)
+  except OSError as e:
+    what = describe(e).rsplit(": " + probe, 1)[0]  # the probe's name says nothing
+    raise WorkdirError(f"cannot write to {directory}: {what}", e.errno) from None
+  finally:
+    try:
+      os.remove(probe)
+    except OSError:
+      pass
+
+
+def _process_start(pid: int) -> str | None:
+  """The start time of process ``pid`` in clock ticks since boot (Linux ``/proc``), or None."""
+  try:
+    with open(f"/proc/{pid}/stat") as f:
+      return f.read().rsplit(")", 1)[1].split()[19]
+  except (OSError, IndexError):
+    return None
+
+
+def _pid_alive(pid: int, start: str | None) -> bool:
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:
+    pass  # exists, another user's
+  now = _process_start(pid)
+  return start is None or now is None or now == start  # another start time: the PID was reused
+
+
+class WorkdirLock:
+  """``<workdir>/jgan.lock`` (see the module docstring): :meth:`acquire`, :meth:`check`, :meth:`release`."""
+
+  def __init__(self, workdir: str):
+    self.workdir = os.path.abspath(workdir)
+    self.path = os.path.join(self.workdir, LOCK_NAME)
+    self.created = False  # acquire() created the workdir
+    self.info = {
+      "pid": os.getpid(),
+      "host": socket.gethostname(),
+      "start": _process_start(os.getpid()),
+      "started_at": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+      "argv": sys.argv,
+      "token": uuid.uuid4().hex,
+    }
+    self._stop = threading.Event()
+    self._thread: threading.Thread | None = None
+    self.lost: str | None = None  # why the lock is no longer ours (set by the heartbeat)
+
+  def _read(self) -> dict | None:
+    """The lock's content, or None if there is no lock; ``{}`` if it is unreadable (torn)."""
+    try:
+      with open(self.path) as f:
+        text = f.read()
+    except FileNotFoundError:
+      return None
+    try:
+      d = json.loads(text)
+      return d if isinstance(d, dict) else {}
+    except ValueError:
+      return {}
+
+  def _stale_reason(self, holder: dict) -> str | None:
+    """Why ``holder``'s lock is stale, or None if its owner may be alive."""
+    try:
+      age = time.time() - os.stat(self.path).st_mtime
+    except FileNotFoundError:
+      return "it vanished"
+    if not holder:
+      # A lock is written in one call right after its creation: unreadable for long means a torn write.
+      return f"unreadable for {age:.0f} s" if age > 10 else None
+    if holder.get("host") == self.info["host"]:
+      pid = holder.get("pid")
+      if isinstance(pid, int) and not _pid_alive(pid, holder.get("start")):
+        return f"no process {pid} is running on this host"
+      return None
+    if age > STALE_AFTER_S:
+      return f"no heartbeat from host {holder.get('host')} for {age:.0f} s (stale after {STALE_AFTER_S:g} s)"
+    return None
+
+  def _holder_message(self, holder: dict) -> str:
+    try:
+      age = time.time() - os.stat(self.path).st_mtime
+    except OSError:
+      age = float("nan")
+    cmd = " ".join(holder.get("argv") or [])[:200]
+    beat = "less than a minute ago" if age < 60 else f"{age / 60:.0f} min ago"
+    return (
+      f"workdir {self.workdir} is in use by another jgan run: PID {holder.get('pid', '?')} on host "
+      f"{holder.get('host', '?')} (started {holder.get('started_at', '?')}, last heartbeat {beat}"
+      f"{'; ' + cmd if cmd else ''}). Wait for it to finish or use another --workdir; if that run is gone "
+      f"(a lock from another host goes stale after {STALE_AFTER_S:g} s without heartbeat), delete {self.path}"
+    )
+
+  def live_holder(self) -> str | None:
+    """The refusal message if a live run holds the lock now (a cheap early check; :meth:`acquire` is
+    the one that counts), else None."""
+    holder = self._read()
+    if not holder or self._stale_reason(holder) is not None:
+      return None
+    return self._holder_message(holder)
+
+  def acquire(self) -> None:
+    """Takes the lock, replacing a stale one (with a warning).
+
+    Raises:
+      WorkdirLocked: a live run holds it.
+      WorkdirError: the workdir cannot be created or written.
+    """
+    try:
+      self.created = not os.path.isdir(self.workdir)
+      os.makedirs(self.workdir, exist_ok=True)
+    except OSError as e:
+      raise WorkdirError(f"cannot create the workdir {self.workdir}: {describe(e)}", e.errno) from None
+    data = json.dumps(self.info).encode()
+    for _ in range(20):
+      try:
+        fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+      except FileExistsError:
+        holder = self._read()
+        if holder is None:
+          continue  # released meanwhile: try again
+        reason = self._stale_reason(holder)
+        if reason is None:
+          if not holder:  # being written right now
+            time.sleep(0.1)
+            continue
+          raise WorkdirLocked(self._holder_message(holder)) from None
+        self._break(holder, reason)
+        continue
+      except OSError as e:
+        raise WorkdirError(f"cannot write the lock {self.path}: {describe(e)}", e.errno) from None
+      try:
+        os.write(fd, data)
+        os.fsync(fd)
+      except OSError as e:
+        os.close(fd)
+        _remove_quietly(self.path)
+        raise WorkdirError(f"cannot write the lock {self.path}: {describe(e)}", e.errno) from None
+      os.close(fd)
+      self._start_heartbeat()
+      return
+    raise WorkdirLocked(f"could not take the lock {self.path}: other processes keep replacing it")
+
+  def _break(self, holder: dict, reason: str) -> None:
+    """Moves a stale lock aside, unless another process replaced it meanwhile (then puts that one back)."""
+    aside = f"{self.path}.stale-{self.info['token']}"
+    try:
+      os.rename(self.path, aside)
+    except FileNotFoundError:
+      return  # someone else broke it
+    try:
+      with open(aside) as f:
+        moved = json.loads(f.read() or "{}")
+    except (OSError, ValueError):
+      moved = {}
+    if moved.get("token") != holder.get("token"):  # a fresh lock, taken after we read the stale one
+      try:
+        os.link(aside, self.path)
+      except OSError:
+        pass
+      _remove_quietly(aside)
+      return
+    _remove_quietly(aside)
+    print(
+      f"warning: removed the stale lock {self.path} of PID {holder.get('pid', '?')} on host "
+      f"{holder.get('host', '?')} ({reason}): that run ended without releasing it",
+      file=sys.stderr,
+    )
+
+  def _start_heartbeat(self) -> None:
+    def beat():
+      while not self._stop.wait(HEARTBEAT_S):
+        self._verify()
+        if self.lost:
+          return
+        try:
+          os.utime(self.path)
+        except OSError:
+          pass
+
+    self._thread = threading.Thread(target=beat, name="jgan-lock-heartbeat", daemon=True)
+    self._thread.start()
+
+  def _verify(self) -> None:
+    holder = self._read()
+    if holder is None:
+      self.lost = f"the lock {self.path} vanished (was the workdir deleted?)"
+    elif holder and holder.get("token") != self.info["token"]:
+      self.lost = f"the lock {self.path} was taken by PID {holder.get('pid')} on host {holder.get('host')}"
+
+  def check(self) -> None:
+    """Raises WorkdirError if the lock is gone or someone else's now (the workdir was deleted or taken over)."""
+    self._verify()
+    if self.lost:
+      raise WorkdirError(f"{self.lost}; stopping so that two runs never write one workdir", errno.ENOENT)
+
+  def release(self) -> None:
+    """Stops the heartbeat and deletes the lock if it is still ours; a workdir that acquire() created and
+    that stayed empty (a run that failed early, e.g. on a bad config) is removed too."""
+    self._stop.set()
+    holder = self._read()
+    if holder and holder.get("token") == self.info["token"]:
+      _remove_quietly(self.path)
+    if self.created:
+      for d in (os.path.join(self.workdir, "checkpoints"), self.workdir):
+        try:
+          os.rmdir(d)  # only if empty
+        except OSError:
+          break
+
+
+def _remove_quietly(path: str) -> None:
+  try:
+    os.remove(path)
+  except OSError:
+    pass
+
+
+class RunLock:
+  """The lock of a (possibly multi-process) run: process 0's :class:`WorkdirLock` (None elsewhere)."""
+
+  def __init__(self, lock: WorkdirLock | None, process_count: int = 1):
+    self.lock, self.process_count = lock, process_count
+
+  def check(self) -> None:
+    """Raises WorkdirError if the lock was lost (see :meth:`WorkdirLock.check`). With several processes
+    it is a collective (all must call it at the same step): all raise together, none is left waiting."""
+    if self.process_count == 1:
+      if self.lock is not None:
+        self.lock.check()
+      return
+    lost = ""
+    if self.lock is not None:
+      try:
+        self.lock.check()
+      except WorkdirError as e:
+        lost = str(e)
+    lost = _process_0_text(lost)
+    if lost:
+      raise WorkdirError(lost, errno.ENOENT)
+
+  def release(self) -> None:
+    if self.lock is not None:
+      self.lock.release()
+
+
+def lock_run(workdir: str) -> RunLock:
+  """Takes ``workdir``'s lock for this run and checks that the workdir and its checkpoints are writable.
+
+  One process: it takes the lock. Several (``jax.distributed``): process 0 does, and all processes learn
+  the outcome (one small collective), so each raises the same error. Call it on every process, before
+  anything else touches the workdir.
+
+  Raises:
+    WorkdirLocked: another live run holds the lock (its PID and host are named).
+    WorkdirError: the workdir (or its ``checkpoints/``) cannot be written.
+  """
+  import jax
+
+  lock, error = None, None
+  if jax.process_index() == 0:
+    try:
+      lock = WorkdirLock(workdir)
+      lock.acquire()
+      check_writable(os.path.join(os.path.abspath(workdir), "checkpoints"))
+    except (WorkdirLocked, WorkdirError) as e:
+      if lock is not None and not isinstance(e, WorkdirLocked):
+        lock.release()
+      lock, error = None, e
+  if jax.process_count() > 1:
+    kind = "" if error is None else ("locked:" if isinstance(error, WorkdirLocked) else "error:")
+    first = _process_0_text(kind + ("" if error is None else str(error)))
+    if first:
+      kind, _, msg = first.partition(":")
+      if error is None:
+        error = WorkdirLocked(msg) if kind == "locked" else WorkdirError(msg)
+  if error is not None:
+    raise error
+  return RunLock(lock, jax.process_count())
+
+
+def _process_0_text(text: str) -> str:
+  """Process 0's ``text``, on every process (a collective; jgan.multihost is not imported here because
+  it imports jgan.checkpoint, which imports this module)."""
+  import numpy as np
+  from jax.experimental import multihost_utils
+
+  raw = np.frombuffer(text.encode(), np.uint8)
+  sizes = np.asarray(multihost_utils.process_allgather(np.int32(raw.size)))
+  padded = np.zeros(max(int(sizes.max()), 1), np.uint8)
+  padded[: raw.size] = raw
+  rows = np.asarray(multihost_utils.process_allgather(padded))
+  return bytes(rows[0][: int(sizes[0])]).decode()
