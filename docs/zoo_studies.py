@@ -55,8 +55,8 @@ STUDIES: dict[str, dict[str, Arm]] = {
   "conditional": {
     "dcgan": Arm("dcgan_mnist5k", {"train.steps": 5000}, "mnist_fid5k"),
     "dcgan_cond": Arm("dcgan_mnist5k", {"train.steps": 5000, "model.conditional": True}, _FID_MATCH),
-    "resnet": Arm("resnet_mnist5k", {}, "mnist_fid5k"),
-    "resnet_cond": Arm("resnet_mnist5k", {"model.conditional": True}, _FID_MATCH),
+    "resnet": Arm("resnet_mnist5k", {"train.steps": 5000, "model.conditional": False}, "mnist_fid5k"),
+    "resnet_cond": Arm("resnet_mnist5k", {"train.steps": 5000, "model.conditional": True}, _FID_MATCH),
   },
   # Must-show 2: limited data (500 digits), the same step budget with and without augmentation.
   "augment": {
@@ -122,7 +122,8 @@ def load_rows(path: str) -> list[dict]:
 
 def table(rows: list[dict], arms: list[str]) -> str:
   """Markdown: one row per arm, each metric as mean ± sd over seeds and the per-seed values."""
-  keys = sorted({k for r in rows for k in r if k not in ("arm", "seed", "steps", "train_s", "eval_s")})
+  skip = ("arm", "seed", "steps", "train_s", "eval_s")
+  keys = sorted({k for r in rows for k, v in r.items() if k not in skip and isinstance(v, int | float)})
   lines = ["| arm | seeds | steps | " + " | ".join(keys) + " |", "|---|---|---|" + "---|" * len(keys)]
   for arm in arms:
     rs = sorted((r for r in rows if r["arm"] == arm), key=lambda r: r["seed"])
