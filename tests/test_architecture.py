@@ -145,6 +145,21 @@ def test_import_jgan_is_cheap_and_attributes_are_lazy():
   assert heavy == "[]" and names == "hinge True"
 
 
+def test_importing_any_module_leaves_jax_backends_uninitialised():
+  """No module computes with JAX at import (e.g. a module-level ``jnp.array``): that initialises the
+  backends, after which ``jax.distributed.initialize`` (``jgan.multihost.initialize``) must refuse, so a
+  multi-host job could not start."""
+  names = sorted(m for m in MODULES if not m.endswith("__main__"))
+  code = (
+    "import importlib, sys\nfrom jgan.cpu_safety import _backends_initialised\n"
+    "for m in sys.argv[1:]:\n  importlib.import_module(m)\n"
+    "  if _backends_initialised():\n    print(m); break\n"
+  )
+  r = subprocess.run([sys.executable, "-c", code, *names], cwd=ROOT, capture_output=True, text=True, timeout=600)
+  assert r.returncode == 0, r.stderr[-3000:]
+  assert r.stdout.strip() == "", f"importing {r.stdout.strip()} initialised JAX's backends"
+
+
 def _readme_library_snippet() -> str:
   text = open(os.path.join(ROOT, "README.md")).read()
   section = text.split("## Use it as a library", 1)[1]

@@ -43,6 +43,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 _DN = ("NHWC", "HWIO", "NHWC")
@@ -350,10 +351,12 @@ class MapConv(nnx.Conv):
 RESAMPLE = (None, "up", "down")
 # Per axis, nearest x2 up-sampling then a 3-tap 'SAME' correlation: output phase p (even/odd rows) is a
 # 2-tap correlation of x padded by one, at offset p, with the taps summed as _UP3[p, t, :] selects.
-_UP3 = jnp.array([[[1, 0, 0], [0, 1, 1]], [[1, 1, 0], [0, 0, 1]]], jnp.float32)
+# numpy, not jnp: a module-level jnp array would initialise JAX's backends at import, which
+# jax.distributed.initialize (multihost.initialize) must precede.
+_UP3 = np.array([[[1, 0, 0], [0, 1, 1]], [[1, 1, 0], [0, 0, 1]]], np.float32)
 # Per axis, a 3-tap 'SAME' correlation then 2x2 average pooling is a 4-tap stride-2 correlation of x
 # padded by one whose taps are v_t = (w_t + w_{t-1}) / 2 (see :func:`conv_pool2x`).
-_POOL3 = 0.5 * jnp.array([[1, 0, 0], [1, 1, 0], [0, 1, 1], [0, 0, 1]], jnp.float32)
+_POOL3 = 0.5 * np.array([[1, 0, 0], [1, 1, 0], [0, 1, 1], [0, 0, 1]], np.float32)
 
 
 def nearest_up2x(x: jax.Array) -> jax.Array:
@@ -395,7 +398,7 @@ def up_conv2x(x: jax.Array, w: jax.Array) -> jax.Array:
     raise ValueError(f"up_conv2x supports 1x1 and 3x3 kernels, got {w.shape[:2]}")
   b, h, wd, cin = x.shape
   cout = w.shape[-1]
-  m = _UP3.astype(w.dtype)
+  m = jnp.asarray(_UP3, w.dtype)
   # k[ty, tx, c, (py, px, o)] = sum_{r, s} M[py, ty, r] M[px, tx, s] w[r, s, c, o]
   k = jnp.einsum("ytr,xus,rsco->tucyxo", m, m, w).reshape(2, 2, cin, 4 * cout)
   y = conv_valid(jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0))), k).reshape(b, h + 1, wd + 1, 2, 2, cout)
@@ -420,7 +423,7 @@ def conv_pool2x(x: jax.Array, w: jax.Array) -> jax.Array:
     return _same(avg_pool2x(x), w)
   if w.shape[:2] != (3, 3):
     raise ValueError(f"conv_pool2x supports 1x1 and 3x3 kernels, got {w.shape[:2]}")
-  p = _POOL3.astype(w.dtype)
+  p = jnp.asarray(_POOL3, w.dtype)
   return downconv2x(x, jnp.einsum("ar,bs,rsco->abco", p, p, w))
 
 
