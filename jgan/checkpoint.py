@@ -75,6 +75,8 @@ HARMLESS_FIELDS = (
   "train.progress",
   "train.sample_every",
   "train.num_samples",
+  "train.num_seeds",  # a member of an ensemble is stored with 1: its own run
+  "parallel.ensemble",  # how ensemble members share a device; a single run ignores it
   "data.data_dir",
   "data.download",
   "checkpoint",

@@ -28,6 +28,9 @@ from jgan import penalties as penalties_lib
 from jgan.models import MODELS, SHARED_FIELDS
 from jgan.models.layers import LAYER_SETS
 
+# How ensemble members share a device (jgan.ensemble): auto (map on CPU, vmap elsewhere), vmap, map.
+ENSEMBLE_MODES = ("auto", "vmap", "map")
+
 
 def _check(cond: bool, msg: str) -> None:
   if not cond:
@@ -104,9 +107,11 @@ def defaults() -> ml_collections.ConfigDict:
   c.train.sample_every = 500  # sample grid of fixed z (0 = only at the end)
   c.train.num_samples = 64  # images in a sample grid, or points in a 2-D scatter
   c.train.progress = True  # progress bar
+  c.train.num_seeds = 1  # > 1: that many runs (seeds seed, seed+1, ...) vmapped in one program (jgan.ensemble)
 
   c.parallel = ml_collections.ConfigDict()
   c.parallel.num_devices = 0  # 0 = all devices
+  c.parallel.ensemble = "auto"  # auto | vmap | map: how ensemble members share a device (jgan.ensemble)
 
   # Checkpoints in <workdir>/checkpoints (see jgan.checkpoint). A run on a workdir with checkpoints
   # resumes from the latest; a changed config field that alters the result is refused unless
@@ -258,11 +263,15 @@ def validate(c: ml_collections.ConfigDict) -> None:
     _positive(f"optim.{who}.lr", c.optim[who].lr)
   _check(0.0 <= c.optim.ema_decay < 1.0, f"optim.ema_decay={c.optim.ema_decay!r} must be in [0, 1)")
   _check(c.optim.d_clip >= 0.0, f"optim.d_clip={c.optim.d_clip!r} must be >= 0 (0 = no clipping)")
-  for key in ("steps", "batch_size", "n_critic", "steps_per_call", "log_every"):
+  for key in ("steps", "batch_size", "n_critic", "steps_per_call", "log_every", "num_seeds"):
     _positive(f"train.{key}", c.train[key], int)
   _check(c.train.sample_every >= 0, f"train.sample_every={c.train.sample_every!r} must be >= 0")
   _positive("train.num_samples", c.train.num_samples, int)
   _positive("model.latent_dim", c.model.latent_dim, int)
+  _check(
+    c.parallel.ensemble in ENSEMBLE_MODES,
+    f"unknown parallel.ensemble={c.parallel.ensemble!r}; valid choices: {', '.join(ENSEMBLE_MODES)}",
+  )
   _check(
     c.model.layers in LAYER_SETS,
     f"unknown model.layers={c.model.layers!r}; valid choices: {', '.join(LAYER_SETS)}",
@@ -330,7 +339,9 @@ _TYPES = {
   "train.sample_every": int,
   "train.num_samples": int,
   "train.progress": bool,
+  "train.num_seeds": int,
   "parallel.num_devices": int,
+  "parallel.ensemble": str,
   "checkpoint.every_steps": int,
   "checkpoint.max_to_keep": int,
   "checkpoint.best_metric": str,

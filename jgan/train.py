@@ -296,6 +296,11 @@ def train_and_evaluate(config, workdir: str, *, resume_command: str | None = Non
   (one line) when the workdir cannot be written (read-only, full, vanished).
   """
   config = config_lib.resolve(config)
+  if config.train.num_seeds > 1:
+    raise ValueError(
+      f"train.num_seeds={config.train.num_seeds} trains an ensemble: call "
+      f"jgan.ensemble.train_ensemble(config, workdir) (jgan train dispatches to it)"
+    )
   multihost.check_same_config(config, workdir)  # multi-process: one program everywhere (else a no-op)
   if os.path.exists(workdir) and not os.path.isdir(workdir):
     raise ValueError(f"workdir={workdir!r} exists and is not a directory")

@@ -4,6 +4,8 @@ Rerun on the same --workdir to resume from its latest checkpoint; SIGTERM/Ctrl-C
 with status 75 ("preempted, resume me"; 0 = finished, 2 = an error, one line: a bad config, a workdir
 in use by another run, a read-only / full / vanished workdir, ...);
 --config.checkpoint.allow_config_change=True resumes even if a result-changing field differs.
+--config.train.num_seeds=K trains K seeds (seed, seed+1, ...) in one program (jgan.ensemble), each
+member an ordinary run under DIR/seed=S; on a CPU host the members are split over the cores.
 
 Multi-process (docs/multihost.md): add --distributed (SLURM, Open MPI, TPU pods, Kubernetes: detected),
 or --coordinator_address HOST:PORT --num_processes N --process_id I; --distributed_timeout S bounds the
@@ -151,12 +153,21 @@ def main(argv) -> int:
     except multihost.DistributedError as e:
       print(f"error: {one_line(e)}", file=sys.stderr)
       return 2
+  num_seeds = int(config.train.get("num_seeds", 1))
+  if num_seeds > 1:
+    from jgan import ensemble
+
+    ensemble.use_cpu_cores()  # before any JAX work: on a CPU host, members are split over the cores
   from jgan import train
 
   # Rerunning the same command on the same workdir resumes from its latest checkpoint.
   resume = f"cd {shlex.quote(os.getcwd())} && {shlex.join([sys.executable, *sys.argv])}"
   try:
-    state = train.train_and_evaluate(config, workdir, resume_command=resume)
+    if num_seeds > 1:
+      state = ensemble.train_ensemble(config, workdir).state
+      state = ensemble.member_state(state, 0)  # the members share their step count
+    else:
+      state = train.train_and_evaluate(config, workdir, resume_command=resume)
   except (
     ValueError,
     FileNotFoundError,
