@@ -283,19 +283,25 @@ def default_metrics(config) -> str:
   )
 
 
+def _joined(metrics) -> str:
+  """Metric names as one comma list: ``metrics`` is None, a comma list or a list of comma lists (``--metric``)."""
+  return metrics if isinstance(metrics, str) else ",".join(metrics or ())
+
+
 def check_metrics(config, metrics=None) -> tuple[str, ...]:
   """The metric names a run of ``config`` is scored with, checked; ``()`` means the mixture mode metrics.
 
   Args:
     config: the run's config (resolved or not).
-    metrics: a comma list or list of :data:`jgan.metrics.METRICS` names; None or empty: :func:`default_metrics`.
+    metrics: :data:`jgan.metrics.METRICS` names, a comma list or a list of them; None or empty:
+      :func:`default_metrics`.
 
   Raises ValueError naming an unknown metric (with the registered names) or one that does not apply to
   the run's data or model (with the names that do, :func:`applicable_metrics`). Touches no files.
   """
   from jgan.metrics import protocols
 
-  names = protocols.parse_metric_names(metrics or default_metrics(config))
+  names = protocols.parse_metric_names(_joined(metrics) or default_metrics(config))
   valid = applicable_metrics(config)
   for m in names:
     if m not in valid:
@@ -316,7 +322,7 @@ def check(config_spec: str, runs: list[Run], metrics=None) -> list[tuple[ml_coll
   from jgan.metrics import protocols
 
   if metrics:
-    protocols.parse_metric_names(metrics)  # an unknown name is wrong for every run: say so without a run
+    protocols.parse_metric_names(_joined(metrics))  # an unknown name is wrong for every run: say so without a run
   out = []
   for run in runs:
     c = run_config(config_spec, run)
@@ -499,7 +505,7 @@ def run_sweep(
   os.makedirs(os.path.join(workdir, "runs"), exist_ok=True)
   info = {"config": config_spec, "sweep": sweep_spec, "runs": [r.name for r in runs]}
   if metrics:
-    info["metrics"] = list(metrics) if not isinstance(metrics, str) else metrics.split(",")
+    info["metrics"] = _joined(metrics)
   _write_json(os.path.join(workdir, "sweep.json"), info)
   t0, load0 = time.perf_counter(), os.getloadavg()
   results: dict[str, dict] = {}
