@@ -12,16 +12,35 @@ argument (``arg=ring8:gan,ring8:pacgan2`` loads ``get_config("ring8:gan")``, ...
 other keys. Runs are the Cartesian product of the axes, the first axis varying slowest. An axis with a
 single value is a fixed override: it applies to every run but is left out of run names and table rows.
 
+Before anything trains, :func:`check` resolves every run's config (:func:`jgan.config.resolve`) and
+checks the metrics against each run's data and model (:func:`check_metrics`), so a bad sweep fails in
+seconds with a ValueError naming the bad value and the valid choices.
+
 Each run trains with :func:`jgan.train.train_and_evaluate` in ``<workdir>/runs/<name>`` (``name`` joins
-the multi-valued axes, e.g. ``arg=ring8_pacgan2,seed=3``), then evaluates the EMA generator on
-:data:`jgan.labs.mode_collapse.EVAL_SAMPLES` points drawn from a z that depends only on the seed, and writes
-``final_metrics.json`` (mode metrics, ``jgan.metrics.modes``) and ``final_samples.npy``. A run whose
-``final_metrics.json`` exists is skipped, so an interrupted sweep resumes where it stopped (a run cut
-short resumes from its checkpoint); a run whose stored config differs from the sweep's is refused.
+the multi-valued axes, e.g. ``arg=ring8_pacgan2,seed=3``); :func:`score_run` then scores its final EMA
+generator with z that depends only on the seed, and :func:`write_results` writes ``final_metrics.json``.
+Scoring and writing take only a state and a config, so states trained elsewhere (a checkpoint, a
+member of a multi-seed ensemble) are scored the same way. The metrics:
+
+* 2-D mixtures by default: the mode metrics of :func:`jgan.labs.mode_collapse.evaluate` on
+  :data:`jgan.labs.mode_collapse.EVAL_SAMPLES` points (``modes``, ``high_quality``, ``reverse_kl``),
+  with ``final_samples.npy`` the points;
+* otherwise (``metrics``, ``jgan sweep --metric``, or an image config's default: its ``evals.metrics``,
+  else :data:`jgan.evaluation.DEFAULT_METRICS` of its data set) any :data:`jgan.metrics.METRICS` names,
+  computed by :class:`jgan.evaluation.Evaluator` (``evals.*`` settings such as ``num_samples`` apply;
+  real features are cached in ``<workdir>/eval_cache``), with ``final_samples.npy`` the first
+  :data:`IMAGE_SAMPLES` images.
+
+A run whose ``final_metrics.json`` exists is skipped, so an interrupted sweep resumes where it stopped (a
+run cut short resumes from its checkpoint); a finished run that lacks a requested metric is scored again
+from its checkpoint; a run whose stored config differs from the sweep's is refused.
 
 Aggregation (:func:`aggregate`) groups runs by every multi-valued axis except ``seed`` and writes
-``table.md`` and ``table.csv`` (mean and sample std over seeds), ``results.csv`` (one row per run) and
-``samples.png`` (a grid of scatter plots: a row per group, a column per seed). None of these hold times,
+``table.md`` and ``table.csv``, ``results.csv`` (one row per run) and ``samples.png``. Mixture runs with
+the default metrics get the mode-collapse table (mean and sample std over seeds of each mode metric,
+runs with every mode) and a grid of scatter plots (a row per group, a column per seed); any other
+metrics get, per result key, the mean ± sample std over seeds and the per-seed values in seed order,
+and a grid of each run's final images (a row per group, a column per seed). None of these hold times,
 so the same sweep on the same machine writes byte-identical files; wall times go to ``timing.jsonl``.
 """
 
