@@ -11,6 +11,15 @@ Grammar of ``--sweep`` (see :mod:`jgan.labs.sweep`): axes separated by ``;``, ea
 ``KEY=A:B[:S]`` (integers ``range(A, B, S)``); ``KEY`` is a dotted config key or ``arg`` (the config
 file's argument). Runs are the Cartesian product; single-valued axes are fixed overrides. Rerunning the
 same command skips finished runs and rewrites the table (``--report-only`` only rewrites it).
+
+Image configs are scored with any registered metric (``--metric``, repeatable or a comma list; default
+the data set's, e.g. the ``mnist_*5k`` set for mnist5k); 2-D mixtures default to the mode metrics::
+
+  jgan sweep --config configs/dcgan_mnist5k.py --sweep "seed=0:5;train.steps=3000" \\
+      --metric mnist_fid5k,mnist_modes5k --workdir runs/dcgan_seeds
+
+Axis keys, every run's config (``jgan.config.resolve``) and the metrics' fit to each run's data and
+model are checked before anything trains: a bad sweep prints ``error: ...`` and exits with status 2.
 """
 
 from __future__ import annotations
@@ -30,6 +39,14 @@ def _parser() -> argparse.ArgumentParser:
   p.add_argument("--config", required=True, help="experiment file FILE[:ARG], e.g. configs/mode_collapse.py:ring8")
   p.add_argument("--sweep", required=True, help="axes, e.g. 'arg=ring8:gan,ring8:pacgan2;seed=0:10'")
   p.add_argument("--workdir", required=True, help="sweep directory: runs/<name>/, table.md, table.csv, samples.png")
+  p.add_argument(
+    "--metric",
+    action="append",
+    default=[],
+    metavar="NAME[,NAME...]",
+    help="jgan.metrics.METRICS name(s) every run is scored with (repeatable or a comma list; default: the mode "
+    "metrics for 2-D mixtures, else the config's evals.metrics or the data set's default, as `jgan eval`)",
+  )
   p.add_argument("--processes", type=int, default=1, help="runs trained in parallel processes (default 1)")
   p.add_argument(
     "--cache_dir", default="", help="XLA persistent compilation cache (default <workdir>/xla_cache; 'none' disables)"
@@ -43,8 +60,10 @@ def main(argv) -> int:
   args = _parser().parse_args(argv)
   from jgan.labs import sweep
 
+  metrics = ",".join(args.metric) or None
   try:
     runs = sweep.expand(args.config, args.sweep)
+    sweep.check(args.config, runs, metrics)  # every run's config and metrics, before anything trains
     if args.processes < 1:
       raise ValueError(f"--processes={args.processes} must be >= 1")
   except ValueError as e:
@@ -69,7 +88,7 @@ def main(argv) -> int:
 
   logging.set_verbosity(logging.WARNING)  # absl INFO lines (backend probing) would drown the run lines
   try:
-    sweep.run_sweep(args.config, args.sweep, args.workdir, processes=args.processes, cache_dir=cache)
+    sweep.run_sweep(args.config, args.sweep, args.workdir, metrics=metrics, processes=args.processes, cache_dir=cache)
   except (ValueError, RuntimeError, FileNotFoundError, FloatingPointError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2

@@ -12,16 +12,35 @@ argument (``arg=ring8:gan,ring8:pacgan2`` loads ``get_config("ring8:gan")``, ...
 other keys. Runs are the Cartesian product of the axes, the first axis varying slowest. An axis with a
 single value is a fixed override: it applies to every run but is left out of run names and table rows.
 
+Before anything trains, :func:`check` resolves every run's config (:func:`jgan.config.resolve`) and
+checks the metrics against each run's data and model (:func:`check_metrics`), so a bad sweep fails in
+seconds with a ValueError naming the bad value and the valid choices.
+
 Each run trains with :func:`jgan.train.train_and_evaluate` in ``<workdir>/runs/<name>`` (``name`` joins
-the multi-valued axes, e.g. ``arg=ring8_pacgan2,seed=3``), then evaluates the EMA generator on
-:data:`jgan.labs.mode_collapse.EVAL_SAMPLES` points drawn from a z that depends only on the seed, and writes
-``final_metrics.json`` (mode metrics, ``jgan.metrics.modes``) and ``final_samples.npy``. A run whose
-``final_metrics.json`` exists is skipped, so an interrupted sweep resumes where it stopped (a run cut
-short resumes from its checkpoint); a run whose stored config differs from the sweep's is refused.
+the multi-valued axes, e.g. ``arg=ring8_pacgan2,seed=3``); :func:`score_run` then scores its final EMA
+generator with z that depends only on the seed, and :func:`write_results` writes ``final_metrics.json``.
+Scoring and writing take only a state and a config, so states trained elsewhere (a checkpoint, a
+member of a multi-seed ensemble) are scored the same way. The metrics:
+
+* 2-D mixtures by default: the mode metrics of :func:`jgan.labs.mode_collapse.evaluate` on
+  :data:`jgan.labs.mode_collapse.EVAL_SAMPLES` points (``modes``, ``high_quality``, ``reverse_kl``),
+  with ``final_samples.npy`` the points;
+* otherwise (``metrics``, ``jgan sweep --metric``, or an image config's default: its ``evals.metrics``,
+  else :data:`jgan.evaluation.DEFAULT_METRICS` of its data set) any :data:`jgan.metrics.METRICS` names,
+  computed by :class:`jgan.evaluation.Evaluator` (``evals.*`` settings such as ``num_samples`` apply;
+  real features are cached in ``<workdir>/eval_cache``), with ``final_samples.npy`` the first
+  :data:`IMAGE_SAMPLES` images.
+
+A run whose ``final_metrics.json`` exists is skipped, so an interrupted sweep resumes where it stopped (a
+run cut short resumes from its checkpoint); a finished run that lacks a requested metric is scored again
+from its checkpoint; a run whose stored config differs from the sweep's is refused.
 
 Aggregation (:func:`aggregate`) groups runs by every multi-valued axis except ``seed`` and writes
-``table.md`` and ``table.csv`` (mean and sample std over seeds), ``results.csv`` (one row per run) and
-``samples.png`` (a grid of scatter plots: a row per group, a column per seed). None of these hold times,
+``table.md`` and ``table.csv``, ``results.csv`` (one row per run) and ``samples.png``. Mixture runs with
+the default metrics get the mode-collapse table (mean and sample std over seeds of each mode metric,
+runs with every mode) and a grid of scatter plots (a row per group, a column per seed); any other
+metrics get, per result key, the mean ± sample std over seeds and the per-seed values in seed order,
+and a grid of each run's final images (a row per group, a column per seed). None of these hold times,
 so the same sweep on the same machine writes byte-identical files; wall times go to ``timing.jsonl``.
 """
 
@@ -43,10 +62,15 @@ import ml_collections
 import numpy as np
 
 from jgan import plots
+from jgan.data import mixtures
 from jgan.labs import mode_collapse
 
 RESULTS_FILE = "final_metrics.json"
 SAMPLES_FILE = "final_samples.npy"
+IMAGE_SAMPLES = 16  # images kept per run (final_samples.npy) for samples.png
+MODE_KEYS = ("modes", "high_quality", "reverse_kl")  # jgan.labs.mode_collapse.evaluate's results
+# A results record's fields that are not metric values (skipped and wall_s: this invocation only).
+_RECORD_KEYS = ("name", "labels", "seed", "step", "data", "config_sha256", "skipped", "wall_s")
 ARG_KEY = "arg"
 _RANGE = re.compile(r"^(-?\d+):(-?\d+)(?::(-?\d+))?$")
 
@@ -216,40 +240,252 @@ def enable_compilation_cache(cache_dir: str) -> None:
   jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
-def train_one(config_spec: str, run: Run, workdir: str) -> dict:
-  """Trains and evaluates one run (skipped if its results exist); returns its results dict.
+def _is_mixture(config) -> bool:
+  return config.data.name in mixtures.MIXTURES
 
-  Raises ValueError if the run directory holds results of a different config, RuntimeError if training
-  stopped early (SIGTERM/SIGINT: its checkpoint is kept and the next sweep resumes it).
+
+def applicable_metrics(config) -> list[str]:
+  """The :data:`jgan.metrics.METRICS` names that can score a generator of ``config``, in registry order.
+
+  2-D mixtures (``ring8``, ``grid25``): the point metrics (``modes2500``). Images: the Inception metrics;
+  the digit-classifier ones (``mnist_*``) on one-channel data sets with a domain classifier
+  (:data:`jgan.metrics.classifier.DOMAINS`), ``stacked_modes26k`` on three-channel ones; the
+  ``*class_match*`` metrics only for a class-conditional model (``model.conditional=True``).
+  """
+  from jgan import data as data_lib
+  from jgan.metrics import METRICS
+
+  name = config.data.name
+  mixture = name in mixtures.MIXTURES
+  channels = 0 if mixture else data_lib.IMAGE_DATASETS[name].channels
+  digits = name in _classifier_domains()
+  conditional = bool(config.model.get("conditional", False))
+  out = []
+  for m, p in METRICS.items():
+    if p.extractor == "points":
+      ok = mixture
+    elif mixture:
+      ok = False
+    elif p.extractor == "mnist":
+      ok = digits and channels == 1
+    elif p.extractor == "mnist_stacked":
+      ok = digits and channels == 3
+    else:
+      ok = True
+    if p.distance == "class_match" and not conditional:
+      ok = False
+    if ok:
+      out.append(m)
+  return out
+
+
+def _classifier_domains() -> dict[str, str]:
+  from jgan.metrics import classifier
+
+  return classifier.DOMAINS
+
+
+def default_metrics(config) -> str:
+  """The metrics a sweep scores ``config``'s runs with when ``--metric`` is not given.
+
+  ``""`` for a 2-D mixture: the mode metrics of :func:`jgan.labs.mode_collapse.evaluate` (keys
+  ``modes``, ``high_quality``, ``reverse_kl``) and the mode-collapse table. For images, as ``jgan
+  eval``: ``config.evals.metrics`` if set, else the data set's :data:`jgan.evaluation.DEFAULT_METRICS`
+  (:data:`jgan.evaluation.FALLBACK_METRICS` for a data set without an entry).
+  """
+  from jgan import evaluation
+
+  if _is_mixture(config):
+    return ""
+  return evaluation.eval_settings(config).metrics or evaluation.DEFAULT_METRICS.get(
+    config.data.name, evaluation.FALLBACK_METRICS
+  )
+
+
+def _joined(metrics) -> str:
+  """Metric names as one comma list: ``metrics`` is None, a comma list or a list of comma lists (``--metric``)."""
+  return metrics if isinstance(metrics, str) else ",".join(metrics or ())
+
+
+def check_metrics(config, metrics=None) -> tuple[str, ...]:
+  """The metric names a run of ``config`` is scored with, checked; ``()`` means the mixture mode metrics.
+
+  Args:
+    config: the run's config (resolved or not).
+    metrics: :data:`jgan.metrics.METRICS` names, a comma list or a list of them; None or empty:
+      :func:`default_metrics`.
+
+  Raises ValueError naming an unknown metric (with the registered names) or one that does not apply to
+  the run's data or model (with the names that do, :func:`applicable_metrics`). Touches no files.
+  """
+  from jgan.metrics import protocols
+
+  names = protocols.parse_metric_names(_joined(metrics) or default_metrics(config))
+  valid = applicable_metrics(config)
+  for m in names:
+    if m not in valid:
+      unconditional = protocols.METRICS[m].distance == "class_match" and not config.model.get("conditional", False)
+      what = f"data.name={config.data.name!r}" + (", model.conditional=False" if unconditional else "")
+      raise ValueError(f"metric {m!r} does not apply to this run ({what}); valid choices: {', '.join(valid)}")
+  return tuple(names)
+
+
+def check(config_spec: str, runs: list[Run], metrics=None) -> list[tuple[ml_collections.ConfigDict, tuple]]:
+  """Checks every run before anything trains; returns each run's ``(config, metric names)``.
+
+  Each run's config must resolve (:func:`jgan.config.resolve` validates it) and its metrics apply
+  (:func:`check_metrics`). Raises ValueError naming the run and the problem. Fast (no JAX work, no
+  files): a bad sweep fails in seconds, not after training its first run.
+  """
+  from jgan import config as config_lib
+  from jgan.metrics import protocols
+
+  if metrics:
+    protocols.parse_metric_names(_joined(metrics))  # an unknown name is wrong for every run: say so without a run
+  out = []
+  for run in runs:
+    c = run_config(config_spec, run)
+    try:
+      config_lib.resolve(c)
+      names = check_metrics(c, metrics)
+    except ValueError as e:
+      raise ValueError(f"run {run.name}: {e}") from None
+    out.append((c, names))
+  return out
+
+
+_EVALUATORS: dict[str, object] = {}  # one per (data, model classes, evals settings, metrics): extractors stay loaded
+
+
+def evaluator(config, names, cache_dir: str):
+  """A :class:`jgan.evaluation.Evaluator` of metrics ``names`` for ``config``'s data, reused across runs.
+
+  Its real-feature cache is ``config.evals.cache_dir`` if set, else ``cache_dir``. Raises as the
+  Evaluator does (FileNotFoundError for missing Inception weights or an explicit classifier path; the
+  default domain classifier is trained once if missing).
+  """
+  from jgan import config as config_lib
+  from jgan import evaluation
+
+  c = config_lib.resolve(config)
+  settings = evaluation.eval_settings(c)
+  settings.cache_dir = settings.cache_dir or cache_dir
+  settings.metrics = ",".join(names)
+  c.evals = settings
+  key = json.dumps(
+    [c.data.to_dict(), c.model.get("conditional", False), c.model.get("num_classes", 0), settings.to_dict()],
+    sort_keys=True,
+    default=str,
+  )
+  if key not in _EVALUATORS:
+    _EVALUATORS[key] = evaluation.Evaluator(c, os.path.dirname(cache_dir), names, progress=False)
+  return _EVALUATORS[key]
+
+
+def score_run(state, config, run_dir: str, metrics=None, *, cache_dir: str | None = None) -> dict:
+  """Scores a trained generator: the EMA generator of ``state`` (a :class:`jgan.state.GANState`).
+
+  Works on any state of ``config``'s model (trained in this process or not, e.g. restored from a
+  checkpoint or one member of a multi-seed ensemble); the evaluation z depends only on ``config.seed``
+  (``jgan.rng.run_keys(seed).eval``), so scoring is deterministic. Writes ``final_samples.npy`` into
+  ``run_dir``: the evaluation points ``[2500, 2]`` of a mixture, the first 16 images ``[16, H, W, C]``
+  in [-1, 1] of an image model.
+
+  Args:
+    metrics: as :func:`check_metrics`; the default scores a mixture with
+      :func:`jgan.labs.mode_collapse.evaluate` and an image model with its data set's metrics.
+    cache_dir: the real-feature cache when ``config.evals.cache_dir`` is empty (default
+      ``<run_dir>/eval_cache``; a sweep shares ``<workdir>/eval_cache`` between its runs).
+
+  Returns ``{"step": int, **metric values}``: ``modes`` (int), ``high_quality`` in [0, 1] and
+  ``reverse_kl`` (>= 0 or NaN) for the mixture default, else the Evaluator's keys
+  (``mnist_fid5k``, ``mnist_kid5k/kid``, ...: :func:`jgan.metrics.protocols.result_keys`), floats.
+  """
+  from jgan import evaluation, rng
+  from jgan import state as state_lib
+
+  names = check_metrics(config, metrics)
+  os.makedirs(run_dir, exist_ok=True)
+  step = int(state.step)
+  if not names:
+    values, x = mode_collapse.evaluate(state, config)
+    np.save(os.path.join(run_dir, SAMPLES_FILE), x)
+    return {"step": step, **values}
+  key = rng.run_keys(config.seed).eval
+  ev = evaluator(config, names, cache_dir or os.path.join(run_dir, "eval_cache"))
+  values = ev.evaluate(evaluation.state_sampler(state), rng=key)
+  n = mode_collapse.EVAL_SAMPLES if _is_mixture(config) else IMAGE_SAMPLES
+  x = np.asarray(state_lib.sample(state, key, n), np.float32)
+  np.save(os.path.join(run_dir, SAMPLES_FILE), x)
+  return {"step": step, **values}
+
+
+def write_results(run: Run, config, run_dir: str, results: dict) -> dict:
+  """Writes ``<run_dir>/final_metrics.json`` (atomically) and returns what it holds.
+
+  ``results`` is :func:`score_run`'s dict (``step`` and the metric values). The record adds the run's
+  ``name``, ``labels`` (its multi-valued axes), ``seed``, ``data`` and ``config_sha256`` (the digest of
+  ``config``, which must be the run's full config, :func:`run_config`: a later sweep compares it).
+  """
+  record = {
+    "name": run.name,
+    "labels": [list(kv) for kv in run.labels],
+    "seed": config.seed,
+    "data": config.data.name,
+    "config_sha256": config_digest(config),
+    **results,
+  }
+  os.makedirs(run_dir, exist_ok=True)
+  _write_json(os.path.join(run_dir, RESULTS_FILE), record)
+  return record
+
+
+def _expected_keys(config, names) -> set[str]:
+  if not names:
+    return set(MODE_KEYS)
+  from jgan import evaluation
+  from jgan.metrics import protocols
+
+  n = evaluation.eval_settings(config).num_samples
+  return {k for m in names for k in protocols.result_keys(m, n)}
+
+
+def train_one(config_spec: str, run: Run, workdir: str, metrics=None) -> dict:
+  """Trains and scores one run (skipped if its results exist); returns its results dict.
+
+  Training is :func:`jgan.train.train_and_evaluate` in ``<workdir>/runs/<name>``, scoring
+  :func:`score_run`, the record :func:`write_results`. A finished run that lacks some of the requested
+  metrics is scored again from its checkpoint (not retrained). Raises ValueError if the run directory
+  holds results of a different config, RuntimeError if training stopped early (SIGTERM/SIGINT: its
+  checkpoint is kept and the next sweep resumes it).
   """
   from jgan import train
 
   config = run_config(config_spec, run)
+  names = check_metrics(config, metrics)
   run_dir = os.path.join(workdir, "runs", run.name)
+  cache_dir = os.path.join(workdir, "eval_cache")
   digest = config_digest(config)
   done = read_results(run_dir)
+  t0 = time.perf_counter()
   if done is not None:
     if done["config_sha256"] != digest:
       raise ValueError(f"{run_dir} holds results of another config; use a new --workdir or delete the run")
-    return {**done, "skipped": True}
-  t0 = time.perf_counter()
+    if _expected_keys(config, names) <= set(done):
+      return {**done, "skipped": True}
+    from jgan import checkpoint
+
+    state, _ = checkpoint.load_state(run_dir)
+    extra = {k: v for k, v in done.items() if k not in _RECORD_KEYS}
+    scored = score_run(state, config, run_dir, names, cache_dir=cache_dir)
+    results = write_results(run, config, run_dir, {**extra, **scored})
+    return {**results, "skipped": False, "wall_s": time.perf_counter() - t0}
   state = train.train_and_evaluate(config, run_dir)
   if int(state.step) < config.train.steps:
     raise RuntimeError(
       f"run {run.name} stopped at step {int(state.step)} of {config.train.steps}; rerun the sweep to resume it"
     )
-  metrics, x = mode_collapse.evaluate(state, config)
-  np.save(os.path.join(run_dir, SAMPLES_FILE), x)
-  results = {
-    "name": run.name,
-    "labels": [list(kv) for kv in run.labels],
-    "seed": config.seed,
-    "step": int(state.step),
-    "data": config.data.name,
-    "config_sha256": digest,
-    **metrics,
-  }
-  _write_json(os.path.join(run_dir, RESULTS_FILE), results)
+  results = write_results(run, config, run_dir, score_run(state, config, run_dir, names, cache_dir=cache_dir))
   return {**results, "skipped": False, "wall_s": time.perf_counter() - t0}
 
 
@@ -261,42 +497,59 @@ def _worker_init(cache_dir: str | None) -> None:
 
 
 def run_sweep(
-  config_spec: str, sweep_spec: str, workdir: str, *, processes: int = 1, cache_dir: str | None = None, log=print
+  config_spec: str,
+  sweep_spec: str,
+  workdir: str,
+  *,
+  metrics=None,
+  processes: int = 1,
+  cache_dir: str | None = None,
+  log=print,
 ) -> list[dict]:
   """Runs (or skips) every run of the sweep, then writes the aggregate files; returns the results.
 
-  ``processes > 1`` trains runs in that many spawned processes (each run is deterministic, so the
+  Everything is checked first (:func:`expand`, :func:`check`; then each metric's extractor is set up,
+  so missing Inception weights fail here): a bad sweep raises before any run trains. ``metrics`` (a
+  comma list or list of :data:`jgan.metrics.METRICS` names; default :func:`default_metrics`) score every
+  run. ``processes > 1`` trains runs in that many spawned processes (each run is deterministic, so the
   results are those of a sequential sweep). ``cache_dir`` turns on JAX's persistent compilation cache
   there (:func:`enable_compilation_cache`; in this process too when ``processes == 1``). The sweep's
   spec goes to ``<workdir>/sweep.json``.
   """
   runs = expand(config_spec, sweep_spec)
+  checked = check(config_spec, runs, metrics)
+  for c, names in checked:
+    if names:
+      evaluator(c, names, os.path.join(workdir, "eval_cache"))
   os.makedirs(os.path.join(workdir, "runs"), exist_ok=True)
-  _write_json(
-    os.path.join(workdir, "sweep.json"), {"config": config_spec, "sweep": sweep_spec, "runs": [r.name for r in runs]}
-  )
+  info = {"config": config_spec, "sweep": sweep_spec, "runs": [r.name for r in runs]}
+  if metrics:
+    info["metrics"] = _joined(metrics)
+  _write_json(os.path.join(workdir, "sweep.json"), info)
   t0, load0 = time.perf_counter(), os.getloadavg()
   results: dict[str, dict] = {}
 
   def report(res: dict) -> None:
     results[res["name"]] = res
     how = "skipped (done)" if res["skipped"] else f"{res['wall_s']:.1f} s"
-    log(
-      f"[{len(results)}/{len(runs)}] {res['name']}: {res['modes']} modes, "
-      f"{100 * res['high_quality']:.1f}% high quality, reverse KL {res['reverse_kl']:.3f} ({how})"
-    )
+    keys = metric_keys([res])
+    if set(keys) == set(MODE_KEYS):
+      what = f"{res['modes']} modes, {100 * res['high_quality']:.1f}% high quality, reverse KL {res['reverse_kl']:.3f}"
+    else:
+      what = ", ".join(f"{k} {res[k]:.4g}" for k in keys)
+    log(f"[{len(results)}/{len(runs)}] {res['name']}: {what} ({how})")
 
   if processes <= 1:
     if cache_dir:
       enable_compilation_cache(cache_dir)
     for run in runs:
-      report(train_one(config_spec, run, workdir))
+      report(train_one(config_spec, run, workdir, metrics))
   else:
     ctx = multiprocessing.get_context("spawn")  # fork after JAX started is unsafe
     with concurrent.futures.ProcessPoolExecutor(
       processes, mp_context=ctx, initializer=_worker_init, initargs=(cache_dir,)
     ) as pool:
-      futures = [pool.submit(train_one, config_spec, run, workdir) for run in runs]
+      futures = [pool.submit(train_one, config_spec, run, workdir, metrics) for run in runs]
       for fut in concurrent.futures.as_completed(futures):
         report(fut.result())
   ordered = [results[r.name] for r in runs]
@@ -315,7 +568,7 @@ def run_sweep(
       )
       + "\n"
     )
-  aggregate(runs, ordered, workdir)
+  aggregate(runs, ordered, workdir, log=log)
   log(
     f"sweep done in {wall:.0f} s ({sum(not r['skipped'] for r in ordered)} trained, "
     f"{sum(r['skipped'] for r in ordered)} skipped): {os.path.join(workdir, 'table.md')}"
@@ -331,17 +584,81 @@ def _mean_std(v: np.ndarray) -> tuple[float, float]:
   return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0
 
 
-def aggregate(runs: list[Run], results: list[dict], workdir: str) -> str:
+def metric_keys(results: list[dict]) -> list[str]:
+  """The metric keys of results records (every key but the record's own fields), sorted: a record read
+  back from ``final_metrics.json`` and a fresh one give the same columns."""
+  return sorted({k for r in results for k in r if k not in _RECORD_KEYS})
+
+
+def _fmt(x: float, digits: int = 4) -> str:
+  return f"{x:.{digits}g}"
+
+
+def _metric_tables(runs: list[Run], results: list[dict], groups: dict) -> tuple[list[str], list, list]:
+  """The table of any metrics: per group and metric key, mean ± sample sd over seeds and the per-seed values."""
+  keys = [k for k, _ in runs[0].group]
+  mkeys = metric_keys(results)
+  header = keys + ["runs", "seeds"] + [h for k in mkeys for h in (k, f"{k} per seed")]
+  md = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+  table_rows = [keys + ["runs", "seeds"] + [h for k in mkeys for h in (f"{k}_mean", f"{k}_std", f"{k}_per_seed")]]
+  for g, idx in groups.items():
+    rs = [results[i] for i in idx]
+    seeds = [runs[i].seed_label or str(results[i]["seed"]) for i in idx]
+    md_cells, csv_cells = [], []
+    for k in mkeys:
+      v = np.array([r.get(k, np.nan) for r in rs], np.float64)
+      mean, sd = _mean_std(v)
+      bad = int(np.sum(~np.isfinite(v)))
+      md_cells += [f"{_fmt(mean)} ± {_fmt(sd, 2)}" + (f" ({bad} undefined)" if bad else ""), ", ".join(map(_fmt, v))]
+      csv_cells += [_fmt(mean, 10), _fmt(sd, 10), " ".join(_fmt(x, 10) for x in v)]
+    lead = [v for _, v in g] + [str(len(rs)), " ".join(seeds)]
+    md.append("| " + " | ".join(lead[:-1] + [", ".join(seeds)] + md_cells) + " |")
+    table_rows.append(lead + csv_cells)
+  label_keys = [k for k, _ in runs[0].labels if k != "seed"]
+  per_run = [["name"] + label_keys + ["seed", "step"] + mkeys]
+  for run, r in zip(runs, results):
+    labels = dict(run.labels)
+    per_run.append(
+      [run.name]
+      + [labels[k] for k in label_keys]
+      + [str(r["seed"]), str(r["step"])]
+      + [_fmt(float(r[k]), 10) if k in r else "" for k in mkeys]
+    )
+  return md, table_rows, per_run
+
+
+def aggregate(runs: list[Run], results: list[dict], workdir: str, *, log=print) -> str:
   """Writes ``table.md``, ``table.csv``, ``results.csv`` and ``samples.png`` into ``workdir``.
 
-  ``results[i]`` is run ``runs[i]``'s results dict (``modes`` int, ``high_quality`` in [0, 1],
-  ``reverse_kl`` >= 0 or NaN). Groups keep the order of their first run. Returns the Markdown table.
+  ``results[i]`` is run ``runs[i]``'s results record (:func:`write_results`). Groups (table rows) are
+  the runs that differ only in their seed, in the order of their first run; within a group, runs keep
+  the order of the seed axis. Runs scored by the mixture default (keys ``modes`` int, ``high_quality``
+  in [0, 1], ``reverse_kl`` >= 0 or NaN) get the mode-collapse table (mean ± sd of each, and how many
+  runs captured every mode); any other metrics a column pair per result key: mean ± sample sd (ddof 1,
+  over the finite values) and the per-seed values (``table.csv``: ``KEY_mean``, ``KEY_std`` and
+  ``KEY_per_seed``, space-separated). Returns the Markdown table.
   """
-  from jgan.data import mixtures
-
   groups: dict[tuple, list[int]] = {}
   for i, run in enumerate(runs):
     groups.setdefault(run.group, []).append(i)
+  mode_table = set(metric_keys(results)) == set(MODE_KEYS)
+  md, table_rows, per_run = (_mode_tables if mode_table else _metric_tables)(runs, results, groups)
+  with open(os.path.join(workdir, "table.md"), "w") as f:
+    f.write("\n".join(md) + "\n")
+  # Run names and config arguments hold commas ("arg=ring8_gan,seed=3"): the csv module quotes them.
+  for name, rows in (("table.csv", table_rows), ("results.csv", per_run)):
+    with open(os.path.join(workdir, name), "w", newline="") as f:
+      csv_lib.writer(f, lineterminator="\n").writerows(rows)
+  path = os.path.join(workdir, "samples.png")
+  if all(r["data"] in mixtures.MIXTURES for r in results):
+    plot_samples(runs, results, groups, path, workdir)
+  elif not image_samples(runs, groups, path, workdir):
+    log(f"note: no samples.png (the runs' images differ in shape); each run's samples are in runs/*/{SAMPLES_FILE}")
+  return "\n".join(md) + "\n"
+
+
+def _mode_tables(runs: list[Run], results: list[dict], groups: dict) -> tuple[list[str], list, list]:
+  """The mode-collapse table (mixture runs scored by :func:`jgan.labs.mode_collapse.evaluate`)."""
   keys = [k for k, _ in runs[0].group]
   num_modes = {g: len(mixtures.get(results[idx[0]]["data"])[0]) for g, idx in groups.items()}
   same_m = len(set(num_modes.values())) == 1
@@ -385,14 +702,7 @@ def aggregate(runs: list[Run], results: list[dict], workdir: str) -> str:
       + [labels[k] for k in label_keys]
       + [str(r["seed"]), str(r["step"]), str(r["modes"]), f"{r['high_quality']:.6f}", f"{r['reverse_kl']:.6f}"]
     )
-  with open(os.path.join(workdir, "table.md"), "w") as f:
-    f.write("\n".join(md) + "\n")
-  # Run names and config arguments hold commas ("arg=ring8_gan,seed=3"): the csv module quotes them.
-  for name, rows in (("table.csv", table_rows), ("results.csv", per_run)):
-    with open(os.path.join(workdir, name), "w", newline="") as f:
-      csv_lib.writer(f, lineterminator="\n").writerows(rows)
-  plot_samples(runs, results, groups, os.path.join(workdir, "samples.png"), workdir)
-  return "\n".join(md) + "\n"
+  return md, table_rows, per_run
 
 
 def plot_samples(runs: list[Run], results: list[dict], groups: dict, path: str, workdir: str) -> str:
@@ -405,7 +715,27 @@ def plot_samples(runs: list[Run], results: list[dict], groups: dict, path: str, 
     for i in idx:
       r, centres = results[i], mixtures.get(results[i]["data"]).centres
       seed = runs[i].seed_label
-      title = f"{'s' + seed + ': ' if seed else ''}{r['modes']}/{len(centres)}, {100 * r['high_quality']:.0f}%"
+      score = f"{r['modes']}/{len(centres)}, {100 * r['high_quality']:.0f}%" if "modes" in r else ""
+      title = f"{'s' + seed + ': ' if seed else ''}{score}"
       cells.append((title, np.load(os.path.join(workdir, "runs", runs[i].name, SAMPLES_FILE)), centres))
     rows.append(("\n".join(v for _, v in g) or "runs", cells))
   return plots.scatter_grid(rows, path)
+
+
+def image_samples(runs: list[Run], groups: dict, path: str, workdir: str) -> bool:
+  """A grid of each run's first :data:`IMAGE_SAMPLES` images (a 4 x 4 block per run): one row per group,
+  one column per seed, in table order; writes PNG ``path``. False (nothing written) if the runs' images
+  differ in shape."""
+  from jgan import writers
+
+  blocks = {}
+  for i, run in enumerate(runs):
+    x = np.load(os.path.join(workdir, "runs", run.name, SAMPLES_FILE))
+    blocks[i] = writers.image_grid(x[:IMAGE_SAMPLES], ncols=4).astype(np.float32) / 127.5 - 1.0
+  if len({b.shape for b in blocks.values()}) != 1:
+    return False
+  cols = max(len(idx) for idx in groups.values())
+  blank = np.ones_like(blocks[0])
+  cells = [blocks[idx[j]] if j < len(idx) else blank for idx in groups.values() for j in range(cols)]
+  writers.save_png(path, writers.image_grid(np.stack(cells), ncols=cols, pad=8), scale=2)
+  return True
