@@ -257,7 +257,9 @@ def _member_sharding(num_members: int, num_devices: int) -> NamedSharding:
   return NamedSharding(mesh, P("data"))
 
 
-def _check_workdir_members(workdir: str, members: list[Member]) -> None:
+def _check_workdir_members(workdir: str, members: list[Member], dirs: list[str]) -> None:
+  """Writes ``<workdir>/ensemble.json`` (members, their directories); refuses a workdir that holds
+  another ensemble."""
   path = os.path.join(workdir, "ensemble.json")
   names = [m.name for m in members]
   if os.path.exists(path):
@@ -267,12 +269,16 @@ def _check_workdir_members(workdir: str, members: list[Member]) -> None:
       raise ValueError(
         f"{workdir} holds an ensemble of other members ({', '.join(m['name'] for m in stored)}); use a new --workdir"
       )
+  rel = [os.path.relpath(d, workdir) for d in dirs]
   with open(path + ".tmp", "w") as f:
-    json.dump({"members": [{"name": m.name, "overrides": m.overrides} for m in members]}, f, indent=2, default=str)
+    info = [{"name": m.name, "overrides": m.overrides, "dir": r} for m, r in zip(members, rel)]
+    json.dump({"members": info}, f, indent=2, default=str)
   os.replace(path + ".tmp", path)
 
 
-def train_ensemble(config, workdir: str, members: list[dict[str, Any]] | None = None) -> EnsembleResult:
+def train_ensemble(
+  config, workdir: str, members: list[dict[str, Any]] | None = None, *, member_dirs: list[str] | None = None
+) -> EnsembleResult:
   """Trains the ensemble of ``config`` into ``workdir`` (see the module docstring); returns the result.
 
   Args:
@@ -281,6 +287,8 @@ def train_ensemble(config, workdir: str, members: list[dict[str, Any]] | None = 
     workdir: the ensemble's directory; members go to ``<workdir>/<member name>``.
     members: per-member overrides, e.g. ``[{"seed": 0, "optim.d.lr": 1e-4}, ...]`` (keys: ``seed`` and
       :data:`VMAPPABLE`).
+    member_dirs: the members' run directories (default ``<workdir>/<member name>``; ``jgan sweep``
+      puts them at ``<sweep>/runs/<run name>``).
 
   Raises:
     ValueError: an invalid member config or members that differ in a non-vmappable key, before anything
@@ -299,10 +307,12 @@ def train_ensemble(config, workdir: str, members: list[dict[str, Any]] | None = 
   guard = preemption.PreemptionGuard().__enter__()
   ckpts: list[ckpt_lib.Checkpointer] = []
   try:
-    _check_workdir_members(workdir, ms)
     one = sharding.make_shardings(sharding.make_mesh(1), base.train.steps_per_call)
     parts = [components.build(m.config, data_lib.sample_shape(m.config.data)) for m in ms]
-    dirs = [os.path.join(workdir, m.name) for m in ms]
+    dirs = list(member_dirs) if member_dirs is not None else [os.path.join(workdir, m.name) for m in ms]
+    if len(dirs) != len(ms):
+      raise ValueError(f"{len(dirs)} member_dirs for {len(ms)} members")
+    _check_workdir_members(workdir, ms, dirs)
     for m, d in zip(ms, dirs):
       ckpts.append(
         ckpt_lib.Checkpointer(

@@ -44,3 +44,23 @@ def test_bench_layers_rejects_an_unknown_model():
     [sys.executable, SCRIPT, "--quick", "--models", "dcgann"], cwd=ROOT, capture_output=True, text=True, timeout=120
   )
   assert r.returncode == 2 and "unknown models ['dcgann']; valid choices: dcgan, sngan" in r.stderr
+
+
+@pytest.mark.slow
+def test_bench_ensemble_quick_mode_times_every_side(tmp_path):
+  """The ensemble benchmark's reduced mode (ring8, K = 2: one ensemble, 2 processes, 2 sequential runs)."""
+  out = tmp_path / "rows.json"
+  script = os.path.join(ROOT, "benchmarks", "bench_ensemble.py")
+  r = subprocess.run(
+    [sys.executable, script, "--quick", "--workloads", "ring8", "--json", str(out)],
+    cwd=ROOT,
+    capture_output=True,
+    text=True,
+    timeout=900,
+  )
+  assert r.returncode == 0, r.stderr[-3000:]
+  (row,) = json.loads(out.read_text())
+  assert row["workload"] == "ring8" and row["K"] == 2
+  for side in ("ensemble", "processes", "sequential"):
+    assert row[f"{side}_s"] > 0 and row[f"{side}_steps_per_s"] == pytest.approx(2 * 500 / row[f"{side}_s"], rel=0.01)
+  assert "| ensemble / processes |" in r.stdout

@@ -155,6 +155,26 @@ def test_tiny_sweep_reproduces_tables_and_resumes(tmp_path):
     sweep.run_sweep(MC, TINY.replace("train.steps=20", "train.steps=30"), a, log=lines.append)
 
 
+def test_ensembles_group_seeds_and_vmappable_axes_and_equal_separate_runs(tmp_path):
+  from jgan.labs import sweep_ensembles
+
+  runs = sweep.expand(MC, "arg=ring8:gan,ring8:pacgan2;model.pack=1,2;optim.d.lr=1e-4,2e-4;seed=0:3")
+  groups = sweep_ensembles.group_runs(runs)
+  assert [len(g) for g in groups] == [6, 6, 6, 6]  # arg x pack groups; d's lr x seed members
+  assert {dict(r.overrides)["model.pack"] for r in groups[1]} == {2}
+  # The runs of an ensemble are the separate runs, bit for bit (tables, samples).
+  a, b = str(tmp_path / "a"), str(tmp_path / "b")
+  sweep.run_sweep(MC, TINY, a, log=lambda *_: None)
+  sweep.run_sweep(MC, TINY, b, ensembles=False, log=lambda *_: None)
+  assert _read(a) == _read(b)
+  for run in ("arg=ring8_gan,seed=1", "arg=ring8_pacgan2,seed=0"):
+    assert (
+      pathlib.Path(a, "runs", run, "final_samples.npy").read_bytes()
+      == pathlib.Path(b, "runs", run, "final_samples.npy").read_bytes()
+    )
+  assert len(os.listdir(os.path.join(a, "ensembles"))) == 2
+
+
 @pytest.mark.parametrize(
   "config, spec, metric, match",
   [

@@ -51,6 +51,12 @@ def _parser() -> argparse.ArgumentParser:
   p.add_argument(
     "--cache_dir", default="", help="XLA persistent compilation cache (default <workdir>/xla_cache; 'none' disables)"
   )
+  p.add_argument(
+    "--no_ensembles",
+    action="store_true",
+    help="train every run as its own process-level run (default: runs that differ only in seed and "
+    "vmappable hyperparameters train as one ensemble program, jgan.ensemble)",
+  )
   p.add_argument("--dry_run", action="store_true", help="list the runs and exit")
   p.add_argument("--report_only", action="store_true", help="aggregate finished runs only (all must be done)")
   return p
@@ -61,6 +67,10 @@ def main(argv) -> int:
   from jgan.labs import sweep
 
   metrics = ",".join(args.metric) or None
+  if not args.no_ensembles and args.processes <= 1 and not (args.dry_run or args.report_only):
+    from jgan import ensemble
+
+    ensemble.use_cpu_cores()  # before any JAX work: an ensemble's members split over the cores
   try:
     runs = sweep.expand(args.config, args.sweep)
     sweep.check(args.config, runs, metrics)  # every run's config and metrics, before anything trains
@@ -73,7 +83,13 @@ def main(argv) -> int:
     for run in runs:
       done = sweep.read_results(os.path.join(args.workdir, "runs", run.name)) is not None
       print(f"{run.name}{'  (done)' if done else ''}")
-    print(f"{len(runs)} runs")
+    if not args.no_ensembles:
+      from jgan.labs import sweep_ensembles
+
+      groups = sweep_ensembles.group_runs(runs)
+      print(f"{len(runs)} runs in {len(groups)} ensembles of {', '.join(str(len(g)) for g in groups)} members")
+    else:
+      print(f"{len(runs)} runs")
     return 0
   if args.report_only:
     results = [sweep.read_results(os.path.join(args.workdir, "runs", r.name)) for r in runs]
@@ -88,7 +104,15 @@ def main(argv) -> int:
 
   logging.set_verbosity(logging.WARNING)  # absl INFO lines (backend probing) would drown the run lines
   try:
-    sweep.run_sweep(args.config, args.sweep, args.workdir, metrics=metrics, processes=args.processes, cache_dir=cache)
+    sweep.run_sweep(
+      args.config,
+      args.sweep,
+      args.workdir,
+      metrics=metrics,
+      processes=args.processes,
+      cache_dir=cache,
+      ensembles=not args.no_ensembles,
+    )
   except (ValueError, RuntimeError, FileNotFoundError, FloatingPointError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 2

@@ -489,9 +489,13 @@ def train_one(config_spec: str, run: Run, workdir: str, metrics=None) -> dict:
   return {**results, "skipped": False, "wall_s": time.perf_counter() - t0}
 
 
-def _worker_init(cache_dir: str | None) -> None:
+def _worker_init(cache_dir: str | None, cpu_devices: int = 0) -> None:
   import jgan  # noqa: F401  (the XLA:CPU work-around must precede JAX's backend start in each process)
 
+  if cpu_devices:  # ensembles split their members over this process's share of the cores
+    from jgan import ensemble
+
+    ensemble.use_cpu_cores(cpu_devices)
   if cache_dir:
     enable_compilation_cache(cache_dir)
 
@@ -504,6 +508,7 @@ def run_sweep(
   metrics=None,
   processes: int = 1,
   cache_dir: str | None = None,
+  ensembles: bool = True,
   log=print,
 ) -> list[dict]:
   """Runs (or skips) every run of the sweep, then writes the aggregate files; returns the results.
@@ -515,6 +520,12 @@ def run_sweep(
   results are those of a sequential sweep). ``cache_dir`` turns on JAX's persistent compilation cache
   there (:func:`enable_compilation_cache`; in this process too when ``processes == 1``). The sweep's
   spec goes to ``<workdir>/sweep.json``.
+
+  ``ensembles`` (default): runs that differ only in seed and vmappable hyperparameters train as one
+  ensemble (:mod:`jgan.labs.sweep_ensembles`), each group one task; spawned processes get
+  ``cpu_count // processes`` CPU devices each to split their members over (call
+  :func:`jgan.ensemble.use_cpu_cores` before any JAX work for this process's share). False: every
+  run is its own ``train_and_evaluate``.
   """
   runs = expand(config_spec, sweep_spec)
   checked = check(config_spec, runs, metrics)
@@ -539,19 +550,31 @@ def run_sweep(
       what = ", ".join(f"{k} {res[k]:.4g}" for k in keys)
     log(f"[{len(results)}/{len(runs)}] {res['name']}: {what} ({how})")
 
+  from jgan.labs import sweep_ensembles
+
+  if ensembles:
+    tasks = [(sweep_ensembles.train_group, g) for g in sweep_ensembles.group_runs(runs)]
+  else:
+    tasks = [(train_one, run) for run in runs]
+
+  def report_all(res) -> None:
+    for r in res if isinstance(res, list) else [res]:
+      report(r)
+
   if processes <= 1:
     if cache_dir:
       enable_compilation_cache(cache_dir)
-    for run in runs:
-      report(train_one(config_spec, run, workdir, metrics))
+    for fn, task in tasks:
+      report_all(fn(config_spec, task, workdir, metrics))
   else:
     ctx = multiprocessing.get_context("spawn")  # fork after JAX started is unsafe
+    cpu_devices = max(1, (os.cpu_count() or 1) // processes) if ensembles else 0
     with concurrent.futures.ProcessPoolExecutor(
-      processes, mp_context=ctx, initializer=_worker_init, initargs=(cache_dir,)
+      processes, mp_context=ctx, initializer=_worker_init, initargs=(cache_dir, cpu_devices)
     ) as pool:
-      futures = [pool.submit(train_one, config_spec, run, workdir, metrics) for run in runs]
+      futures = [pool.submit(fn, config_spec, task, workdir, metrics) for fn, task in tasks]
       for fut in concurrent.futures.as_completed(futures):
-        report(fut.result())
+        report_all(fut.result())
   ordered = [results[r.name] for r in runs]
   wall = time.perf_counter() - t0
   with open(os.path.join(workdir, "timing.jsonl"), "a") as f:  # one line per invocation of the sweep
@@ -560,6 +583,7 @@ def run_sweep(
         {
           "wall_s": round(wall, 1),
           "processes": processes,
+          "ensembles": len(tasks) if ensembles else 0,
           "load_average_start": load0,
           "load_average_end": os.getloadavg(),
           "trained": sum(not r["skipped"] for r in ordered),
