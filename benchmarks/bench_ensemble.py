@@ -179,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
       print(json.dumps(row), flush=True)
   print()
   print(
-    "| workload | K | steps | ensemble steps/s | processes steps/s | sequential steps/s | ensemble / processes | ensemble / sequential |"
+    "| workload | K | steps | ensemble steps/s | processes steps/s | sequential steps/s "
+    "| ensemble / processes | ensemble / sequential |"
   )
   print("|---|---|---|---|---|---|---|---|")
   for r in rows:
