@@ -70,6 +70,12 @@ def _smoke(**overrides):
   return c
 
 
+def _ensemble():
+  from jgan import ensemble
+
+  return ensemble
+
+
 def _build(**overrides) -> Callable[[str], None]:
   """Resolves the smoke config with ``overrides`` and builds its components (what a run does first)."""
 
@@ -252,6 +258,21 @@ CASES: dict[str, Case] = {
     "`model.layers = 'fastest'`",
     _build(**{"model.layers": "fastest"}),
     "unknown model.layers='fastest'; valid choices: auto, fast, native",
+  ),
+  "ensemble_mode": Case(
+    "`parallel.ensemble = 'pmap'`", _build(**{"parallel.ensemble": "pmap"}), "unknown parallel.ensemble='pmap'"
+  ),
+  "ensemble_members_differ": Case(
+    "ensemble members that differ in `model.pack` (not vmappable)",
+    lambda tmp: _ensemble().make_members(_ring8(), [{"seed": 0}, {"seed": 1, "model.pack": 2}]),
+    "ensemble members may differ only in seed and optim.g.lr",
+  ),
+  "ensemble_devices": Case(
+    "`train.num_seeds = 3` with `parallel.num_devices = 2`",
+    lambda tmp: _ensemble().train_ensemble(
+      _ring8(**{"train.num_seeds": 3, "parallel.num_devices": 2}), os.path.join(tmp, "run")
+    ),
+    "an ensemble of 3 members does not divide over parallel.num_devices=2 devices",
   ),
   "unknown_augment": Case(
     "`augment.name = 'diffaug'`", _build(**{"augment.name": "diffaug"}), "unknown augment 'diffaug'"
