@@ -27,6 +27,7 @@ not bit for bit. Two ensemble runs of one config are bit-identical.
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import json
 import os
@@ -164,6 +165,12 @@ def parts_with(config, parts: components.Components, hp: dict[str, jax.Array]) -
 
 def member_state(state: state_lib.GANState, i: int) -> state_lib.GANState:
   """Member ``i`` of a stacked ensemble state, as the ``GANState`` of an ordinary run."""
+  return _take(state, jnp.asarray(i, jnp.int32))
+
+
+@jax.jit
+def _take(state, i):
+  # One compiled program for every member (a traced index): eager x[i] compiles one per leaf shape.
   return jax.tree.map(lambda x: x[i], state)
 
 
@@ -428,8 +435,11 @@ def _train(ms, dirs, parts, ckpts, one, member_sh, lock, guard) -> EnsembleResul
 
     def save(step: int, state) -> None:
       lock.check()
-      for i in np.flatnonzero(alive):
-        writers_[i].flush()
+      running = np.flatnonzero(alive)
+      # TensorBoard's flush waits for its writer thread (~0.5 s each): flush the members' at once.
+      with concurrent.futures.ThreadPoolExecutor(min(16, len(running))) as pool:
+        list(pool.map(lambda i: writers_[i].flush(), running))
+      for i in running:
         ckpts[i].save(step, member_state(state, i), its[i].get_state(), log_window=logs[i].window())
 
     step = start
