@@ -156,10 +156,8 @@ def test_tiny_sweep_reproduces_tables_and_resumes(tmp_path):
 
 
 def test_ensembles_group_seeds_and_vmappable_axes_and_equal_separate_runs(tmp_path):
-  from jgan.labs import sweep_ensembles
-
   runs = sweep.expand(MC, "arg=ring8:gan,ring8:pacgan2;model.pack=1,2;optim.d.lr=1e-4,2e-4;seed=0:3")
-  groups = sweep_ensembles.group_runs(runs)
+  groups = sweep.group_runs(runs)
   assert [len(g) for g in groups] == [6, 6, 6, 6]  # arg x pack groups; d's lr x seed members
   assert {dict(r.overrides)["model.pack"] for r in groups[1]} == {2}
   # The runs of an ensemble are the separate runs, bit for bit (tables, samples).

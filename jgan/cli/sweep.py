@@ -84,9 +84,7 @@ def main(argv) -> int:
       done = sweep.read_results(os.path.join(args.workdir, "runs", run.name)) is not None
       print(f"{run.name}{'  (done)' if done else ''}")
     if not args.no_ensembles:
-      from jgan.labs import sweep_ensembles
-
-      groups = sweep_ensembles.group_runs(runs)
+      groups = sweep.group_runs(runs)
       print(f"{len(runs)} runs in {len(groups)} ensembles of {', '.join(str(len(g)) for g in groups)} members")
     else:
       print(f"{len(runs)} runs")

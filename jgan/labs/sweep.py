@@ -57,6 +57,7 @@ import multiprocessing
 import os
 import re
 import time
+from typing import Any
 
 import ml_collections
 import numpy as np
@@ -489,6 +490,83 @@ def train_one(config_spec: str, run: Run, workdir: str, metrics=None) -> dict:
   return {**results, "skipped": False, "wall_s": time.perf_counter() - t0}
 
 
+# --- Ensembles: the runs that differ only in seed and vmappable hyperparameters (jgan.ensemble_step.VMAPPABLE:
+# learning rates, EMA decay, penalty weights) train as the members of one program; every other axis
+# (arg, model sizes, step budgets, ...) separates groups. Each run keeps its directory runs/<name>; the
+# group's lock and ensemble.json live in ensembles/<group>. Members run on one device each, so a group
+# of one computes what jgan train on one device computes (bit for bit on CPU, tests/test_ensemble.py).
+
+
+def member_overrides(run: Run) -> dict:
+  """The overrides of ``run`` that vary inside an ensemble: ``seed`` and the vmappable keys."""
+  from jgan.ensemble_step import VMAPPABLE
+
+  return {k: v for k, v in run.overrides if k == "seed" or k in VMAPPABLE}
+
+
+def group_key(run: Run) -> tuple:
+  """What must be equal for runs to share one program: the config argument and every other override."""
+  from jgan.ensemble_step import VMAPPABLE
+
+  return (run.arg, tuple((k, v) for k, v in run.overrides if k != "seed" and k not in VMAPPABLE))
+
+
+def group_runs(runs: list[Run]) -> list[list[Run]]:
+  """``runs`` split into ensembles (:func:`group_key`), in the order of each group's first run."""
+  groups: dict[tuple, list[Run]] = {}
+  for r in runs:
+    groups.setdefault(group_key(r), []).append(r)
+  return list(groups.values())
+
+
+def _group_dir(workdir: str, runs: list[Run]) -> str:
+  """``<workdir>/ensembles/<label>-<hash of the member runs>`` (a resumed group finds its directory)."""
+  from jgan.ensemble_step import VMAPPABLE
+
+  labels = [f"{k}={v}" for k, v in runs[0].labels if k != "seed" and k not in VMAPPABLE]
+  digest = hashlib.sha256("\n".join(r.name for r in runs).encode()).hexdigest()[:10]
+  return os.path.join(workdir, "ensembles", f"{','.join(labels) or 'all'}-{digest}")
+
+
+def train_group(config_spec: str, runs: list[Run], workdir: str, metrics=None) -> list[dict]:
+  """Trains the unfinished runs of one group as one ensemble, scores every member; returns the results
+  of all ``runs`` (finished ones read back, ``skipped=True``, or scored again from their checkpoints
+  for metrics they lack). A member frozen at a NaN/Inf gets NaN
+  metric values (tables leave it out of the mean and say how many are undefined)."""
+  from jgan import ensemble
+
+  todo, out = [], {}
+  for run in runs:
+    config = run_config(config_spec, run)
+    names = check_metrics(config, metrics)
+    done = read_results(os.path.join(workdir, "runs", run.name))
+    if done is not None:
+      if done["config_sha256"] != config_digest(config):
+        raise ValueError(f"runs/{run.name} holds results of another config; use a new --workdir or delete the run")
+      # Finished: skipped, or scored for the metrics it lacks from its checkpoint (train_one does both).
+      out[run.name] = train_one(config_spec, run, workdir, metrics)
+      continue
+    todo.append((run, config, names))
+  if todo:
+    t0 = time.perf_counter()
+    base = run_config(config_spec, todo[0][0])
+    dirs = [os.path.join(workdir, "runs", run.name) for run, _, _ in todo]
+    result = ensemble.train_ensemble(
+      base, _group_dir(workdir, [r for r, _, _ in todo]), [member_overrides(r) for r, _, _ in todo], member_dirs=dirs
+    )
+    steps = int(result.state.step.max())
+    if steps < base.train.steps:
+      raise RuntimeError(f"ensemble stopped at step {steps} of {base.train.steps}; rerun the sweep to resume it")
+    cache_dir = os.path.join(workdir, "eval_cache")
+    for i, ((run, config, names), run_dir) in enumerate(zip(todo, dirs)):
+      scored = score_run(ensemble.member_state(result.state, i), config, run_dir, names, cache_dir=cache_dir)
+      if not result.alive[i]:  # frozen at a NaN/Inf: its numbers are not results of this config
+        scored = {k: (float("nan") if isinstance(v, float | int) and k != "step" else v) for k, v in scored.items()}
+      record = write_results(run, config, run_dir, scored)
+      out[run.name] = {**record, "skipped": False, "wall_s": (time.perf_counter() - t0) / len(todo)}
+  return [out[r.name] for r in runs]
+
+
 def _worker_init(cache_dir: str | None, cpu_devices: int = 0) -> None:
   import jgan  # noqa: F401  (the XLA:CPU work-around must precede JAX's backend start in each process)
 
@@ -522,7 +600,7 @@ def run_sweep(
   spec goes to ``<workdir>/sweep.json``.
 
   ``ensembles`` (default): runs that differ only in seed and vmappable hyperparameters train as one
-  ensemble (:mod:`jgan.labs.sweep_ensembles`), each group one task; spawned processes get
+  ensemble (:func:`group_runs`, :func:`train_group`), each group one task; spawned processes get
   ``cpu_count // processes`` CPU devices each to split their members over (call
   :func:`jgan.ensemble.use_cpu_cores` before any JAX work for this process's share). False: every
   run is its own ``train_and_evaluate``.
@@ -550,10 +628,9 @@ def run_sweep(
       what = ", ".join(f"{k} {res[k]:.4g}" for k in keys)
     log(f"[{len(results)}/{len(runs)}] {res['name']}: {what} ({how})")
 
-  from jgan.labs import sweep_ensembles
-
+  tasks: list[tuple[Any, Any]]  # (train_group, [Run, ...]) or (train_one, Run)
   if ensembles:
-    tasks = [(sweep_ensembles.train_group, g) for g in sweep_ensembles.group_runs(runs)]
+    tasks = [(train_group, g) for g in group_runs(runs)]
   else:
     tasks = [(train_one, run) for run in runs]
 
