@@ -164,8 +164,9 @@ def main(argv) -> int:
   resume = f"cd {shlex.quote(os.getcwd())} && {shlex.join([sys.executable, *sys.argv])}"
   try:
     if num_seeds > 1:
-      state = ensemble.train_ensemble(config, workdir).state
-      state = ensemble.member_state(state, 0)  # the members share their step count
+      result = ensemble.train_ensemble(config, workdir)
+      # The running members share their step count (frozen ones stopped earlier).
+      state = ensemble.member_state(result.state, int(result.alive.argmax()))
     else:
       state = train.train_and_evaluate(config, workdir, resume_command=resume)
   except (
