@@ -240,7 +240,9 @@ mount -o remount,rw,bind {ck}
 {_cmd(ring8, w)} 2> {out}/mid.err &
 pid=$!
 while [ ! -d {ck}/{EVERY} ]; do sleep 0.002; done
-mount -o remount,ro,bind {ck}
+# A remount to read-only fails (EBUSY) while a save holds a file open for writing: retry until it holds
+# (on a loaded machine the first try often meets the async save of step EVERY).
+n=0; until mount -o remount,ro,bind {ck} 2>/dev/null; do n=$((n+1)); [ $n -ge 5000 ] && break; sleep 0.001; done
 date +%s.%N > {out}/mid.t0; wait $pid; echo $? > {out}/mid.rc; date +%s.%N > {out}/mid.t1
 ls {ck} > {out}/mid.ls
 mount -o remount,rw,bind {ck}
