@@ -312,7 +312,9 @@ DAMAGE = {
   "bit flip in the array data file": (
     lambda d, p: _flip(_biggest(d / "state")),
     10,
-    "checksum.*its bytes are in .*/12/state/",
+    # Where the middle bit lands in the compressed data varies with the stored bits (CPU kinds differ):
+    # zstd's own check may catch it first; either way the step is refused and the previous one restored.
+    "checksum.*its bytes are in .*/12/state/|Data corruption detected",
   ),
   "array data file replaced by step 10's": (
     lambda d, p: shutil.copyfile(_biggest(p / "state"), _biggest(d / "state")),
