@@ -47,16 +47,6 @@ def member_name(overrides: dict[str, Any]) -> str:
   return ",".join(f"{k}={overrides[k]}" for k in keys) or "member"
 
 
-def _flat(c: ml_collections.ConfigDict) -> dict[str, Any]:
-  out = {}
-  for k, v in c.items():
-    if isinstance(v, ml_collections.ConfigDict):
-      out.update({f"{k}.{kk}": vv for kk, vv in _flat(v).items()})
-    else:
-      out[k] = v
-  return out
-
-
 def make_members(config, members: list[dict[str, Any]] | None = None) -> list[Member]:
   """The resolved members of an ensemble: ``members`` (override dicts) or ``train.num_seeds`` seeds.
 
@@ -80,9 +70,9 @@ def make_members(config, members: list[dict[str, Any]] | None = None) -> list[Me
       raise ValueError(f"two ensemble members have the same overrides {ov}")
     names.add(name)
     out.append(Member(name, dict(ov), config_lib.resolve(c)))
-  first = _flat(out[0].config)
+  first = config_lib.flatten(out[0].config)
   for m in out[1:]:
-    flat = _flat(m.config)
+    flat = config_lib.flatten(m.config)
     bad = sorted(
       k for k in set(first) | set(flat) if k != "seed" and k not in VMAPPABLE and first.get(k) != flat.get(k)
     )
@@ -98,8 +88,9 @@ def make_members(config, members: list[dict[str, Any]] | None = None) -> list[Me
 def hyperparameters(members: list[Member]) -> dict[str, np.ndarray]:
   """The :data:`VMAPPABLE` values that differ between members: ``{key: float32 [K]}``."""
   out = {}
+  flats = [config_lib.flatten(m.config) for m in members]
   for key in VMAPPABLE:
-    vals = [_flat(m.config).get(key) for m in members]
+    vals = [flat.get(key) for flat in flats]
     if vals[0] is not None and len(set(vals)) > 1:
       out[key] = np.asarray(vals, np.float32)
   return out
