@@ -107,7 +107,7 @@ SEQUENTIAL = """
 import sys, json
 import jgan
 from jgan import train
-from jgan.labs.sweep import load_config
+from jgan.labs.sweep_spec import load_config
 spec, work, k, ov = sys.argv[1], sys.argv[2], int(sys.argv[3]), json.loads(sys.argv[4])
 for s in range(k):
   c = load_config(spec)

@@ -13,7 +13,7 @@ import pytest
 
 from jgan import config as config_lib
 from jgan.cli import sweep as sweep_cli
-from jgan.labs import sweep
+from jgan.labs import sweep, sweep_scoring, sweep_spec
 from tests.helpers import CONFIG_DIR, load_config
 from tests.test_metrics_classifier import small_classifier  # noqa: F401  (session fixture)
 
@@ -22,14 +22,14 @@ DCGAN = os.path.join(CONFIG_DIR, "dcgan_mnist5k.py")
 
 
 def test_parse_spec_lists_ranges_and_steps():
-  axes = sweep.parse_spec(" model.pack=1,2,4 ; seed=0:3;optim.d.lr=1e-4;x=10:0:-5 ")
+  axes = sweep_spec.parse_spec(" model.pack=1,2,4 ; seed=0:3;optim.d.lr=1e-4;x=10:0:-5 ")
   assert axes == [
     ("model.pack", ["1", "2", "4"]),
     ("seed", ["0", "1", "2"]),
     ("optim.d.lr", ["1e-4"]),
     ("x", ["10", "5"]),
   ]
-  assert sweep.parse_spec("arg=ring8:gan,grid25:gan") == [("arg", ["ring8:gan", "grid25:gan"])]
+  assert sweep_spec.parse_spec("arg=ring8:gan,grid25:gan") == [("arg", ["ring8:gan", "grid25:gan"])]
 
 
 @pytest.mark.parametrize(
@@ -46,22 +46,22 @@ def test_parse_spec_lists_ranges_and_steps():
 )
 def test_parse_spec_errors(spec, match):
   with pytest.raises(ValueError, match=match):
-    sweep.parse_spec(spec)
+    sweep_spec.parse_spec(spec)
 
 
 def test_expand_types_names_and_order():
-  runs = sweep.expand(MC + ":ring8", "arg=ring8:gan,grid25:pacgan2;seed=0:2;optim.g.lr=3e-4;train.progress=true")
+  runs = sweep_spec.expand(MC + ":ring8", "arg=ring8:gan,grid25:pacgan2;seed=0:2;optim.g.lr=3e-4;train.progress=true")
   assert [r.name for r in runs] == [
     "arg=ring8_gan,seed=0",
     "arg=ring8_gan,seed=1",
     "arg=grid25_pacgan2,seed=0",
     "arg=grid25_pacgan2,seed=1",
   ]
-  c = sweep.run_config(MC, runs[3])
+  c = sweep_spec.run_config(MC, runs[3])
   assert (c.data.name, c.model.pack, c.seed, c.optim.g.lr) == ("grid25", 2, 1, 3e-4)
   assert c.train.progress is False  # a sweep prints one line per run instead of progress bars
   assert runs[3].group == (("arg", "grid25:pacgan2"),) and runs[3].seed_label == "1"
-  assert sweep.config_digest(c) != sweep.config_digest(sweep.run_config(MC, runs[2]))
+  assert sweep_spec.config_digest(c) != sweep_spec.config_digest(sweep_spec.run_config(MC, runs[2]))
 
 
 @pytest.mark.parametrize(
@@ -76,7 +76,7 @@ def test_expand_types_names_and_order():
 )
 def test_expand_errors(spec, match):
   with pytest.raises(ValueError, match=match):
-    sweep.expand(MC, spec)
+    sweep_spec.expand(MC, spec)
 
 
 @pytest.mark.parametrize(
@@ -156,7 +156,7 @@ def test_tiny_sweep_reproduces_tables_and_resumes(tmp_path):
 
 
 def test_ensembles_group_seeds_and_vmappable_axes_and_equal_separate_runs(tmp_path):
-  runs = sweep.expand(MC, "arg=ring8:gan,ring8:pacgan2;model.pack=1,2;optim.d.lr=1e-4,2e-4;seed=0:3")
+  runs = sweep_spec.expand(MC, "arg=ring8:gan,ring8:pacgan2;model.pack=1,2;optim.d.lr=1e-4,2e-4;seed=0:3")
   groups = sweep.group_runs(runs)
   assert [len(g) for g in groups] == [6, 6, 6, 6]  # arg x pack groups; d's lr x seed members
   assert {dict(r.overrides)["model.pack"] for r in groups[1]} == {2}
@@ -209,16 +209,17 @@ def test_bad_sweeps_fail_before_training(tmp_path, capsys, config, spec, metric,
 
 
 def test_metric_defaults_and_applicable_choices():
-  ring = sweep.run_config(MC, sweep.expand(MC, "seed=0")[0])
-  assert sweep.check_metrics(ring) == () and sweep.applicable_metrics(ring) == ["modes2500"]
-  assert sweep.check_metrics(ring, "modes2500") == ("modes2500",)
+  ring = sweep_spec.run_config(MC, sweep_spec.expand(MC, "seed=0")[0])
+  assert sweep_scoring.check_metrics(ring) == () and sweep_scoring.applicable_metrics(ring) == ["modes2500"]
+  assert sweep_scoring.check_metrics(ring, "modes2500") == ("modes2500",)
   digits = load_config("dcgan_mnist5k")
-  assert sweep.check_metrics(digits) == tuple(evaluation_defaults("mnist5k").split(","))
-  assert "mnist_class_match5k" not in sweep.applicable_metrics(digits)
+  assert sweep_scoring.check_metrics(digits) == tuple(evaluation_defaults("mnist5k").split(","))
+  assert "mnist_class_match5k" not in sweep_scoring.applicable_metrics(digits)
   digits.model.conditional = True
-  assert "mnist_class_match5k" in sweep.applicable_metrics(digits)
-  assert "stacked_modes26k" not in sweep.applicable_metrics(digits)
-  assert sweep.check_metrics(load_config("stacked_mnist5k")) == ("stacked_modes26k",)  # the config's evals.metrics
+  assert "mnist_class_match5k" in sweep_scoring.applicable_metrics(digits)
+  assert "stacked_modes26k" not in sweep_scoring.applicable_metrics(digits)
+  # The config's evals.metrics:
+  assert sweep_scoring.check_metrics(load_config("stacked_mnist5k")) == ("stacked_modes26k",)
 
 
 def evaluation_defaults(name: str) -> str:
@@ -272,10 +273,10 @@ def test_image_sweep_scores_any_metric_and_tabulates_seeds(tmp_path, small_class
   # score_run needs only a state and its config: a restored checkpoint scores exactly as the sweep did.
   from jgan import checkpoint
 
-  run = sweep.expand(DCGAN, spec)[1]
+  run = sweep_spec.expand(DCGAN, spec)[1]
   state, _ = checkpoint.load_state(os.path.join(w, "runs", run.name))
-  again = sweep.score_run(
-    state, sweep.run_config(DCGAN, run), str(tmp_path / "rescored"), "mnist_fid500,mnist_modes500"
+  again = sweep_scoring.score_run(
+    state, sweep_spec.run_config(DCGAN, run), str(tmp_path / "rescored"), "mnist_fid500,mnist_modes500"
   )
   assert again == {"step": 2, **{k: stored[1][k] for k in keys}}
 

@@ -64,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv) -> int:
   args = _parser().parse_args(argv)
-  from jgan.labs import sweep
+  from jgan.labs import sweep, sweep_report, sweep_scoring, sweep_spec
 
   metrics = ",".join(args.metric) or None
   if not args.no_ensembles and args.processes <= 1 and not (args.dry_run or args.report_only):
@@ -72,8 +72,8 @@ def main(argv) -> int:
 
     ensemble.use_cpu_cores()  # before any JAX work: an ensemble's members split over the cores
   try:
-    runs = sweep.expand(args.config, args.sweep)
-    sweep.check(args.config, runs, metrics)  # every run's config and metrics, before anything trains
+    runs = sweep_spec.expand(args.config, args.sweep)
+    sweep_scoring.check(args.config, runs, metrics)  # every run's config and metrics, before anything trains
     if args.processes < 1:
       raise ValueError(f"--processes={args.processes} must be >= 1")
   except ValueError as e:
@@ -81,7 +81,7 @@ def main(argv) -> int:
     return 2
   if args.dry_run:
     for run in runs:
-      done = sweep.read_results(os.path.join(args.workdir, "runs", run.name)) is not None
+      done = sweep_scoring.read_results(os.path.join(args.workdir, "runs", run.name)) is not None
       print(f"{run.name}{'  (done)' if done else ''}")
     if not args.no_ensembles:
       groups = sweep.group_runs(runs)
@@ -90,12 +90,12 @@ def main(argv) -> int:
       print(f"{len(runs)} runs")
     return 0
   if args.report_only:
-    results = [sweep.read_results(os.path.join(args.workdir, "runs", r.name)) for r in runs]
+    results = [sweep_scoring.read_results(os.path.join(args.workdir, "runs", r.name)) for r in runs]
     missing = [r.name for r, res in zip(runs, results) if res is None]
     if missing:
       print(f"error: {len(missing)} runs are not finished, e.g. {missing[0]}", file=sys.stderr)
       return 2
-    print(sweep.aggregate(runs, [r for r in results if r is not None], args.workdir), end="")
+    print(sweep_report.aggregate(runs, [r for r in results if r is not None], args.workdir), end="")
     return 0
   cache = None if args.cache_dir == "none" else (args.cache_dir or os.path.join(args.workdir, "xla_cache"))
   from absl import logging

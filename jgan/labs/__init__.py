@@ -4,7 +4,8 @@
 * :mod:`jgan.labs.divergence`: variational divergence estimation (f-GAN, WGAN) against closed forms;
 * :mod:`jgan.labs.latent`, :mod:`jgan.labs.latent_figures`, :mod:`jgan.labs.attributes`: latent-space
   interpolation, walks, vector arithmetic and memorisation checks;
-* :mod:`jgan.labs.sweep`: reproducible sweeps over config values with their results tables;
+* :mod:`jgan.labs.sweep` (with :mod:`~jgan.labs.sweep_spec`, :mod:`~jgan.labs.sweep_scoring`,
+  :mod:`~jgan.labs.sweep_report`): reproducible sweeps over config values with their results tables;
 * :mod:`jgan.labs.mode_collapse`: the 2-D ring / grid protocol and one preset per fix.
 
 Labs import the core (``jgan.*``); the core never imports a lab.
