@@ -307,7 +307,10 @@ def test_workdir_deleted_mid_run_fails_in_one_line(ring8, tmp_path):
   p = ring8.start(w)
   between_saves = faults.kill_points(TOTAL)["between saves"][0]  # a finished checkpoint, no save in flight
   assert faults.kill_when(p, lambda: between_saves(w, p), None, armed=faults.training(w))
-  shutil.rmtree(w, ignore_errors=True)
+  # Renamed away first, so the run sees the whole directory vanish at once: rmtree alone deletes file by
+  # file, and a run that lists its checkpoints mid-deletion rightly names one that is gone a moment later.
+  os.rename(w, tmp_path / "deleted")
+  shutil.rmtree(tmp_path / "deleted", ignore_errors=True)
   t0 = time.monotonic()
   _, err = p.communicate(timeout=faults.TIMEOUT)
   elapsed = time.monotonic() - t0
