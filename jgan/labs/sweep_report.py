@@ -149,8 +149,6 @@ def _mode_tables(runs: list[Run], results: list[dict], groups: dict) -> tuple[li
 
 def plot_samples(runs: list[Run], results: list[dict], groups: dict, path: str, workdir: str) -> str:
   """A grid of final-sample scatter plots: one row per group, one column per seed; writes PNG ``path``."""
-  from jgan.data import mixtures
-
   rows = []
   for g, idx in groups.items():
     cells = []
