@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint venv reference-env clean
+.PHONY: demo test stress lint venv reference-env clean
 
 $(STAMP): pyproject.toml
 	@set -e; \
@@ -59,6 +59,14 @@ demo: $(STAMP)
 
 test: $(STAMP) $(if $(SKIP_REFERENCE),,$(REF_STAMP))
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
+
+# The fault, checkpoint and multi-process tests STRESS_N times each (and the first-save kill
+# STRESS_FIRST_SAVE times) while two busy loops load the cores; prints how many repeats of each test
+# passed. Not part of `make test` (about an hour on 2 cores).
+STRESS_N ?= 5
+STRESS_FIRST_SAVE ?= 20
+stress: $(STAMP)
+	$(PY) -m tests.stress --count $(STRESS_N) --first_save_count $(STRESS_FIRST_SAVE) --busy 2 $(PYTEST_ARGS)
 
 # ruff (lint rules and formatting, pyproject's [tool.ruff]) and mypy ([tool.mypy]) over the repository.
 lint: $(STAMP)

@@ -10,4 +10,4 @@ import jgan  # noqa: F401  (first: applies the XLA:CPU work-around before JAX st
 from jgan.cli import main
 
 if __name__ == "__main__":
-  sys.exit(main(sys.argv[1:]))
+  sys.exit(main())  # no argv: this process's own command line (jgan.cli.main)

@@ -275,10 +275,16 @@ class Checkpointer:
           )
         )
       policy = ocp.checkpoint_managers.AnyPreservationPolicy(keep)
+    if not read_only:
+      # Unfinished saves of a killed run are deleted here, synchronously, before anything can save. Orbax's
+      # own clean-up on opening (cleanup_tmp_directories) runs in a background thread: a killed first save
+      # leaves <step>.orbax-checkpoint-tmp, and Orbax's rmtree of it raced jgan's (or the resumed run's new
+      # save of the same step), failing that save with ENOENT. So Orbax's is off and nothing else deletes.
+      self.discard_unfinished()
     options = ocp.CheckpointManagerOptions(
       read_only=read_only,
       create=not read_only,
-      cleanup_tmp_directories=not read_only,
+      cleanup_tmp_directories=False,
       enable_async_checkpointing=bool(ckpt_cfg.async_save) if ckpt_cfg is not None else False,
       preservation_policy=policy,
       # The temporary directory is created inside save(): a read-only or vanished directory raises
@@ -384,7 +390,9 @@ class Checkpointer:
   def discard_unfinished(self) -> list[str]:
     """Deletes the temporary directories of unfinished saves (process 0; never a finished checkpoint).
 
-    Returns the deleted paths. Call only when no save is in flight (after a failure or a wait).
+    Returns the deleted paths. Called when the checkpointer opens (before any save of this run: a killed
+    run's ``<step>.orbax-checkpoint-tmp``) and after a failed save; only when no save is in flight, so it
+    never touches a directory that a live save owns. Synchronous: when it returns, they are gone.
     """
     if jax.process_index() != 0:
       return []

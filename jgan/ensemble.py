@@ -156,7 +156,6 @@ def _restore(ms, dirs, parts, ckpts, one):
   out = []
   for m, p, c in zip(ms, parts, ckpts):
     out.append(c.restore(ckpt_lib.abstract_state(p, one.replicated), config=m.config, quarantine=True))
-    c.discard_unfinished()
   running = [i for i in range(len(ms)) if not frozen[i]]
   steps = {None if out[i] is None else out[i].step for i in running}
   if len(steps) > 1:  # a kill between the members' saves: go back to the step every member has
@@ -263,6 +262,10 @@ def _train(ms, dirs, parts, ckpts, one, member_sh, lock, guard, workdir: str) ->
     progress = train_lib.Progress(t.steps, step, f"{os.path.basename(os.path.abspath(workdir))} (K={K})", t.progress)
     calls = 0
     stop = preemption.stop_signal(guard, calls, 1)
+    if stop is not None and step < t.steps:  # during start-up: no step trained, nothing new to save
+      progress.close(step)
+      print(preemption.startup_message(stop, "rerun the same command to start"), file=sys.stderr)
+      return EnsembleResult(state, alive, ms, dirs)
     while step < t.steps and stop is None:
       host = [
         train_lib.stack_batch(next(it), n_critic, k, batch_keys) if alive[i] else None for i, it in enumerate(its)

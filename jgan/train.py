@@ -276,7 +276,8 @@ def save_samples(state, key: jax.Array, workdir: str, step: int, writer, config,
   return plots.scatter_2d(x, centres, path, title=title, real=real)
 
 
-def _resume_hint(workdir: str, resume_command: str | None) -> str:
+def resume_hint(workdir: str, resume_command: str | None) -> str:
+  """How to resume the run in ``workdir``: the shell command (``resume_command``), else the library call."""
   if resume_command:
     return f"resume with: {resume_command}"
   return f"resume by calling jgan.train.train_and_evaluate(config, {workdir!r}) again with the same config"
@@ -344,7 +345,7 @@ def _workdir_error(e: OSError, ckpt, workdir: str, resume_command: str | None) -
     last = done[-1] if done else None
   good = (
     f"the last good checkpoint {ckpt.path(last)} (step {last}) is intact; fix the directory and "
-    f"{_resume_hint(workdir, resume_command)}"
+    f"{resume_hint(workdir, resume_command)}"
     if last is not None and ckpt is not None
     else "no finished checkpoint is left"
   )
@@ -365,7 +366,6 @@ def _train(config, workdir, ckpt, lock, guard, parts, keys, sh, resume_command) 
       allow_config_change=config.checkpoint.allow_config_change,
       quarantine=True,
     )
-    ckpt.discard_unfinished()  # an unfinished save of a killed run (Orbax also does this on opening)
     per_call = t.batch_size * n_critic * k
     # Every process consumes the same number of batches, so process 0's iterator state (the one saved)
     # is every process's state.
@@ -438,6 +438,10 @@ def _train(config, workdir, ckpt, lock, guard, parts, keys, sh, resume_command) 
     try:
       calls = 0
       stop = preemption.stop_signal(guard, calls, 1)  # the signal that ends training early, if any
+      if stop is not None and step < t.steps:  # during start-up: no step trained, nothing new to save
+        progress.close(step)
+        print(preemption.startup_message(stop, resume_hint(workdir, resume_command)), file=sys.stderr)
+        return state
       while step < t.steps and stop is None:
         batch = sharding.put_batch(stack_batch(next(it), n_critic, k, batch_keys), sh.batch)  # this process's rows
         state, metrics = train_step(state, batch)
@@ -466,7 +470,7 @@ def _train(config, workdir, ckpt, lock, guard, parts, keys, sh, resume_command) 
         progress.close(step)
         print(
           f"\n{stop} received: saved checkpoint {ckpt.path(step)} at step {step} of {t.steps}; "
-          f"{_resume_hint(workdir, resume_command)}",
+          f"{resume_hint(workdir, resume_command)}",
           file=sys.stderr,
         )
         return state

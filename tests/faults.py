@@ -130,6 +130,17 @@ def open_files(pid: int) -> list[str]:
   return out
 
 
+def catches(pid: int, sig: int) -> bool:
+  """Whether process ``pid`` has a handler installed for signal ``sig`` (Linux ``/proc/<pid>/status``,
+  SigCgt): how a test knows that ``jgan train`` installed its preemption guard."""
+  try:
+    with open(f"/proc/{pid}/status") as f:
+      mask = next(int(line.split()[1], 16) for line in f if line.startswith("SigCgt:"))
+  except (OSError, StopIteration):
+    return False
+  return bool(mask >> (int(sig) - 1) & 1)
+
+
 def kill_when(
   p, condition: Callable[[], bool], sig=signal.SIGKILL, armed: Callable[[], bool] = lambda: True, delay_s: float = 0.0
 ) -> bool:

@@ -50,6 +50,14 @@ RUNS = {
 }
 
 
+# Added before the training-loop refactor (issue "One training loop"): a K = 4 seed ensemble of ring8
+# (jgan.ensemble) and a smoke run stopped by SIGINT at its 27th step (checkpoint with the open logging
+# window), then resumed to the end.
+RUNS["ring8_ensemble4"] = ("ring8", None, {**_RING, "train.num_seeds": 4})
+RUNS["smoke_resumed"] = ("smoke", None, {"train.log_every": 10, "checkpoint.every_steps": 20})
+STOP_AT = {"smoke_resumed": 27}  # run name -> the data call during which SIGINT arrives (then resume)
+
+
 def state_parts(state) -> dict:
   """The final state's parts by meaning: ``{name: pytree}``."""
   import jax
@@ -100,18 +108,68 @@ def config_for(name: str):
   return c
 
 
-def compute(name: str) -> dict:
-  """The golden record of run ``name``: state digests and metrics rows (without the timing column)."""
-  import jax
-
-  from jgan import train
-
-  with tempfile.TemporaryDirectory() as workdir:
-    state = jax.device_get(train.train_and_evaluate(config_for(name), workdir))
-    with open(os.path.join(workdir, "metrics.jsonl")) as f:
-      rows = [json.loads(line) for line in f]
+def _rows(workdir: str, **extra) -> list[dict]:
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    rows = [{**json.loads(line), **extra} for line in f]
   for r in rows:
     r.pop("steps_per_sec", None)
+  return rows
+
+
+def _train_stopped_at(config, workdir: str, call: int):
+  """Trains until SIGINT arrives during data call ``call`` (a preemption: checkpoint, return), then resumes."""
+  import signal
+
+  from jgan import data, train
+
+  make = data.make_iterator
+
+  class Interrupting:
+    def __init__(self, it):
+      self.it, self.n = it, 0
+
+    def __next__(self):
+      self.n += 1
+      if self.n == call:
+        signal.raise_signal(signal.SIGINT)
+      return next(self.it)
+
+    def get_state(self):
+      return self.it.get_state()
+
+    def set_state(self, s):
+      self.it.set_state(s)
+
+  data.make_iterator = lambda *a, **k: Interrupting(make(*a, **k))
+  try:
+    stopped = train.train_and_evaluate(config, workdir)
+  finally:
+    data.make_iterator = make
+  assert int(stopped.step) == call * config.train.steps_per_call, int(stopped.step)
+  return train.train_and_evaluate(config, workdir)
+
+
+def compute(name: str) -> dict:
+  """The golden record of run ``name``: state digests and metrics rows (without the timing column).
+
+  An ensemble's state parts hold every member (leaves ``[K, ...]``) and its rows carry ``member``.
+  """
+  import jax
+
+  from jgan import ensemble, train
+
+  config = config_for(name)
+  with tempfile.TemporaryDirectory() as workdir:
+    if config.train.get("num_seeds", 1) > 1:
+      result = ensemble.train_ensemble(config, workdir)
+      state = jax.device_get(result.state)
+      rows = [r for i, d in enumerate(result.workdirs) for r in _rows(d, member=i)]
+    else:
+      if name in STOP_AT:
+        state = _train_stopped_at(config, workdir, STOP_AT[name])
+      else:
+        state = train.train_and_evaluate(config, workdir)
+      state, rows = jax.device_get(state), _rows(workdir)
   return {"state": {part: digest(tree) for part, tree in state_parts(state).items()}, "metrics": rows}
 
 

@@ -37,3 +37,24 @@ def setup(config, data_shape=None, rng=None):
   c = config_lib.resolve(config)
   parts = components.build(c, tuple(data_shape) if data_shape is not None else data.sample_shape(c.data))
   return c, parts, state.create_state(parts, rng_lib.run_keys(c.seed).train if rng is None else rng)
+
+
+def wait_until(condition, *, timeout_s: float, what: str, proc=None, poll_s: float = 0.002) -> None:
+  """Polls ``condition()`` until it holds: the way tests synchronise with processes and files.
+
+  ``timeout_s`` is a hang guard, not a measurement: it fails the test (naming ``what``) only when the
+  condition never comes, e.g. a process that hangs. If ``proc`` (a ``subprocess.Popen``) ends first, the
+  test fails with its status and the end of its stderr.
+  """
+  import time
+
+  import pytest
+
+  deadline = time.monotonic() + timeout_s
+  while not condition():
+    if proc is not None and proc.poll() is not None:
+      err = proc.stderr.read() if proc.stderr is not None else ""
+      pytest.fail(f"the process ended (status {proc.returncode}) before {what}: {(err or '')[-2000:]}")
+    if time.monotonic() > deadline:
+      pytest.fail(f"hang guard: {what} did not happen within {timeout_s:g} s")
+    time.sleep(poll_s)

@@ -31,7 +31,7 @@ import numpy as np
 import pytest
 
 from jgan import checkpoint, multihost, sharding, train
-from tests.helpers import ROOT, load_config
+from tests.helpers import ROOT, load_config, wait_until
 
 ATOL = RTOL = 1e-5  # 2 x 2 vs 1 x 4 devices (see the module docstring)
 STEPS, EVERY = 20, 5  # train steps; checkpoint interval
@@ -194,9 +194,14 @@ def test_two_processes_match_one_process_and_resume_exactly(env, tmp_path):
   # step, save that checkpoint together and exit 0; rerunning the command resumes.
   part = tmp_path / "part"
   procs = start_processes(group_commands(part, env["data_dir"]), env["env"])
-  deadline = time.monotonic() + RUN_TIMEOUT
-  while _last_row_step(part) < 2 and all(p.poll() is None for p in procs) and time.monotonic() < deadline:
-    time.sleep(0.002)
+  try:
+    for p in procs:
+      wait_until(lambda: _last_row_step(part) >= 2, timeout_s=RUN_TIMEOUT, what="training's second row", proc=p)
+  except BaseException:  # a hang or a process that ended: stop the others before reporting it
+    for p in procs:
+      p.kill()
+      p.communicate()
+    raise
   procs[1].send_signal(signal.SIGTERM)
   stopped = finish_processes(procs)
   _ok(stopped, code=75)  # every process: "preempted, checkpoint saved" (preemption.EXIT_PREEMPTED)
@@ -328,16 +333,31 @@ def test_pop_flags_splits_distributed_flags():
     multihost.pop_flags(["--num_processes=two"])
 
 
-def test_wait_for_coordinator_is_bounded():
+def test_wait_for_coordinator_is_bounded(monkeypatch):
+  """The bound is counted on a fake clock (each retry's sleep advances it), so load cannot change it:
+  with nothing listening, 0.5 s of 0.25 s retries is three connection attempts, then the error."""
+
+  class Clock:
+    now = 100.0
+
+    def monotonic(self):
+      return self.now
+
+    def sleep(self, s):
+      self.now += s
+
+  clock, attempts = Clock(), []
+  connect = socket.create_connection
+  monkeypatch.setattr(multihost, "time", clock)
+  monkeypatch.setattr(multihost.socket, "create_connection", lambda *a, **k: attempts.append(a) or connect(*a, **k))
   port = free_port()  # nothing listens there
-  t0 = time.monotonic()
   with pytest.raises(multihost.DistributedError, match=rf"127.0.0.1:{port} is unreachable after 0.5 s"):
     multihost.wait_for_coordinator(f"127.0.0.1:{port}", 0.5)
-  assert time.monotonic() - t0 < 5
+  assert len(attempts) == 3 and clock.now == 100.5
   with socket.socket() as s:
     s.bind(("127.0.0.1", 0))
     s.listen()
-    assert multihost.wait_for_coordinator(f"127.0.0.1:{s.getsockname()[1]}", 5) < 5
+    assert multihost.wait_for_coordinator(f"127.0.0.1:{s.getsockname()[1]}", 5) == 0.0  # the first attempt
     with pytest.raises(multihost.DistributedError, match=r"cannot host the JAX coordinator on port"):
       multihost.check_port_free(f"127.0.0.1:{s.getsockname()[1]}")
   with pytest.raises(multihost.DistributedError, match=r"is not HOST:PORT"):

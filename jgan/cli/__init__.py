@@ -32,7 +32,12 @@ def usage() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-  """Runs ``jgan``'s subcommand named by ``argv[0]`` (default ``sys.argv[1:]``); returns its exit status."""
+  """Runs ``jgan``'s subcommand named by ``argv[0]`` (default ``sys.argv[1:]``); returns its exit status.
+
+  Without ``argv`` this is the process's own command line (the console script, ``python -m jgan``,
+  launch.py): ``jgan train`` then keeps its signal guard until the process ends.
+  """
+  entry = argv is None
   argv = sys.argv[1:] if argv is None else list(argv)
   if not argv or argv[0] in ("-h", "--help", "help"):
     print(usage())
@@ -46,4 +51,5 @@ def main(argv: list[str] | None = None) -> int:
   if name not in SUBCOMMANDS:
     print(f"error: unknown subcommand {name!r}; valid choices: {', '.join(SUBCOMMANDS)}", file=sys.stderr)
     return 2
-  return importlib.import_module(SUBCOMMANDS[name][0]).main(rest)
+  module = importlib.import_module(SUBCOMMANDS[name][0])
+  return module.main(rest, until_exit=True) if name == "train" and entry else module.main(rest)

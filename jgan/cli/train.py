@@ -114,9 +114,28 @@ def _workdir_in(argv) -> str | None:
   return None
 
 
-def main(argv) -> int:
+def main(argv, *, until_exit: bool = False) -> int:
   """Trains the config given in ``argv`` (no program name); 0 when done, 75 (``preemption.EXIT_PREEMPTED``)
-  when a signal stopped it after saving a checkpoint, 2 on an error."""
+  when a signal stopped it (after saving a checkpoint, or during start-up with nothing saved), 2 on an error.
+
+  ``until_exit``: the process's own command line (``jgan``, ``python -m jgan``, launch.py): the signal
+  guard stays installed until the process ends, so a signal during its exit cannot change the status.
+  """
+  from jgan import preemption  # no JAX: installed before the slow imports
+
+  # From here on SIGTERM / SIGINT stop the run with status 75, never kill it; the training loop's own
+  # guard takes over a signal caught here (during imports and set-up).
+  guard = preemption.PreemptionGuard().__enter__()
+  try:
+    return _main(argv, guard)
+  finally:
+    if not until_exit:
+      guard.__exit__(None, None, None)
+
+
+def _main(argv, guard) -> int:
+  from jgan import preemption
+
   early = None if any(a in ("-h", "--help", "--helpfull") for a in argv) else _workdir_in(argv)
   if early:  # a second run on a workdir in use is refused before the (slow) imports; lock_run decides
     from jgan import workdir as workdir_lib
@@ -162,6 +181,9 @@ def main(argv) -> int:
 
   # Rerunning the same command on the same workdir resumes from its latest checkpoint.
   resume = f"cd {shlex.quote(os.getcwd())} && {shlex.join([sys.executable, *sys.argv])}"
+  if guard.signal is not None and dist_kwargs is None:  # several processes agree in the loop instead
+    print(preemption.startup_message(guard.signal, train.resume_hint(workdir, resume)), file=sys.stderr)
+    return preemption.EXIT_PREEMPTED
   try:
     if num_seeds > 1:
       result = ensemble.train_ensemble(config, workdir)
@@ -179,8 +201,6 @@ def main(argv) -> int:
   ) as e:
     print(f"error: {one_line(e)}", file=sys.stderr)
     return exit_now_if_threads_linger(2)
-  from jgan import preemption
-
   # Stopped by SIGTERM / SIGINT with a checkpoint saved: say so to the scheduler (requeue me).
   return preemption.EXIT_PREEMPTED if int(state.step) < config.train.steps else 0
 
