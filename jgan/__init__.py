@@ -42,8 +42,8 @@ _NAMES = {
   "generate": ("jgan.state", "generate"),
   "train_step": ("jgan.step", "train_step"),
   "make_train_step": ("jgan.step", "make_train_step"),
-  "load_state": ("jgan.checkpoint", "load_state"),
-  "load_generator": ("jgan.checkpoint", "load_generator"),
+  "load_state": ("jgan.resume", "load_state"),
+  "load_generator": ("jgan.resume", "load_generator"),
   "defaults": ("jgan.config", "defaults"),
   "resolve": ("jgan.config", "resolve"),
   "Registry": ("jgan.registry", "Registry"),
@@ -129,7 +129,6 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
     update_rules,
     writers,
   )
-  from jgan.checkpoint import load_generator, load_state  # noqa: F401
   from jgan.components import Components, build  # noqa: F401
   from jgan.config import defaults, resolve  # noqa: F401
   from jgan.metrics import METRICS  # noqa: F401
@@ -138,6 +137,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
   from jgan.penalties import PENALTIES  # noqa: F401
   from jgan.presets import PRESETS  # noqa: F401
   from jgan.registry import Registry  # noqa: F401
+  from jgan.resume import load_generator, load_state  # noqa: F401
   from jgan.state import GANState, Player, create_state, generate, sample  # noqa: F401
   from jgan.step import make_train_step, train_step  # noqa: F401
   from jgan.train import train_and_evaluate  # noqa: F401

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import sys
 import time
@@ -28,6 +29,8 @@ from flax import nnx
 from jgan import data as data_lib
 from jgan import run_info
 from jgan.metrics import classifier
+
+log = logging.getLogger(__name__)
 
 
 def random_shift(rng: jax.Array, images: jax.Array, max_shift: int) -> jax.Array:
@@ -119,17 +122,16 @@ def ensure_classifier(path: str = "", *, progress: bool = True) -> str:
   with open(target + ".lock", "w") as lock:
     fcntl.flock(lock, fcntl.LOCK_EX)
     if not os.path.isfile(os.path.join(target, "classifier.json")):
-      print(
+      log.info(
         f"the mnist_* metrics need the domain classifier; training it once into {target} (about a minute; "
-        "`jgan classifier --config configs/classifier_mnist5k.py --workdir DIR` trains it by hand)",
-        file=sys.stderr,
+        "`jgan classifier --config configs/classifier_mnist5k.py --workdir DIR` trains it by hand)"
       )
       tmp = f"{target}.tmp-{os.getpid()}"
       shutil.rmtree(tmp, ignore_errors=True)
       summary = train_classifier(default_config(), tmp, progress=progress)
       shutil.rmtree(target, ignore_errors=True)  # a directory without classifier.json: an interrupted copy
       os.replace(tmp, target)
-      print(f"domain classifier: held-out accuracy {100 * summary['test_accuracy']:.1f}%", file=sys.stderr)
+      log.info(f"domain classifier: held-out accuracy {100 * summary['test_accuracy']:.1f}%")
   return target
 
 
@@ -171,7 +173,7 @@ def train_classifier(config, workdir: str, *, progress: bool = False) -> dict:
     if bar is not None:
       bar.update(1)
     elif c.train.log_every and (i + 1) % c.train.log_every == 0:
-      print(f"step {i + 1}/{c.train.steps}: loss {float(loss):.4f}", file=sys.stderr)
+      log.info(f"step {i + 1}/{c.train.steps}: loss {float(loss):.4f}")
   if bar is not None:
     bar.close()
   apply_fn = jax.jit(lambda x: nnx.merge(graphdef, params)(x))

@@ -18,7 +18,8 @@ import warnings
 YNN_FLAG = "--xla_cpu_experimental_ynn_fusion_type"
 
 
-def _backends_initialised() -> bool:
+def backends_initialised() -> bool:
+  """Whether JAX has started its backends in this process (then XLA flags can no longer change)."""
   import sys
 
   if "jax" not in sys.modules:
@@ -42,7 +43,7 @@ def apply_cpu_workarounds() -> bool:
   if YNN_FLAG in flags:
     return True
   os.environ["XLA_FLAGS"] = (flags + " " + YNN_FLAG + "=").strip()
-  if _backends_initialised():
+  if backends_initialised():
     warnings.warn(
       "jgan was imported after JAX initialised its backends, so the XLA:CPU miscompile work-around "
       f"({YNN_FLAG}=) cannot take effect in this process. Import jgan before using JAX, or set "

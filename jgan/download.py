@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import logging
 import os
 import sys
 import urllib.error
 import urllib.request
+
+log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
 
@@ -71,7 +74,7 @@ def fetch(
   if os.path.isfile(dest):
     if sha256_of(dest) == expected:
       return dest
-    print(f"warning: {dest} has the wrong SHA-256; deleting it and downloading {url} again", file=sys.stderr)
+    log.warning(f"{dest} has the wrong SHA-256; deleting it and downloading {url} again")
     os.remove(dest)
   os.makedirs(os.path.dirname(dest), exist_ok=True)
   part = f"{dest}.part-{os.getpid()}"

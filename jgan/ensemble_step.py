@@ -20,8 +20,9 @@ import numpy as np
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from jgan import components, optim, sharding
+from jgan import components as components_lib
 from jgan import config as config_lib
+from jgan import optim, sharding
 from jgan import penalties as penalties_lib
 from jgan import state as state_lib
 from jgan import step as step_lib
@@ -55,8 +56,8 @@ def make_members(config, members: list[dict[str, Any]] | None = None) -> list[Me
   """
   base = config_lib.resolve(config)
   if members is None:
-    k = int(base.train.get("num_seeds", 1))
-    members = [{"seed": base.seed + i} for i in range(k)]
+    num_seeds = int(base.train.get("num_seeds", 1))
+    members = [{"seed": base.seed + i} for i in range(num_seeds)]
   if not members:
     raise ValueError("an ensemble needs at least one member")
   out, names = [], set()
@@ -96,11 +97,13 @@ def hyperparameters(members: list[Member]) -> dict[str, np.ndarray]:
   return out
 
 
-def parts_with(config, parts: components.Components, hp: dict[str, jax.Array]) -> components.Components:
-  """``parts`` with the hyperparameters ``hp`` (``{key: float32 scalar}``, traced under vmap) in place of
-  the config's values: the optimisers, the EMA decay and the penalty are rebuilt from them."""
+def components_with(
+  config, components: components_lib.Components, hp: dict[str, jax.Array]
+) -> components_lib.Components:
+  """``components`` with the hyperparameters ``hp`` (``{key: float32 scalar}``, traced under vmap) in place
+  of the config's values: the optimisers, the EMA decay and the penalty are rebuilt from them."""
   if not hp:
-    return parts
+    return components
   c = ml_collections.ConfigDict(config.to_dict())
   with c.ignore_type():
     for key, v in hp.items():
@@ -114,7 +117,7 @@ def parts_with(config, parts: components.Components, hp: dict[str, jax.Array]) -
   if any(k.startswith("penalty.") for k in hp):
     params = {k: v for k, v in c.penalty.items() if k not in ("name", "every")}
     new["penalty"] = penalties_lib.make_penalty(c.penalty.name, **params)
-  return parts._replace(**new)
+  return components._replace(**new)
 
 
 def member_state(state: state_lib.GANState, i: int) -> state_lib.GANState:
@@ -156,7 +159,9 @@ def resolve_mode(mode: str) -> str:
   return mode
 
 
-def make_ensemble_step(config, parts: components.Components, steps_per_call: int = 1, *, mode: str = "auto", mesh=None):
+def make_ensemble_step(
+  config, components: components_lib.Components, steps_per_call: int = 1, *, mode: str = "auto", mesh=None
+):
   """The jitted ensemble step ``(state [K], batch [K], hp {key: [K]}, alive bool [K]) -> (state, metrics,
   ok)``: every member's :func:`jgan.step.train_step` (``steps_per_call`` fused).
 
@@ -168,7 +173,7 @@ def make_ensemble_step(config, parts: components.Components, steps_per_call: int
 
   def member(args):
     state, batch, hp, alive = args
-    step_fn = functools.partial(step_lib.train_step, parts=parts_with(config, parts, hp))
+    step_fn = functools.partial(step_lib.train_step, components=components_with(config, components, hp))
     if steps_per_call > 1:
       new, metrics = step_lib.multi_step(state, batch, step_fn=step_fn)
     else:
@@ -192,16 +197,16 @@ def use_cpu_cores(n: int | None = None) -> bool:
   the cores (``--xla_force_host_platform_device_count``). Call it before any JAX computation; returns
   False (changing nothing) when JAX's backends already started or the flag is set already. GPU/TPU
   hosts are unaffected (the flag concerns the CPU platform only)."""
-  from jgan.cpu_safety import _backends_initialised
+  from jgan.cpu_safety import backends_initialised
 
   flags = os.environ.get("XLA_FLAGS", "")
-  if _backends_initialised() or "xla_force_host_platform_device_count" in flags:
+  if backends_initialised() or "xla_force_host_platform_device_count" in flags:
     return False
   os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={n or os.cpu_count() or 1}".strip()
   return True
 
 
-def _member_sharding(num_members: int, num_devices: int) -> NamedSharding:
+def member_sharding(num_members: int, num_devices: int) -> NamedSharding:
   """The member axis split over ``parallel.num_devices`` devices; 0 (all): the most devices that divide
   the members evenly."""
   if num_devices == 0:

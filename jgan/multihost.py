@@ -27,6 +27,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
+import logging
 import os
 import socket
 import sys
@@ -35,6 +36,8 @@ import time
 from typing import NamedTuple
 
 import numpy as np
+
+logger = logging.getLogger(__name__)  # (`log` is initialize's flag)
 
 EXIT_CODE = 2  # status of a process the watchdog ends (launch.py's status for errors)
 GRACE_S = 30  # JAX's own deadline is this much later than ours, so our message comes first
@@ -195,7 +198,7 @@ def initialize(
   """
   import jax
 
-  from jgan.cpu_safety import _backends_initialised
+  from jgan.cpu_safety import backends_initialised
 
   given = {"--coordinator_address": coordinator_address, "--num_processes": num_processes, "--process_id": process_id}
   missing = [k for k, v in given.items() if v is None]
@@ -213,7 +216,7 @@ def initialize(
     raise DistributedError(
       f"--process_id={process_id} must be in 0..{num_processes - 1} (--num_processes={num_processes})"
     )
-  if _backends_initialised():
+  if backends_initialised():
     raise RuntimeError(
       "jgan.multihost.initialize must run before any JAX computation (JAX's backends "
       "are already initialised); call it first thing in the program"
@@ -255,7 +258,7 @@ def initialize(
   finally:
     timer.cancel()
   if log:
-    print(f"jax.distributed: {out.describe()}", file=sys.stderr, flush=True)
+    logger.info(f"jax.distributed: {out.describe()}")
   return out
 
 
@@ -320,7 +323,7 @@ def check_same_config(config, workdir: str | None = None) -> None:
   differing = [p for p in range(len(digests)) if not np.array_equal(digests[p], digests[0])]
   if not differing:
     return
-  from jgan.checkpoint import config_diff
+  from jgan.resume import config_diff
 
   configs = [json.loads(t) for t in _allgather_text(text)]
   parts = [f"process {p}: {'; '.join(config_diff(configs[0], configs[p], harmless=()))}" for p in differing]

@@ -3,7 +3,7 @@
 A train step ends with one discriminator update and one generator update; an update rule decides
 which point each player's gradient is taken at. A rule is an :class:`UpdateRule`: ``init(g_params,
 d_params) -> rule_state`` (what it remembers between steps, carried in the train state) and
-``step(r, g, d, rule_state) -> (g, d, rule_state, RoundOutput)``, where ``g`` and ``d`` are
+``step(r, g, d, rule_state) -> Moved(g, d, rule_state, output)``, where ``g`` and ``d`` are
 :class:`jgan.state.Player` (parameters, statistics, optimiser state) and ``r`` is the step's
 :class:`Round`: the functions it combines, with the batch, the noise and the objective bound.
 
@@ -42,22 +42,47 @@ class DOutputs(NamedTuple):
   fake: Any
 
 
+class Generated(NamedTuple):
+  """G's samples of the step's ``z``: ``fake`` ``[B, ...]``, the pull-back ``vjp(d_fake) -> (g_grads,)`` of
+  G's forward pass, and G's new statistics (BatchNorm)."""
+
+  fake: Array
+  vjp: Callable
+  stats: Any
+
+
+class DGrad(NamedTuple):
+  """D's loss gradient at one point: ``grads``, D's new ``stats``, its raw ``outputs`` on the batches
+  (:class:`DOutputs`) and the step's D ``metrics`` (``d_loss``, ``d_real``, ``d_fake``, ``d_grad_norm``,
+  ``penalty``)."""
+
+  grads: Any
+  stats: Any
+  outputs: DOutputs
+  metrics: dict
+
+
+class GGrad(NamedTuple):
+  """G's loss gradient pulled back through G's forward pass, and G's ``loss``."""
+
+  grads: Any
+  loss: Array
+
+
 class Round(NamedTuple):
   """The functions an update rule combines in one step (built by :mod:`jgan.step` for each step).
 
-  * ``generate(g_params) -> (fake, vjp, g_stats)``: G's samples of the step's ``z`` ``[B, ...]``, the
-    pull-back ``vjp(d_fake) -> (g_grads,)`` of G's forward pass and G's new statistics;
-  * ``d_grad(d, fake) -> (grads, d_stats, DOutputs, metrics)``: D's loss gradient at player ``d`` on
-    the real batch and ``fake`` (treated as constants), with D's new statistics;
-  * ``g_grad(vjp, fake, d) -> (grads, g_loss)``: G's loss gradient against player ``d``, pulled back
-    through ``vjp``;
+  * ``generate(g_params) -> Generated``: G's samples of the step's ``z``;
+  * ``d_grad(d, fake) -> DGrad``: D's loss gradient at player ``d`` on the real batch and ``fake``
+    (treated as constants), with D's new statistics;
+  * ``g_grad(vjp, fake, d) -> GGrad``: G's loss gradient against player ``d``, pulled back through ``vjp``;
   * ``d_update(d, grads, d_stats) -> Player`` / ``g_update(g, grads, g_stats) -> Player``: one optimiser
     step of that player (WGAN weight clipping included for D).
   """
 
-  generate: Callable[[Any], tuple[Array, Callable, Any]]
-  d_grad: Callable[[Player, Array], tuple[Any, Any, DOutputs, dict]]
-  g_grad: Callable[[Callable, Array, Player], tuple[Any, Array]]
+  generate: Callable[[Any], Generated]
+  d_grad: Callable[[Player, Array], DGrad]
+  g_grad: Callable[[Callable, Array, Player], GGrad]
   d_update: Callable[[Player, Any, Any], Player]
   g_update: Callable[[Player, Any, Any], Player]
 
@@ -71,11 +96,21 @@ class RoundOutput(NamedTuple):
   g_grads: Any
 
 
+class Moved(NamedTuple):
+  """What an update rule's ``step`` returns: both players after the step, the rule's new state and the
+  :class:`RoundOutput`."""
+
+  g: Player
+  d: Player
+  rule_state: Any
+  output: RoundOutput
+
+
 class UpdateRule(NamedTuple):
   """An update rule as pure functions (see the module docstring)."""
 
   init: Callable[[Any, Any], Any]
-  step: Callable[[Round, Player, Player, Any], tuple[Player, Player, Any, RoundOutput]]
+  step: Callable[[Round, Player, Player, Any], Moved]
 
 
 def _no_state(g_params, d_params):
@@ -83,33 +118,35 @@ def _no_state(g_params, d_params):
   return ()
 
 
-def _alternating(r: Round, g: Player, d: Player, s):
-  fake, vjp, g_stats = r.generate(g.params)
-  gd, d_stats, out, m = r.d_grad(d, jax.lax.stop_gradient(fake))
-  d = r.d_update(d, gd, d_stats)
-  gg, g_loss = r.g_grad(vjp, fake, d)  # against the updated D
-  return r.g_update(g, gg, g_stats), d, s, RoundOutput(out, m, g_loss, gg)
+def _alternating(r: Round, g: Player, d: Player, s) -> Moved:
+  gen = r.generate(g.params)
+  dg = r.d_grad(d, jax.lax.stop_gradient(gen.fake))
+  d = r.d_update(d, dg.grads, dg.stats)
+  gg = r.g_grad(gen.vjp, gen.fake, d)  # against the updated D
+  return Moved(r.g_update(g, gg.grads, gen.stats), d, s, RoundOutput(dg.outputs, dg.metrics, gg.loss, gg.grads))
 
 
-def _simultaneous(r: Round, g: Player, d: Player, s):
-  fake, vjp, g_stats = r.generate(g.params)
-  gd, d_stats, out, m = r.d_grad(d, jax.lax.stop_gradient(fake))
-  gg, g_loss = r.g_grad(vjp, fake, d)  # against the same D
-  return r.g_update(g, gg, g_stats), r.d_update(d, gd, d_stats), s, RoundOutput(out, m, g_loss, gg)
+def _simultaneous(r: Round, g: Player, d: Player, s) -> Moved:
+  gen = r.generate(g.params)
+  dg = r.d_grad(d, jax.lax.stop_gradient(gen.fake))
+  gg = r.g_grad(gen.vjp, gen.fake, d)  # against the same D
+  new_g, new_d = r.g_update(g, gg.grads, gen.stats), r.d_update(d, dg.grads, dg.stats)
+  return Moved(new_g, new_d, s, RoundOutput(dg.outputs, dg.metrics, gg.loss, gg.grads))
 
 
-def _extragradient(r: Round, g: Player, d: Player, s):
-  fake, vjp, _ = r.generate(g.params)
-  gd, _, out, m = r.d_grad(d, jax.lax.stop_gradient(fake))
-  gg, _ = r.g_grad(vjp, fake, d)
+def _extragradient(r: Round, g: Player, d: Player, s) -> Moved:
+  gen = r.generate(g.params)
+  dg = r.d_grad(d, jax.lax.stop_gradient(gen.fake))
+  gg = r.g_grad(gen.vjp, gen.fake, d)
   # The look-ahead point: one optimiser step of each player, keeping their statistics.
-  look_d = Player(r.d_update(d, gd, d.stats).params, d.stats, d.opt)
-  look_g = r.g_update(g, gg, g.stats)
-  look_fake, look_vjp, g_stats = r.generate(look_g.params)
-  gd, d_stats, _, _ = r.d_grad(look_d, jax.lax.stop_gradient(look_fake))
-  gg, g_loss = r.g_grad(look_vjp, look_fake, look_d)
+  look_d = Player(r.d_update(d, dg.grads, d.stats).params, d.stats, d.opt)
+  look_g = r.g_update(g, gg.grads, g.stats)
+  look = r.generate(look_g.params)
+  look_dg = r.d_grad(look_d, jax.lax.stop_gradient(look.fake))
+  look_gg = r.g_grad(look.vjp, look.fake, look_d)
   # The original point moves with the look-ahead gradients.
-  return r.g_update(g, gg, g_stats), r.d_update(d, gd, d_stats), s, RoundOutput(out, m, g_loss, gg)
+  new_g, new_d = r.g_update(g, look_gg.grads, look.stats), r.d_update(d, look_dg.grads, look_dg.stats)
+  return Moved(new_g, new_d, s, RoundOutput(dg.outputs, dg.metrics, look_gg.loss, look_gg.grads))
 
 
 def _optimistic_init(g_params, d_params):
@@ -117,14 +154,14 @@ def _optimistic_init(g_params, d_params):
   return zeros(g_params), zeros(d_params)
 
 
-def _optimistic(r: Round, g: Player, d: Player, s):
+def _optimistic(r: Round, g: Player, d: Player, s) -> Moved:
   (prev_g, prev_d), extrapolate = s, lambda now, prev: jax.tree.map(lambda a, b: 2.0 * a - b, now, prev)
-  fake, vjp, g_stats = r.generate(g.params)
-  gd, d_stats, out, m = r.d_grad(d, jax.lax.stop_gradient(fake))
-  gg, g_loss = r.g_grad(vjp, fake, d)
-  d = r.d_update(d, extrapolate(gd, prev_d), d_stats)
-  g = r.g_update(g, extrapolate(gg, prev_g), g_stats)
-  return g, d, (gg, gd), RoundOutput(out, m, g_loss, gg)
+  gen = r.generate(g.params)
+  dg = r.d_grad(d, jax.lax.stop_gradient(gen.fake))
+  gg = r.g_grad(gen.vjp, gen.fake, d)
+  d = r.d_update(d, extrapolate(dg.grads, prev_d), dg.stats)
+  g = r.g_update(g, extrapolate(gg.grads, prev_g), gen.stats)
+  return Moved(g, d, (gg.grads, dg.grads), RoundOutput(dg.outputs, dg.metrics, gg.loss, gg.grads))
 
 
 UPDATE_RULES: Registry[UpdateRule] = Registry(

@@ -72,7 +72,7 @@ class RunWriter:
 
   ``purge_step``: a resumed run's first step. TensorBoard then hides the events of earlier event files
   at that step and later (written by the interrupted run after its last checkpoint), so the curves show
-  each step once, as metrics.jsonl does after :func:`jgan.train.drop_metrics_after`.
+  each step once, as metrics.jsonl does after :func:`jgan.outputs.drop_metrics_after`.
   """
 
   def __init__(self, workdir: str, enabled: bool = True, *, filename_suffix: str = "", purge_step: int | None = None):

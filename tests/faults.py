@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from jgan import checkpoint as ckpt_lib
+from jgan import resume
 from jgan import workdir as workdir_lib
 from tests.helpers import ROOT
 
@@ -208,13 +209,13 @@ def leaves(state) -> list[np.ndarray]:
 def assert_identical(workdir, reference, total: int) -> None:
   """The final checkpoint (every leaf, bit for bit), the data iterator state, metrics.jsonl rows and
   TensorBoard's scalars equal the reference run's; no lock is left."""
-  (a, _), (b, _) = ckpt_lib.load_state(str(workdir), step=total), ckpt_lib.load_state(str(reference), step=total)
+  (a, _), (b, _) = resume.load_state(str(workdir), step=total), resume.load_state(str(reference), step=total)
   la, lb = leaves(a), leaves(b)
   assert len(la) == len(lb) > 10
   for i, (x, y) in enumerate(zip(la, lb)):
     assert x.dtype == y.dtype and np.array_equal(x, y), f"leaf {i} differs"
-  ja = ckpt_lib.Checkpointer(ckpt_lib.locate(str(workdir)), read_only=True).read_json(total)
-  jb = ckpt_lib.Checkpointer(ckpt_lib.locate(str(reference)), read_only=True).read_json(total)
+  ja = ckpt_lib.Checkpointer(resume.locate(str(workdir)), read_only=True).read_json(total)
+  jb = ckpt_lib.Checkpointer(resume.locate(str(reference)), read_only=True).read_json(total)
   assert ja["data"] == jb["data"]
   assert rows(workdir) == rows(reference)
   assert tb_scalars(workdir) == tb_scalars(reference)

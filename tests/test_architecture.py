@@ -151,9 +151,9 @@ def test_importing_any_module_leaves_jax_backends_uninitialised():
   multi-host job could not start."""
   names = sorted(m for m in MODULES if not m.endswith("__main__"))
   code = (
-    "import importlib, sys\nfrom jgan.cpu_safety import _backends_initialised\n"
+    "import importlib, sys\nfrom jgan.cpu_safety import backends_initialised\n"
     "for m in sys.argv[1:]:\n  importlib.import_module(m)\n"
-    "  if _backends_initialised():\n    print(m); break\n"
+    "  if backends_initialised():\n    print(m); break\n"
   )
   r = subprocess.run([sys.executable, "-c", code, *names], cwd=ROOT, capture_output=True, text=True, timeout=600)
   assert r.returncode == 0, r.stderr[-3000:]
@@ -177,3 +177,81 @@ def test_readme_library_snippet_runs_outside_the_repository(tmp_path):
   assert r.stdout.strip().splitlines()[-1] == "(16, 28, 28, 1) ['began', 'ebgan', 'gan']"
   assert (tmp_path / "runs" / "lib" / "samples_final.png").exists()
   assert (tmp_path / "runs" / "lib" / "checkpoints" / "200").is_dir()
+
+
+# Names that start with an underscore by Python convention yet are public API (namedtuple methods, os._exit).
+PUBLIC_UNDERSCORE = {"_replace", "_fields", "_asdict", "_make", "_field_defaults", "_exit"}
+
+
+def _private_definitions() -> dict[str, set[str]]:
+  """``{private name: modules defining it}``: every top-level function, class, assignment and method of
+  jgan whose name starts with one underscore."""
+  out: dict[str, set[str]] = {}
+  for name, path in MODULES.items():
+    for node in ast.walk(ast.parse(open(path).read())):
+      names = []
+      if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        names = [node.name]
+      elif isinstance(node, ast.Assign):
+        names = [t.id for t in node.targets if isinstance(t, ast.Name)]
+      for n in names:
+        if n.startswith("_") and not n.startswith("__"):
+          out.setdefault(n, set()).add(name)
+  return out
+
+
+def private_uses_across_modules() -> list[str]:
+  """``"module:line: name"`` for every use of a private name that another jgan module defines: an import
+  of it, or an attribute ``x._name`` (other than ``self.`` / ``cls.``) that only other modules define."""
+  defined = _private_definitions()
+  found = []
+  for name, path in MODULES.items():
+    for node in ast.walk(ast.parse(open(path).read())):
+      if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("jgan"):
+        found += [f"{name}:{node.lineno}: {a.name}" for a in node.names if a.name.startswith("_")]
+      elif isinstance(node, ast.Attribute) and node.attr in defined and node.attr not in PUBLIC_UNDERSCORE:
+        if isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"):
+          continue
+        if name not in defined[node.attr]:
+          found.append(f"{name}:{node.lineno}: {ast.unparse(node)}")
+  return found
+
+
+def test_no_module_uses_another_modules_private_names():
+  """Each module's private names are its own (docs/design.md): another module that needs one gets a
+  public name for it."""
+  assert not private_uses_across_modules(), "\n".join(private_uses_across_modules())
+
+
+def test_the_private_name_check_finds_what_it_should(tmp_path, monkeypatch):
+  """The check against a known input: two modules, one reaching into the other."""
+  a, b = tmp_path / "a.py", tmp_path / "b.py"
+  a.write_text("def _helper():\n  pass\nclass C:\n  def _m(self):\n    return self._m\n")
+  b.write_text("from jgan.a import _helper\ndef f(c):\n  return c._m()\n")
+  monkeypatch.setattr(sys.modules[__name__], "MODULES", {"jgan.a": str(a), "jgan.b": str(b)})
+  assert private_uses_across_modules() == ["jgan.b:1: _helper", "jgan.b:3: c._m"]
+
+
+def _tested_in() -> list[tuple[list[str], list[str]]]:
+  """docs/design.md's "Where each module is tested" table: ``[(module patterns, test files)]``."""
+  text = open(os.path.join(ROOT, "docs", "design.md")).read()
+  block = text.split("### Where each module is tested", 1)[1].split("```")[1]
+  rows = []
+  for line in block.strip().splitlines():
+    left, _, right = line.partition("tests/")
+    modules = [m.strip() for m in left.split(",") if m.strip()]
+    tests = ["tests/" + t.split()[0].rstrip(",") for t in ("tests/" + right).split("tests/")[1:]]
+    rows.append((modules, tests))
+  return rows
+
+
+def test_every_module_has_a_test_file_named_in_the_design_doc():
+  import fnmatch
+
+  rows = _tested_in()
+  for _, tests in rows:
+    for t in tests:
+      assert os.path.isfile(os.path.join(ROOT, t)), f"docs/design.md names {t}, which does not exist"
+  paths = sorted(os.path.relpath(p, ROOT) for p in MODULES.values())
+  missing = [p for p in paths if not any(fnmatch.fnmatch(p, pat) for mods, _ in rows for pat in mods)]
+  assert not missing, f"modules missing from docs/design.md's 'Where each module is tested': {missing}"

@@ -35,7 +35,7 @@ def test_d_sees_the_augmented_real_batch():
   d = nnx.merge(parts.d.graphdef, parts.d.params, parts.d.stats, copy=True)
   it = data_lib.make_iterator(c.data, c.train.batch_size, seed=0)
   batch = train.stack_batch(next(it), 1, 1)
-  _, metrics = jax.jit(lambda s, b: step_lib.train_step(s, b, parts=parts))(st, batch)
+  _, metrics = jax.jit(lambda s, b: step_lib.train_step(s, b, components=parts))(st, batch)
   _, k_pen = jax.random.split(jax.random.fold_in(st.rng, st.step))
   key = jax.random.split(k_pen, 1)[-1]
   x = batch["x"][0]

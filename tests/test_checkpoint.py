@@ -29,7 +29,7 @@ import pytest
 from jgan import checkpoint as ckpt_lib
 from jgan import config as config_lib
 from jgan import data as data_lib
-from jgan import preemption, rng, train
+from jgan import outputs, preemption, resume, rng, train
 from jgan import state as state_lib
 from tests import faults
 from tests.helpers import ROOT, load_config, setup, wait_until
@@ -92,14 +92,14 @@ def _leaves(state):
 
 
 def _assert_same_checkpoint(workdir_a, workdir_b, step):
-  (sa, _), (sb, _) = ckpt_lib.load_state(workdir_a, step=step), ckpt_lib.load_state(workdir_b, step=step)
+  (sa, _), (sb, _) = resume.load_state(workdir_a, step=step), resume.load_state(workdir_b, step=step)
   assert int(sa.step) == int(sb.step) == step
   la, lb = _leaves(sa), _leaves(sb)
   assert len(la) == len(lb) > 20
   for i, (x, y) in enumerate(zip(la, lb)):
     assert x.dtype == y.dtype and np.array_equal(x, y), f"leaf {i} differs"
-  ja = ckpt_lib.Checkpointer(ckpt_lib.locate(workdir_a), read_only=True).read_json(step)
-  jb = ckpt_lib.Checkpointer(ckpt_lib.locate(workdir_b), read_only=True).read_json(step)
+  ja = ckpt_lib.Checkpointer(resume.locate(workdir_a), read_only=True).read_json(step)
+  jb = ckpt_lib.Checkpointer(resume.locate(workdir_b), read_only=True).read_json(step)
   assert ja["data"] == jb["data"], (ja["data"], jb["data"])  # the Grain iterator state
 
 
@@ -187,19 +187,17 @@ def _forbid_data(monkeypatch):
 @pytest.mark.slow
 def test_sampling_images_needs_no_data(reference, monkeypatch):
   _forbid_data(monkeypatch)
-  sample = ckpt_lib.load_generator(str(reference))
+  sample = resume.load_generator(str(reference))
   x = np.asarray(sample(jax.random.key(3), 5))
   assert x.shape == (5, 28, 28, 1) and x.dtype == np.float32
   assert np.all(np.abs(x) <= 1.0) and x.std() > 0
   assert np.array_equal(x, np.asarray(sample(jax.random.key(3), 5)))  # a function of rng only
-  state, config = ckpt_lib.load_state(str(reference))
+  state, config = resume.load_state(str(reference))
   assert jax.dtypes.issubdtype(state.rng.dtype, jax.dtypes.prng_key)  # still a typed key, same bits
   assert np.array_equal(jax.random.key_data(state.rng), jax.random.key_data(rng.run_keys(SEED).train))
   assert int(state.step) == TOTAL and config.seed == SEED
   oldest = _steps_in(reference)[0]
-  live = np.asarray(
-    ckpt_lib.load_generator(str(reference / "checkpoints"), ema=False, step=oldest)(jax.random.key(3), 5)
-  )
+  live = np.asarray(resume.load_generator(str(reference / "checkpoints"), ema=False, step=oldest)(jax.random.key(3), 5))
   assert live.shape == x.shape and not np.array_equal(live, x)
 
 
@@ -226,7 +224,7 @@ def ring8_run(tmp_path_factory):
 def test_sampling_points_matches_the_trained_generator(ring8_run, monkeypatch):
   _forbid_data(monkeypatch)
   workdir, final = ring8_run
-  x = np.asarray(ckpt_lib.load_generator(str(workdir))(jax.random.key(5), 7))
+  x = np.asarray(resume.load_generator(str(workdir))(jax.random.key(5), 7))
   assert x.shape == (7, 2) and x.dtype == np.float32
   z = jax.random.normal(jax.random.key(5), (7, _ring8().model.latent_dim), np.float32)
   expect = np.asarray(jax.jit(lambda s, z: state_lib.generate(s, z))(final, z))  # the EMA generator
@@ -263,17 +261,17 @@ def test_nan_names_metric_step_range_and_last_good_checkpoint(tmp_path, monkeypa
   good = str(tmp_path / "checkpoints" / "6")
   assert f"the last good checkpoint {good} (step 6) is intact" in msg
   assert _steps_in(tmp_path) == [2, 4, 6]
-  state, _ = ckpt_lib.load_state(str(tmp_path))
+  state, _ = resume.load_state(str(tmp_path))
   assert int(state.step) == 6 and all(np.all(np.isfinite(x)) for x in _leaves(state))
 
 
 def test_nan_state_is_never_saved():
   _, _, state = setup(_ring8(), (2,), jax.random.key(0))
-  train.check_state_finite(state, 3)
+  outputs.check_state_finite(state, 3)
   nan_opt = jax.tree.map(lambda x: x * np.nan if x.dtype == np.float32 else x, state.d.opt)
   bad = state.replace(d=state.d.replace(opt=nan_opt))
   with pytest.raises(FloatingPointError, match=r"state leaf \.d\.opt.* is NaN/Inf after step 3"):
-    train.check_state_finite(bad, 3)
+    outputs.check_state_finite(bad, 3)
 
 
 def _copy_run(src, dst):
@@ -352,7 +350,7 @@ def test_damaged_latest_checkpoint_is_detected_and_the_previous_one_restored(kin
   damage(workdir / "checkpoints" / "12", workdir / "checkpoints" / "10")
   with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
-    restored = ckpt_lib.Checkpointer(ckpt_lib.locate(str(workdir)), read_only=True).restore(ring8_abstract)
+    restored = ckpt_lib.Checkpointer(resume.locate(str(workdir)), read_only=True).restore(ring8_abstract)
   messages = [str(w.message) for w in caught if issubclass(w.category, ckpt_lib.CheckpointWarning)]
   assert restored.step == expect, messages
   if warning is None:
@@ -395,7 +393,7 @@ def test_bit_flips_anywhere_in_the_array_data_file_are_caught(ring8_run, ring8_a
     _flip(path, int(offset))
     with warnings.catch_warnings(record=True) as caught:
       warnings.simplefilter("always")
-      restored = ckpt_lib.Checkpointer(ckpt_lib.locate(str(workdir)), read_only=True).restore(ring8_abstract)
+      restored = ckpt_lib.Checkpointer(resume.locate(str(workdir)), read_only=True).restore(ring8_abstract)
     msg = " ".join(str(w.message) for w in caught)
     if restored.step == 12:
       by["unread byte"] += 1
@@ -413,20 +411,20 @@ def test_missing_file_and_all_damaged(ring8_run, tmp_path):
   workdir = _copy_run(ring8_run[0], tmp_path / "run")
   os.remove(workdir / "checkpoints" / "12" / "state" / "_METADATA")
   with pytest.warns(ckpt_lib.CheckpointWarning, match="12 is damaged"):
-    assert int(ckpt_lib.load_state(str(workdir))[0].step) == 10
+    assert int(resume.load_state(str(workdir))[0].step) == 10
   for s in (8, 10):
     os.remove(workdir / "checkpoints" / str(s) / "config" / "metadata")
   with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     with pytest.raises(ckpt_lib.CheckpointError, match=r"could be restored: step 12: .*; step 10: .*; step 8: "):
-      ckpt_lib.load_state(str(workdir))
+      resume.load_state(str(workdir))
   with pytest.raises(ckpt_lib.CheckpointError, match="no checkpoint under"):
-    ckpt_lib.load_state(str(tmp_path))
+    resume.load_state(str(tmp_path))
 
 
 def test_config_change_is_refused_unless_allowed_and_harmless_fields_may_change(ring8_run, tmp_path):
   workdir = ring8_run[0]
-  ckpt = ckpt_lib.Checkpointer(ckpt_lib.locate(workdir), read_only=True)
+  ckpt = ckpt_lib.Checkpointer(resume.locate(workdir), read_only=True)
   config, parts, _ = setup(_ring8())
   abstract = ckpt_lib.abstract_state(parts)
   changed = _ring8()
@@ -438,12 +436,12 @@ def test_config_change_is_refused_unless_allowed_and_harmless_fields_may_change(
     r"-> 0\.0001; train\.batch_size: 64 -> 32; train\.n_critic: 1 -> 2\. "
     r"Use a new --workdir, or pass --config\.checkpoint\.allow_config_change=True",
   ):
-    ckpt.restore(abstract, config=changed)
+    resume.restore(ckpt, abstract, config=changed)
   with pytest.warns(ckpt_lib.CheckpointWarning, match="changed config"):
-    assert ckpt.restore(abstract, config=changed, allow_config_change=True).step == 12
+    assert resume.restore(ckpt, abstract, config=changed, allow_config_change=True).step == 12
   harmless = _ring8(steps=40, every=5, log_every=8)
   harmless.train.progress = True
-  assert ckpt.restore(abstract, config=config_lib.resolve(harmless)).step == 12
+  assert resume.restore(ckpt, abstract, config=config_lib.resolve(harmless)).step == 12
   # Extending a finished run continues from its last checkpoint.
   longer = train.train_and_evaluate(_ring8(steps=14), str(_copy_run(workdir, tmp_path / "run")))
   assert int(longer.step) == 14
@@ -460,24 +458,6 @@ def test_keeps_last_k_plus_best_by_metric(tmp_path):
     ckpt.wait()
   assert ckpt.steps() == [2, 4, 5]  # the best fid (step 2) and the last two
   ckpt.close()
-
-
-def test_preemption_guard_turns_signals_into_a_flag_and_absorbs_repeats(capfd):
-  before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-  with preemption.PreemptionGuard() as outer:
-    signal.raise_signal(signal.SIGTERM)  # delivered to this thread; the handler runs before the next line
-    assert outer.signal == "SIGTERM"
-    with preemption.PreemptionGuard() as guard:  # the training loop's guard, inside jgan train's
-      assert guard.signal == "SIGTERM"  # takes over what the outer guard caught (during start-up)
-      for s in (signal.SIGTERM, signal.SIGINT, signal.SIGTERM):  # a scheduler's repeats, a Ctrl-C
-        signal.raise_signal(s)
-      assert guard.signal == "SIGTERM" and guard.repeats == 3  # the process is still alive: absorbed
-    assert signal.getsignal(signal.SIGTERM) == outer._handle  # handed back to the outer guard
-  assert {s: signal.getsignal(s) for s in before} == before
-  err = capfd.readouterr().err
-  assert err.count("received again: still stopping; SIGKILL ends the run at once") == 3, err
-  with preemption.PreemptionGuard() as fresh:
-    assert fresh.signal is None and fresh.repeats == 0
 
 
 def test_a_killed_first_save_is_discarded_before_the_resumed_run_saves_the_same_step(tmp_path):
@@ -497,8 +477,8 @@ def test_a_killed_first_save_is_discarded_before_the_resumed_run_saves_the_same_
         (stale / f"d{i}" / f"f{j}").write_bytes(b"x" * 64)
     ckpt = ckpt_lib.Checkpointer(str(directory), config.checkpoint, config=config)
     assert not stale.exists()  # deleted before the constructor returned
-    assert ckpt.restore(abstract) is None  # no finished checkpoint: the run starts from step 0
+    assert resume.restore(ckpt, abstract) is None  # no finished checkpoint: the run starts from step 0
     assert ckpt.save(4, state, {"index": 4})
     ckpt.close()
     assert sorted(os.listdir(directory)) == ["4"], attempt
-    assert int(ckpt_lib.load_state(str(directory))[0].step) == int(state.step)
+    assert int(resume.load_state(str(directory))[0].step) == int(state.step)

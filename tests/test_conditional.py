@@ -80,7 +80,7 @@ def test_step_feeds_the_batch_labels_to_d_for_real_and_fake():
   batch = train.stack_batch(next(it), 2, 1, ("x", "label"))
   assert batch["label"].shape == (2, c.train.batch_size)
   last = {k: v[-1:] for k, v in batch.items()}
-  _, metrics = jax.jit(lambda s, b: step_lib.train_step(s, b, parts=parts))(st, last)
+  _, metrics = jax.jit(lambda s, b: step_lib.train_step(s, b, components=parts))(st, last)
   # The step's noise (jgan.step.train_step): z_all = normal(split(fold_in(rng, step))[0], ...).
   k_z, _ = jax.random.split(jax.random.fold_in(st.rng, st.step))
   z = jax.random.normal(k_z, (1, c.train.batch_size, c.model.latent_dim))[0]
@@ -93,7 +93,7 @@ def test_step_feeds_the_batch_labels_to_d_for_real_and_fake():
   # n_critic = 2: the scanned critic update gets its labels too.
   c.train.n_critic = 2
   parts2 = components.build(c, (28, 28, 1))
-  new, m2 = jax.jit(lambda s, b: step_lib.train_step(s, b, parts=parts2))(
+  new, m2 = jax.jit(lambda s, b: step_lib.train_step(s, b, components=parts2))(
     state_lib.create_state(parts2, jax.random.key(0)), batch
   )
   assert int(new.step) == 1 and np.isfinite(float(m2["d_loss"]))

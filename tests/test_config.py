@@ -21,7 +21,7 @@ import pytest
 from absl import flags
 
 from jgan import checkpoint as ckpt_lib
-from jgan import components, evaluation, train
+from jgan import components, evaluation, resume, train
 from jgan import config as config_lib
 from jgan import data as data_lib
 from jgan.cli import flags as cli_flags
@@ -366,7 +366,7 @@ CASES: dict[str, Case] = {
     "was saved with a different config; fields that change the result: train.batch_size: 256 -> 128",
   ),
   "no_checkpoint": Case(
-    "`load_generator('<dir without checkpoints>')`", lambda tmp: ckpt_lib.load_generator(tmp), "no checkpoint under"
+    "`load_generator('<dir without checkpoints>')`", lambda tmp: resume.load_generator(tmp), "no checkpoint under"
   ),
 }
 

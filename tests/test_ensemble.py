@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jgan import checkpoint, ensemble, train
+from jgan import ensemble, resume, train
 from jgan.labs import mode_collapse
 
 
@@ -78,7 +78,7 @@ def test_two_ensemble_runs_are_bit_identical_and_members_restore_as_runs(ens8, t
   again = ensemble.train_ensemble(c, str(tmp_path / "again"))
   assert identical(result.state, again.state)
   # A member's directory is an ordinary run: its checkpoint loads as one, with the member's own seed.
-  state, cfg = checkpoint.load_state(os.path.join(d, "seed=3"))
+  state, cfg = resume.load_state(os.path.join(d, "seed=3"))
   assert cfg.seed == 3 and cfg.train.num_seeds == 1
   assert identical(state, ensemble.member_state(result.state, 3))
   rows = read_metrics(os.path.join(d, "seed=3", "metrics.jsonl"))
@@ -157,7 +157,7 @@ def test_vmap_members_agree_with_the_single_step():
   out, _, ok = step(st, jax.tree.map(lambda *x: np.stack(x), *batches), {}, jnp.array([True, True]))
   assert np.asarray(ok).all()
   for i, (p, m) in enumerate(zip(parts, ms)):
-    fn = jax.jit(functools.partial(step_lib.train_step, parts=p))
+    fn = jax.jit(functools.partial(step_lib.train_step, components=p))
     single, _ = fn(state_lib.create_state(p, rng.run_keys(m.config.seed).train), batches[i])
     assert max_diff(ensemble.member_state(out, i), single) < 1e-6  # measured: 7e-9
 

@@ -48,7 +48,8 @@ import pytest
 
 from jgan import checkpoint as ckpt_lib
 from jgan import data as data_lib
-from jgan import train
+from jgan import filesystem_errors as fs_errors
+from jgan import resume, train
 from jgan import workdir as workdir_lib
 from tests import faults
 from tests.helpers import ROOT, load_config, wait_until
@@ -454,7 +455,7 @@ def test_signal_between_logging_steps_saves_the_open_window_and_the_rows_match(r
   stopped = train.train_and_evaluate(_ring8(), str(w))
   assert int(stopped.step) == 7
   assert [r["step"] for r in faults.rows(w)] == [4, 6]  # no row at step 7: its window went into the checkpoint
-  window = ckpt_lib.Checkpointer(ckpt_lib.locate(str(w)), read_only=True).read_json(7)["log"]
+  window = ckpt_lib.Checkpointer(resume.locate(str(w)), read_only=True).read_json(7)["log"]
   assert window["first"] == 7 and len(window["rows"]) == 1 and "d_loss" in window["names"]
   monkeypatch.setattr(data_lib, "make_iterator", make)
   final = train.train_and_evaluate(_ring8(), str(w))
@@ -481,7 +482,7 @@ def test_full_disk_while_logging_is_one_line_and_keeps_the_checkpoints(ring8_inp
     return scalars(self, step, values, **kw)
 
   monkeypatch.setattr(writers.RunWriter, "scalars", full)
-  with pytest.raises(workdir_lib.WorkdirError) as e:
+  with pytest.raises(fs_errors.WorkdirError) as e:
     train.train_and_evaluate(_ring8(), str(w))
   msg = str(e.value)
   assert "\n" not in msg
@@ -539,7 +540,7 @@ def test_lock_names_the_holder_and_replaces_stale_ones(tmp_path, monkeypatch, ca
   os.utime(e.path, (old, old))
   wait_until(lambda: os.stat(e.path).st_mtime > old + 1, timeout_s=60, what="a heartbeat refreshing the lock")
   os.remove(e.path)
-  with pytest.raises(workdir_lib.WorkdirError, match="vanished"):
+  with pytest.raises(fs_errors.WorkdirError, match="vanished"):
     e.check()
   e.release()
 
@@ -548,19 +549,19 @@ def test_filesystem_errors_are_described_in_one_line(tmp_path):
   import errno
 
   e = OSError(errno.ENOSPC, "No space left on device", "/w/metrics.jsonl")
-  assert workdir_lib.describe(e) == "No space left on device (ENOSPC): /w/metrics.jsonl"
-  assert workdir_lib.is_filesystem_error(e)
+  assert fs_errors.describe(e) == "No space left on device (ENOSPC): /w/metrics.jsonl"
+  assert fs_errors.is_filesystem_error(e)
   ts = ValueError(
     'PERMISSION_DENIED: Error writing local file "/w/checkpoints/4.orbax-checkpoint-tmp/x": '
     "Failed to open: Read-only file system [os_error_code='30']"
   )
-  assert workdir_lib.describe(RuntimeError("wrapped").with_traceback(None)) == "RuntimeError: wrapped"
+  assert fs_errors.describe(RuntimeError("wrapped").with_traceback(None)) == "RuntimeError: wrapped"
   try:
     raise RuntimeError("save failed") from ts
   except RuntimeError as wrapped:
-    assert workdir_lib.describe(wrapped) == "Read-only file system (EROFS): /w/checkpoints/4.orbax-checkpoint-tmp/x"
-    assert workdir_lib.is_filesystem_error(wrapped)
+    assert fs_errors.describe(wrapped) == "Read-only file system (EROFS): /w/checkpoints/4.orbax-checkpoint-tmp/x"
+    assert fs_errors.is_filesystem_error(wrapped)
   missing = FileNotFoundError(errno.ENOENT, "No such file or directory", "/data/mnist/x")
-  assert not workdir_lib.is_filesystem_error(missing, under="/w")  # a dataset, not the workdir
-  assert workdir_lib.is_filesystem_error(OSError(errno.ENOENT, "gone", "/w/metrics.jsonl"), under="/w")
-  assert not workdir_lib.is_filesystem_error(FileNotFoundError("dataset 'x' is not prepared"))
+  assert not fs_errors.is_filesystem_error(missing, under="/w")  # a dataset, not the workdir
+  assert fs_errors.is_filesystem_error(OSError(errno.ENOENT, "gone", "/w/metrics.jsonl"), under="/w")
+  assert not fs_errors.is_filesystem_error(FileNotFoundError("dataset 'x' is not prepared"))

@@ -271,10 +271,10 @@ def test_image_sweep_scores_any_metric_and_tabulates_seeds(tmp_path, small_class
   assert os.path.exists(os.path.join(w, "samples.png"))
 
   # score_run needs only a state and its config: a restored checkpoint scores exactly as the sweep did.
-  from jgan import checkpoint
+  from jgan import resume
 
   run = sweep_spec.expand(DCGAN, spec)[1]
-  state, _ = checkpoint.load_state(os.path.join(w, "runs", run.name))
+  state, _ = resume.load_state(os.path.join(w, "runs", run.name))
   again = sweep_scoring.score_run(
     state, sweep_spec.run_config(DCGAN, run), str(tmp_path / "rescored"), "mnist_fid500,mnist_modes500"
   )

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from jgan.models import MODELS, biggan, layers, make_models, resnet, spectral
+from jgan.models import MODELS, biggan, layer_sets, make_models, resnet, same_conv, spectral
 from jgan.models import resnet_blocks as rb
 
 _DN = ("NHWC", "HWIO", "NHWC")
@@ -206,7 +206,7 @@ def test_bad_values_name_the_value_and_the_choices():
   with pytest.raises(ValueError, match=r"model.shared_dim=0 must be a positive integer"):
     _abstract(_cfg("biggan", latent_dim=80, shared_dim=0), (32, 32, 3))
   with pytest.raises(ValueError, match=r"unknown resample='left'; valid choices: None, 'up', 'down'"):
-    layers.SameConv(2, 2, 3, resample="left", rngs=nnx.Rngs(0))
+    same_conv.SameConv(2, 2, 3, resample="left", rngs=nnx.Rngs(0))
   with pytest.raises(ValueError, match="needs the class labels"):
     _abstract(_cfg("resnet", num_classes=10), (28, 28, 1))[0](jnp.zeros((2, 128)))
 
@@ -240,7 +240,7 @@ def test_reference_architecture_of_sngan32():
 
 def _conf(sn=False, layers_name="fast"):
   init = nnx.initializers.normal(0.3)
-  return rb.BlockConf(layers.layer_set(layers_name), None, sn, init, init, 1e-5)
+  return rb.BlockConf(layer_sets.layer_set(layers_name), None, sn, init, init, 1e-5)
 
 
 def test_class_batchnorm_formula():
@@ -398,7 +398,7 @@ def test_same_conv_forms_equal_lax_with_gradients(k, mode):
       jax.lax.reduce_window(_ref_same(x, w), 0.0, jax.lax.add, (1, 2, 2, 1), (1, 2, 2, 1), "VALID") / 4
     ),
   }[mode]
-  mine = {None: layers._same, "up": layers.up_conv2x, "down": layers.conv_pool2x}[mode]
+  mine = {None: same_conv.same, "up": same_conv.up_conv2x, "down": same_conv.conv_pool2x}[mode]
   want, vjp_ref = jax.vjp(ref, x, w)
   got, vjp_got = jax.vjp(mine, x, w)
   np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
@@ -410,7 +410,7 @@ def test_same_conv_forms_equal_lax_with_gradients(k, mode):
 def test_add_bias_gradient():
   y, b = jax.random.normal(jax.random.key(0), (3, 4, 5, 6)), jnp.arange(6.0)
   f = lambda op: jax.grad(lambda y, b: jnp.sum(jnp.sin(op(y, b))), (0, 1))(y, b)
-  for a, r in zip(f(layers.add_bias), f(lambda y, b: y + b[None, None, None])):
+  for a, r in zip(f(same_conv.add_bias), f(lambda y, b: y + b[None, None, None])):
     np.testing.assert_allclose(a, r, rtol=1e-5, atol=1e-5)
 
 

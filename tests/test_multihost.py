@@ -30,7 +30,7 @@ import jax
 import numpy as np
 import pytest
 
-from jgan import checkpoint, multihost, sharding, train
+from jgan import multihost, resume, sharding, train
 from tests.helpers import ROOT, load_config, wait_until
 
 ATOL = RTOL = 1e-5  # 2 x 2 vs 1 x 4 devices (see the module docstring)
@@ -177,7 +177,7 @@ def test_two_processes_match_one_process_and_resume_exactly(env, tmp_path):
   full = tmp_path / "full"
   _ok(launch_group(full, env["data_dir"], env["env"]))
   t_full = time.monotonic()
-  full_state, _ = checkpoint.load_state(str(full), step=STEPS)
+  full_state, _ = resume.load_state(str(full), step=STEPS)
   assert int(full_state.step) == STEPS
   worst = 0.0
   for x, y in zip(_leaves(full_state), _leaves(ref), strict=True):
@@ -216,7 +216,7 @@ def test_two_processes_match_one_process_and_resume_exactly(env, tmp_path):
   for _, err in resumed:
     assert f"resumed from {part / 'checkpoints' / str(stop)} (step {stop})" in err
   t_resume = time.monotonic()
-  part_state, _ = checkpoint.load_state(str(part), step=STEPS)
+  part_state, _ = resume.load_state(str(part), step=STEPS)
   for i, (x, y) in enumerate(zip(_leaves(part_state), _leaves(full_state), strict=True)):
     assert x.dtype == y.dtype and np.array_equal(x, y), f"leaf {i} differs after the resume"
   assert _rows(part) == _rows(full)

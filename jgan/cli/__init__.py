@@ -8,6 +8,7 @@ Exit status: 0 success, 2 a bad input or a failure named in one ``error:`` line.
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 
 # name -> (module, one-line description). ``jgan --help`` lists them in this order.
@@ -20,6 +21,43 @@ SUBCOMMANDS = {
   "classifier": ("jgan.cli.classifier", "train the domain classifier of the mnist_* metrics"),
   "data": ("jgan.cli.data", "download and prepare a TFDS dataset (jgan data prepare cifar10)"),
 }
+
+
+class _Stderr(logging.StreamHandler):
+  """A handler writing to the *current* ``sys.stderr`` (tests and tools may swap it after set-up)."""
+
+  @property
+  def stream(self):
+    return sys.stderr
+
+  @stream.setter
+  def stream(self, value):
+    pass
+
+
+class _Lines(logging.Formatter):
+  """The library's messages as the command line prints them: info as is, ``warning: ...``, ``error: ...``."""
+
+  def format(self, record):
+    text = record.getMessage()
+    if record.levelno >= logging.ERROR:
+      return f"error: {text}"
+    if record.levelno >= logging.WARNING:
+      lead = len(text) - len(text.lstrip("\n"))  # a message that starts below a progress bar
+      return f"{text[:lead]}warning: {text[lead:]}"
+    return text
+
+
+def show_library_messages(level: int = logging.INFO) -> None:
+  """Prints the ``jgan`` loggers' messages (library code logs; the command line decides what is shown)
+  on stderr, one line each, from ``level`` up. Idempotent."""
+  logger = logging.getLogger("jgan")
+  if not any(isinstance(h, _Stderr) for h in logger.handlers):
+    handler = _Stderr()
+    handler.setFormatter(_Lines())
+    logger.addHandler(handler)
+  logger.setLevel(level)
+  logger.propagate = False  # absl's root handler would print them a second time
 
 
 def usage() -> str:
@@ -51,5 +89,6 @@ def main(argv: list[str] | None = None) -> int:
   if name not in SUBCOMMANDS:
     print(f"error: unknown subcommand {name!r}; valid choices: {', '.join(SUBCOMMANDS)}", file=sys.stderr)
     return 2
+  show_library_messages()
   module = importlib.import_module(SUBCOMMANDS[name][0])
   return module.main(rest, until_exit=True) if name == "train" and entry else module.main(rest)

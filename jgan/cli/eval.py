@@ -100,7 +100,7 @@ def main(argv) -> int:
   """Entry point of ``jgan eval``; returns the exit status (0 ok, 2 usage or input error)."""
   args = _parser().parse_args(argv)
   from jgan import checkpoint as ckpt_lib
-  from jgan import evaluation
+  from jgan import evaluation, resume
 
   try:
     state = None
@@ -108,7 +108,7 @@ def main(argv) -> int:
       config = _load_config(args.workdir)
       step = 0  # real data: no training step
     else:
-      state, config = ckpt_lib.load_state(args.workdir, step=args.step)
+      state, config = resume.load_state(args.workdir, step=args.step)
       step = int(state.step)
     settings = evaluation.eval_settings(config)
     for key, value in (

@@ -17,91 +17,6 @@ from __future__ import annotations
 import os
 import shlex
 import sys
-import threading
-import time
-
-
-def one_line(e: BaseException) -> str:
-  """An exception's message on one line (multi-line messages joined with spaces)."""
-  return " ".join(line.strip() for line in str(e).splitlines() if line.strip())
-
-
-def _quiet_thread_errors() -> None:
-  """Filesystem errors in background threads (TensorBoard's writer on a full disk) as one line each, and
-  no traceback for callbacks into a closed event loop after a failed save; the main thread reports the
-  failure itself. Other exceptions keep Python's traceback."""
-  default = threading.excepthook
-
-  def hook(args):
-    if isinstance(args.exc_value, OSError):
-      name = args.thread.name if args.thread is not None else "a thread"
-      print(f"warning: {name}: {one_line(args.exc_value)}", file=sys.stderr)
-      return
-    default(args)
-
-  threading.excepthook = hook
-
-  # TensorStore callbacks of a failed save may still fire after Orbax closed their asyncio loop; the
-  # RuntimeError reaches sys.excepthook from C++ (a bare traceback each). The failure is reported anyway.
-  default_sys = sys.excepthook
-
-  def sys_hook(kind, value, tb):
-    if isinstance(value, RuntimeError) and str(value) == "Event loop is closed":
-      return
-    default_sys(kind, value, tb)
-
-  sys.excepthook = sys_hook
-  default_unraisable = sys.unraisablehook
-
-  def unraisable_hook(u):
-    if isinstance(u.exc_value, RuntimeError) and str(u.exc_value) == "Event loop is closed":
-      return
-    code = getattr(u.object, "cr_code", None)  # Orbax's read coroutines of a damaged checkpoint, closed
-    if code is not None and f"{os.sep}orbax{os.sep}" in code.co_filename:
-      return
-    default_unraisable(u)
-
-  sys.unraisablehook = unraisable_hook
-
-
-def _quiet_orbax_tracebacks() -> None:
-  """Orbax logs a failed background save with ERROR records carrying tracebacks and TensorStore specs;
-  jgan reports the failure in one line, so those records keep the first 300 characters of their message."""
-  import logging as py_logging
-
-  class StripTraceback(py_logging.Filter):
-    def filter(self, record):
-      if "orbax" in (record.pathname or "") and record.levelno >= py_logging.ERROR:
-        record.msg, record.args = one_line(Exception(record.getMessage()))[:300], ()
-        record.exc_info, record.exc_text = None, None
-      return True
-
-  py_logging.getLogger("absl").addFilter(StripTraceback())
-
-  class DropUnretrieved(py_logging.Filter):
-    def filter(self, record):  # the failed reads of a damaged checkpoint, already reported as a warning
-      return "exception was never retrieved" not in record.getMessage()
-
-  py_logging.getLogger("asyncio").addFilter(DropUnretrieved())
-
-
-def exit_now_if_threads_linger(code: int, grace_s: float = 5.0) -> int:
-  """Returns ``code``, or ends the process with it when Orbax's background threads outlive ``grace_s``.
-
-  After a failed checkpoint save Orbax may leave background threads waiting for signals that never
-  come (up to its 300 s coordination timeout); the interpreter would wait for them at exit. The error
-  is reported by then, so the process ends at once with its status.
-  """
-  deadline = time.monotonic() + grace_s
-  while True:
-    alive = [t for t in threading.enumerate() if type(t).__module__.startswith("orbax") and t.is_alive()]
-    if not alive:
-      return code
-    if time.monotonic() >= deadline:
-      sys.stdout.flush()
-      sys.stderr.flush()
-      os._exit(code)
-    alive[0].join(0.1)
 
 
 def _workdir_in(argv) -> str | None:
@@ -150,12 +65,12 @@ def _main(argv, guard) -> int:
     return 0
   from absl import logging
 
-  from jgan import checkpoint, multihost
+  from jgan import checkpoint, checkpoint_orbax, multihost
+  from jgan import filesystem_errors as fs_errors
   from jgan import workdir as workdir_lib
 
   logging.set_verbosity(logging.WARNING)  # absl's INFO lines (backend probing, TFDS) drown the progress bar
-  _quiet_orbax_tracebacks()
-  _quiet_thread_errors()
+  checkpoint_orbax.install_process_hooks()
   try:
     dist_kwargs, config_argv = multihost.pop_flags(argv)
     config, workdir = flags.parse_cli(config_argv, prog="jgan train")
@@ -170,7 +85,7 @@ def _main(argv, guard) -> int:
     try:
       multihost.initialize(**dist_kwargs)
     except multihost.DistributedError as e:
-      print(f"error: {one_line(e)}", file=sys.stderr)
+      print(f"error: {checkpoint_orbax.one_line(e)}", file=sys.stderr)
       return 2
   num_seeds = int(config.train.get("num_seeds", 1))
   if num_seeds > 1:
@@ -186,7 +101,7 @@ def _main(argv, guard) -> int:
     return preemption.EXIT_PREEMPTED
   try:
     if num_seeds > 1:
-      result = ensemble.train_ensemble(config, workdir)
+      result = ensemble.train_ensemble(config, workdir, resume_command=resume)
       # The running members share their step count (frozen ones stopped earlier).
       state = ensemble.member_state(result.state, int(result.alive.argmax()))
     else:
@@ -197,10 +112,10 @@ def _main(argv, guard) -> int:
     FloatingPointError,
     checkpoint.CheckpointError,
     workdir_lib.WorkdirLocked,
-    workdir_lib.WorkdirError,
+    fs_errors.WorkdirError,
   ) as e:
-    print(f"error: {one_line(e)}", file=sys.stderr)
-    return exit_now_if_threads_linger(2)
+    print(f"error: {checkpoint_orbax.one_line(e)}", file=sys.stderr)
+    return checkpoint_orbax.exit_now_if_threads_linger(2)
   # Stopped by SIGTERM / SIGINT with a checkpoint saved: say so to the scheduler (requeue me).
   return preemption.EXIT_PREEMPTED if int(state.step) < config.train.steps else 0
 

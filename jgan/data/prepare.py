@@ -14,10 +14,12 @@ dataset is not prepared there; it is prepared in another file format (TFDS's def
 
 from __future__ import annotations
 
+import logging
 import os
-import sys
 
 from jgan.data.specs import IMAGE_DATASETS
+
+log = logging.getLogger(__name__)
 
 PREPARE_EXTRA = "pip install 'jgan[prepare]'"
 
@@ -157,5 +159,5 @@ def prepare(name: str, data_dir: str | None = None, *, progress: bool = True) ->
   except (OSError, ConnectionError) as e:
     first = str(e).splitlines()[0] if str(e) else ""
     raise DatasetNotReady(f"downloading {name!r} failed: {type(e).__name__}: {first}") from None
-  print(f"prepared {name!r} as array_record in {builder.data_dir}", file=sys.stderr)
+  log.info(f"prepared {name!r} as array_record in {builder.data_dir}")
   return str(builder.data_dir)

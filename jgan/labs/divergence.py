@@ -16,11 +16,9 @@ The reference values come from :func:`f_divergence_by_quadrature` (``scipy.integ
 ``scipy.stats.wasserstein_distance`` on samples. ``benchmarks/divergence_table.py`` writes the table in
 ``docs/divergence_estimates.md``; ``tests/test_labs_divergence.py`` checks it.
 
-The estimate is only as good as its variance, which is infinite for some divergences between some
-pairs (e.g. Neyman's chi-square when Q is much wider than P): :mod:`jgan.labs.divergence_validity`
-states where each estimator is valid, and :func:`estimate_divergences` warns
-(:class:`EstimatorVarianceWarning`) when it is given such a pair of Gaussians
-(:func:`gaussian_sampler`).
+The estimate's variance is infinite for some pairs (e.g. Neyman's chi-square when Q is much wider than
+P): :mod:`jgan.labs.divergence_validity` states where each estimator is valid, and
+:func:`estimate_divergences` warns (:class:`EstimatorVarianceWarning`) for such Gaussians.
 """
 
 from __future__ import annotations

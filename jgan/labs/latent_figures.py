@@ -14,11 +14,13 @@ ink; styles are ``thick``/``thin`` (:func:`jgan.labs.attributes.thickness`), ``r
 
 from __future__ import annotations
 
+import logging
 import os
 import re
-import sys
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 # style -> (attribute, highest first?). "upright" ranks by |slant|, smallest first.
 STYLES = {
@@ -45,10 +47,10 @@ def load_generator_fn(
   import jax
   import jax.numpy as jnp
 
-  from jgan import checkpoint
+  from jgan import resume
   from jgan import state as state_lib
 
-  state, config = checkpoint.load_state(workdir, step=step)
+  state, config = resume.load_state(workdir, step=step)
   config.restored_step = int(state.step)
   k = config.model.num_classes if config.model.get("conditional", False) else 0
   if label is not None and not k:
@@ -290,7 +292,7 @@ def op_arithmetic(args, g, config, out: str) -> list[str]:
   summary = f"result thickness {np.mean(res['thickness']):.3f}"
   if "label" in res:
     summary += f", labels {res['label'].tolist()}"
-  print(f"{args.expr}: {summary}", file=sys.stderr)
+  log.info(f"{args.expr}: {summary}")
   npz = _save_npz(
     os.path.join(out, "arithmetic.npz"),
     z=var,
@@ -331,8 +333,8 @@ def op_neighbours(args, g, config, out: str) -> list[str]:
     rows.append(("feature NN", train[fnn[:n, 0]]))
     extra = {"feature_dist": fdist, "feature_index": fnn}
   else:
-    print("no domain classifier found: pixel-space neighbours only (see --classifier)", file=sys.stderr)
-  print(", ".join(msg), file=sys.stderr)
+    log.warning("no domain classifier found: pixel-space neighbours only (see --classifier)")
+  log.info(", ".join(msg))
   png = labelled_rows(os.path.join(out, "neighbours.png"), rows, ncols=n)
   npz = _save_npz(os.path.join(out, "neighbours.npz"), z=z, pixel_dist=dist, pixel_index=nn, **extra)
   return [png, npz]

@@ -110,9 +110,9 @@ def train_one(config_spec: str, run: Run, workdir: str, metrics=None) -> dict:
       raise ValueError(f"{run_dir} holds results of another config; use a new --workdir or delete the run")
     if expected_keys(config, names) <= set(done):
       return {**done, "skipped": True}
-    from jgan import checkpoint
+    from jgan import resume
 
-    state, _ = checkpoint.load_state(run_dir)
+    state, _ = resume.load_state(run_dir)
     extra = {k: v for k, v in done.items() if k not in RECORD_KEYS}
     scored = score_run(state, config, run_dir, names, cache_dir=cache_dir)
     results = write_results(run, config, run_dir, {**extra, **scored})

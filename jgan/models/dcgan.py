@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from jgan.models.layers import LayerSet, layer_set
+from jgan.models.layer_sets import LayerSet, layer_set
 
 SUPPORTED_SIZES = {28: 7, 32: 4, 64: 4}  # image size -> spatial size of G's first feature map
 NORMS = ("batch", "layer", "none")

@@ -32,18 +32,17 @@ stride-1 2x2 'VALID' convolution with ``4*Cin`` input channels, exactly the stri
 
 Every convolution above is :func:`conv_valid`, whose derivatives of any order are again forward
 convolutions, so the step stays fast where XLA:CPU would otherwise emit naive loops (critic updates in a
-``lax.scan``, gradient penalties; see its docstring). ``MapConv`` (D's last layer) is a matmul.
+``lax.scan``, gradient penalties; see its docstring). ``MapConv`` (D's last layer) is a matmul. The
+ResNet GANs' stride-1 convolutions are :mod:`jgan.models.same_conv`; the two layer sets ``model.layers``
+picks from, :mod:`jgan.models.layer_sets`.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import nnx
 
 _DN = ("NHWC", "HWIO", "NHWC")
@@ -170,7 +169,8 @@ def downconv2x(x: jax.Array, w: jax.Array) -> jax.Array:
 _HIGHEST = jax.lax.Precision.HIGHEST  # full float32 sums also where dots default to TF32 (GPUs)
 
 
-def _colsum(x2: jax.Array) -> jax.Array:
+def colsum(x2: jax.Array) -> jax.Array:
+  """Column sums of ``x2`` [N, C] -> [C] as the dot ``ones[N] @ x2`` (full float32 precision)."""
   """[N, C] float32 -> [C]: the column sums, as a matrix-vector product (see the module docstring)."""
   return jnp.dot(jnp.ones((x2.shape[0],), x2.dtype), x2, precision=_HIGHEST)
 
@@ -196,8 +196,8 @@ def _bn_fwd(x, scale, bias, epsilon):
   c = x.shape[-1]
   x2 = x.reshape(-1, c).astype(jnp.float32)
   n = x2.shape[0]
-  mean = _colsum(x2) / n
-  var = jnp.maximum(0.0, _colsum(x2 * x2) / n - mean * mean)
+  mean = colsum(x2) / n
+  var = jnp.maximum(0.0, colsum(x2 * x2) / n - mean * mean)
   r = jax.lax.rsqrt(var + epsilon)
   y = ((x2 - mean[None]) * (r * scale)[None] + bias[None]).astype(x.dtype).reshape(x.shape)
   return (y, mean, var), (x, mean, r, scale)
@@ -213,8 +213,8 @@ def _bn_bwd(epsilon, res, cts):
   n = x2.shape[0]
   xc = x2 - mean[None]
   xhat = xc * r[None]
-  sum_dy = _colsum(dy2)
-  sum_dy_xhat = _colsum(dy2 * xhat)
+  sum_dy = colsum(dy2)
+  sum_dy_xhat = colsum(dy2 * xhat)
   # d/dx of the normalisation, plus the direct paths through the returned mean and variance.
   dx = (scale * r)[None] * (dy2 - (sum_dy[None] + xhat * sum_dy_xhat[None]) / n) + (
     dmean[None] + 2.0 * dvar[None] * xc
@@ -345,219 +345,3 @@ class MapConv(nnx.Conv):
     if self.bias is not None:
       y = y + self.bias[...].astype(dtype)[None]
     return y.reshape(x.shape[0], 1, 1, -1)
-
-
-# --- Stride-1 'SAME' convolutions with nearest up-sampling or 2x2 average pooling (ResNet GANs) ---
-RESAMPLE = (None, "up", "down")
-# Per axis, nearest x2 up-sampling then a 3-tap 'SAME' correlation: output phase p (even/odd rows) is a
-# 2-tap correlation of x padded by one, at offset p, with the taps summed as _UP3[p, t, :] selects.
-# numpy, not jnp: a module-level jnp array would initialise JAX's backends at import, which
-# jax.distributed.initialize (multihost.initialize) must precede.
-_UP3 = np.array([[[1, 0, 0], [0, 1, 1]], [[1, 1, 0], [0, 0, 1]]], np.float32)
-# Per axis, a 3-tap 'SAME' correlation then 2x2 average pooling is a 4-tap stride-2 correlation of x
-# padded by one whose taps are v_t = (w_t + w_{t-1}) / 2 (see :func:`conv_pool2x`).
-_POOL3 = 0.5 * np.array([[1, 0, 0], [1, 1, 0], [0, 1, 1], [0, 0, 1]], np.float32)
-
-
-def nearest_up2x(x: jax.Array) -> jax.Array:
-  """[B, H, W, C] -> [B, 2H, 2W, C]: nearest-neighbour up-sampling (each pixel repeated 2x2)."""
-  b, h, w, c = x.shape
-  return jnp.broadcast_to(x[:, :, None, :, None, :], (b, h, 2, w, 2, c)).reshape(b, 2 * h, 2 * w, c)
-
-
-def avg_pool2x(x: jax.Array) -> jax.Array:
-  """[B, H, W, C] (H, W even) -> [B, H/2, W/2, C]: 2x2 average pooling with stride 2."""
-  b, h, w, c = x.shape
-  return x.reshape(b, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4))
-
-
-def _same(x: jax.Array, k: jax.Array) -> jax.Array:
-  """Stride-1 'SAME' correlation (odd kernel) as zero padding plus :func:`conv_valid`; 1x1 as a matmul."""
-  kh, kw, cin, cout = k.shape
-  if (kh, kw) == (1, 1):
-    return (x.reshape(-1, cin) @ k.reshape(cin, cout)).reshape(*x.shape[:-1], cout)
-  return conv_valid(jnp.pad(x, ((0, 0), (kh // 2, kh // 2), (kw // 2, kw // 2), (0, 0))), k)
-
-
-def up_conv2x(x: jax.Array, w: jax.Array) -> jax.Array:
-  """``conv_same(nearest_up2x(x), w)`` for a 3x3 or 1x1 kernel, computed at the input resolution.
-
-  Args:
-    x: [B, H, W, Cin] float; w: [k, k, Cin, Cout] (HWIO, k = 1 or 3), same dtype.
-
-  Returns:
-    [B, 2H, 2W, Cout], equal up to float rounding to the stride-1 'SAME' correlation of the up-sampled
-    map. A 1x1 kernel commutes with the up-sampling (4x less work). For 3x3 the four output phases
-    (even/odd rows x columns) are 2x2 correlations of ``x`` padded by one (the per-axis taps are the
-    sums in ``_UP3``), evaluated as one 2x2 'VALID' convolution to ``4 Cout`` channels and interleaved
-    (depth-to-space): 16 taps per output pixel quadruple instead of 36, and no 4x larger input map.
-  """
-  if w.shape[:2] == (1, 1):
-    return nearest_up2x(_same(x, w))
-  if w.shape[:2] != (3, 3):
-    raise ValueError(f"up_conv2x supports 1x1 and 3x3 kernels, got {w.shape[:2]}")
-  b, h, wd, cin = x.shape
-  cout = w.shape[-1]
-  m = jnp.asarray(_UP3, w.dtype)
-  # k[ty, tx, c, (py, px, o)] = sum_{r, s} M[py, ty, r] M[px, tx, s] w[r, s, c, o]
-  k = jnp.einsum("ytr,xus,rsco->tucyxo", m, m, w).reshape(2, 2, cin, 4 * cout)
-  y = conv_valid(jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0))), k).reshape(b, h + 1, wd + 1, 2, 2, cout)
-  rows = [jnp.stack([y[:, py : py + h, px : px + wd, py, px] for px in (0, 1)], axis=3) for py in (0, 1)]
-  return jnp.stack(rows, axis=2).reshape(b, 2 * h, 2 * wd, cout)
-
-
-def conv_pool2x(x: jax.Array, w: jax.Array) -> jax.Array:
-  """``avg_pool2x(conv_same(x, w))`` for a 3x3 or 1x1 kernel, as one stride-2 convolution.
-
-  Args:
-    x: [B, H, W, Cin] float, H and W even; w: [k, k, Cin, Cout] (HWIO, k = 1 or 3), same dtype.
-
-  Returns:
-    [B, H/2, W/2, Cout], equal up to float rounding. A 1x1 kernel commutes with the pooling (pool
-    first: 4x less work). For 3x3, per axis ``out[n] = (y[2n] + y[2n+1]) / 2`` with ``y`` the 'SAME'
-    correlation is ``sum_t v_t xp[2n + t]`` (``xp`` = ``x`` padded by one, ``v_t = (w_t + w_{t-1}) / 2``):
-    a 4x4 stride-2 convolution with padding one, computed by :func:`downconv2x` (16 taps per output
-    pixel instead of 36 plus the pooling).
-  """
-  if w.shape[:2] == (1, 1):
-    return _same(avg_pool2x(x), w)
-  if w.shape[:2] != (3, 3):
-    raise ValueError(f"conv_pool2x supports 1x1 and 3x3 kernels, got {w.shape[:2]}")
-  p = jnp.asarray(_POOL3, w.dtype)
-  return downconv2x(x, jnp.einsum("ar,bs,rsco->abco", p, p, w))
-
-
-@jax.custom_vjp
-def add_bias(y: jax.Array, b: jax.Array) -> jax.Array:
-  """``y + b`` for ``y`` [..., C] and ``b`` [C] (same dtype), whose gradient for ``b`` (the sum of the
-  cotangent over every axis but the last) is a matrix-vector product: XLA:CPU lowers that reduction over
-  the leading axes of an NHWC map to a slow reduce-window loop (see the module docstring's BatchNorm)."""
-  return y + b.reshape((1,) * (y.ndim - 1) + (-1,))
-
-
-def _add_bias_fwd(y, b):
-  return add_bias(y, b), None
-
-
-def _add_bias_bwd(_, dy):
-  return dy, _colsum(dy.reshape(-1, dy.shape[-1]).astype(jnp.float32)).astype(dy.dtype)
-
-
-add_bias.defvjp(_add_bias_fwd, _add_bias_bwd)
-
-
-def _check_conv_args(kernel_size: int, resample) -> None:
-  if resample not in RESAMPLE:
-    raise ValueError(f"unknown resample={resample!r}; valid choices: {', '.join(map(repr, RESAMPLE))}")
-  if kernel_size % 2 == 0 or (resample is not None and kernel_size not in (1, 3)):
-    raise ValueError(f"kernel_size={kernel_size} is not supported (odd; 1 or 3 with resample={resample!r})")
-
-
-class _SameConvBase(nnx.Conv):
-  """``nnx.Conv(cin, cout, (k, k), padding='SAME')`` plus a ``resample`` mode (None, "up", "down")."""
-
-  def __init__(
-    self,
-    cin: int,
-    cout: int,
-    kernel_size: int,
-    *,
-    resample: str | None = None,
-    use_bias: bool = True,
-    kernel_init=None,
-    dtype=None,
-    param_dtype=jnp.float32,
-    rngs: nnx.Rngs,
-  ):
-    _check_conv_args(kernel_size, resample)
-    init = kernel_init or nnx.initializers.lecun_normal()
-    k = (kernel_size, kernel_size)
-    super().__init__(cin, cout, k, use_bias=use_bias, kernel_init=init, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
-    self.resample = resample
-
-
-class SameConv(_SameConvBase):
-  """``nnx.Conv(cin, cout, (k, k), padding='SAME')`` with optional resampling, on XLA:CPU's fast path.
-
-  ``resample``: None (the convolution), ``"up"`` (nearest x2 up-sampling first: :func:`up_conv2x`) or
-  ``"down"`` (2x2 average pooling after: :func:`conv_pool2x`). Every convolution is :func:`conv_valid`
-  (1x1 kernels are matmuls), so its derivatives stay forward convolutions. Same variables as
-  ``nnx.Conv`` (``kernel`` [k, k, cin, cout], optional ``bias`` [cout]; a subclass, so spectral
-  normalisation finds it). Input ``[B, H, W, cin]`` -> ``[B, H', W', cout]`` in ``dtype`` (default:
-  promoted with the parameters'), ``H' = 2H``, ``H / 2`` or ``H``.
-  """
-
-  def __call__(self, x: jax.Array) -> jax.Array:  # type: ignore[override]  # takes the input only
-    fn = {None: _same, "up": up_conv2x, "down": conv_pool2x}[self.resample]
-    kernel = self.kernel[...]
-    dtype = self.dtype or jnp.result_type(x, kernel)
-    y = fn(x.astype(dtype), kernel.astype(dtype))
-    return y if self.bias is None else add_bias(y, self.bias[...].astype(dtype))
-
-
-class NativeSameConv(_SameConvBase):
-  """:class:`SameConv` written with Flax's own layer: ``nnx.Conv`` (padding 'SAME') on the up-sampled
-  map (``resample="up"``), or pooled after (``"down"``). Same variables and arguments."""
-
-  def __call__(self, x: jax.Array) -> jax.Array:  # type: ignore[override]  # takes the input only
-    y = super().__call__(nearest_up2x(x) if self.resample == "up" else x)
-    return avg_pool2x(y) if self.resample == "down" else y
-
-
-def _native_up(cin: int, cout: int, *, use_bias: bool = False, kernel_init=None, dtype=None, rngs: nnx.Rngs):
-  return nnx.ConvTranspose(
-    cin,
-    cout,
-    (4, 4),
-    strides=(2, 2),
-    padding="SAME",
-    use_bias=use_bias,
-    kernel_init=kernel_init or nnx.initializers.normal(0.02),
-    dtype=dtype,
-    rngs=rngs,
-  )
-
-
-def _native_down(cin: int, cout: int, *, use_bias: bool = True, kernel_init=None, dtype=None, rngs: nnx.Rngs):
-  return nnx.Conv(
-    cin,
-    cout,
-    (4, 4),
-    strides=(2, 2),
-    padding=((1, 1), (1, 1)),
-    use_bias=use_bias,
-    kernel_init=kernel_init or nnx.initializers.normal(0.02),
-    dtype=dtype,
-    rngs=rngs,
-  )
-
-
-class LayerSet(NamedTuple):
-  """Constructors of the layers whose formulation ``model.layers`` picks; both sets take the same
-  arguments and create the same variables (names, shapes, initial values for the same ``rngs``).
-
-  * ``up(cin, cout, *, use_bias, kernel_init, dtype, rngs)``: stride-2 4x4 'SAME' transposed convolution.
-  * ``down(cin, cout, *, use_bias, kernel_init, dtype, rngs)``: stride-2 4x4 convolution, padding 1.
-  * ``batch_norm(c, **nnx.BatchNorm kwargs)``.
-  * ``map_conv(cin, cout, (S, S), **nnx.Conv kwargs)``: the convolution over a whole ``S x S`` map.
-  * ``conv(cin, cout, k, *, resample, use_bias, kernel_init, dtype, rngs)``: stride-1 'SAME' k x k
-    convolution, optionally after nearest x2 up-sampling or before 2x2 average pooling (the ResNet
-    GANs' layers, :class:`SameConv`).
-  """
-
-  up: Callable[..., nnx.Module]
-  down: Callable[..., nnx.Module]
-  batch_norm: Callable[..., nnx.Module]
-  map_conv: Callable[..., nnx.Module]
-  conv: Callable[..., nnx.Module]
-
-
-LAYERS = {
-  "fast": LayerSet(UpConv, DownConv, BatchNorm, MapConv, SameConv),
-  "native": LayerSet(_native_up, _native_down, nnx.BatchNorm, nnx.Conv, NativeSameConv),
-}
-
-
-def layer_set(name: str = "auto", backend: str | None = None) -> LayerSet:
-  """The :class:`LayerSet` of ``model.layers = name`` (see :func:`resolve_layers`)."""
-  return LAYERS[resolve_layers(name, backend)]

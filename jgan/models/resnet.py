@@ -39,7 +39,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from jgan.models import resnet_blocks as rb
-from jgan.models.layers import layer_set
+from jgan.models.layer_sets import layer_set
 
 
 class GArch(NamedTuple):

@@ -13,7 +13,7 @@
   max-pooled 2x2; ``x + sigma * o(...)`` with ``sigma`` starting at 0, so the block starts as identity).
 * :class:`PooledLinear`: D's head, global *sum* pooling then a linear layer to one score.
 
-Every convolution is ``layers.conv`` of the chosen :class:`jgan.models.layers.LayerSet` (``model.layers``:
+Every convolution is ``layers.conv`` of the chosen :class:`jgan.models.layer_sets.LayerSet` (``model.layers``:
 the fast forms fuse the up-sampling / pooling into the convolution, the native ones are Flax's
 ``nnx.Conv`` around ``jnp`` resampling; same parameters either way), and every BatchNorm is
 ``layers.batch_norm``. Spectral normalisation (:class:`jgan.models.spectral.SpectralNorm`, the optimiser
@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from jgan.models.layers import LayerSet
+from jgan.models.layer_sets import LayerSet
 from jgan.models.spectral import SpectralNorm
 
 NORM_MODES = ("none", "class", "linear")

@@ -22,7 +22,7 @@ class Objective(NamedTuple):
   d_penalty: Callable[..., Array] | None = None
 
 
-def _as_float(x) -> Array:
+def as_float(x) -> Array:
   """``x`` as a JAX array of at least float32 precision (bf16/f16 outputs of D are upcast for losses)."""
   x = jnp.asarray(x)
   return x.astype(jnp.promote_types(x.dtype, jnp.float32))

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from jgan import penalties as _penalties
-from jgan.objectives.base import Objective, _as_float
+from jgan.objectives.base import Objective, as_float
 
 
 def minimax() -> Objective:
@@ -60,7 +60,7 @@ def wasserstein() -> Objective:
 
   def loss(d_real, d_fake, obj_state):
     del obj_state
-    d_real, d_fake = _as_float(d_real), _as_float(d_fake)
+    d_real, d_fake = as_float(d_real), as_float(d_fake)
     return jnp.mean(d_fake) - jnp.mean(d_real), -jnp.mean(d_fake)
 
   return Objective(loss=loss)
@@ -94,7 +94,7 @@ def wgan_gp(gp_weight: float = 10.0, one_sided: bool = False, drift: float = 0.0
 
   def loss(d_real, d_fake, obj_state):
     del obj_state
-    d_real, d_fake = _as_float(d_real), _as_float(d_fake)
+    d_real, d_fake = as_float(d_real), as_float(d_fake)
     d_loss = jnp.mean(d_fake) - jnp.mean(d_real) + drift * jnp.mean(jnp.square(d_real))
     return d_loss, -jnp.mean(d_fake)
 
@@ -120,7 +120,7 @@ def least_squares(a: float = 0.0, b: float = 1.0, c: float = 1.0) -> Objective:
 
   def loss(d_real, d_fake, obj_state):
     del obj_state
-    d_real, d_fake = _as_float(d_real), _as_float(d_fake)
+    d_real, d_fake = as_float(d_real), as_float(d_fake)
     d_loss = 0.5 * jnp.mean(jnp.square(d_real - b)) + 0.5 * jnp.mean(jnp.square(d_fake - a))
     return d_loss, 0.5 * jnp.mean(jnp.square(d_fake - c))
 
@@ -138,7 +138,7 @@ def hinge() -> Objective:
 
   def loss(d_real, d_fake, obj_state):
     del obj_state
-    d_real, d_fake = _as_float(d_real), _as_float(d_fake)
+    d_real, d_fake = as_float(d_real), as_float(d_fake)
     d_loss = jnp.mean(jax.nn.relu(1.0 - d_real)) + jnp.mean(jax.nn.relu(1.0 + d_fake))
     return d_loss, -jnp.mean(d_fake)
 
@@ -164,7 +164,7 @@ def relativistic(average: bool = True) -> Objective:
 
   def loss(d_real, d_fake, obj_state):
     del obj_state
-    d_real, d_fake = _as_float(d_real), _as_float(d_fake)
+    d_real, d_fake = as_float(d_real), as_float(d_fake)
     if average:
       c_real = d_real - jnp.mean(d_fake)
       c_fake = d_fake - jnp.mean(d_real)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jgan.objectives.base import Array, Objective, _as_float
+from jgan.objectives.base import Array, Objective, as_float
 
 
 def pull_away_term(codes: Array) -> Array:
@@ -23,7 +23,7 @@ def pull_away_term(codes: Array) -> Array:
     scalar float32 in ``[0, 1]`` (0 for ``N < 2``). A 1e-12 under the norms' square roots keeps the
     gradient finite for an all-zero code.
   """
-  codes = _as_float(codes)
+  codes = as_float(codes)
   n = codes.shape[0]
   if n < 2:
     return jnp.zeros((), codes.dtype)
@@ -42,8 +42,8 @@ def _energies(d_out) -> Array:
       raise ValueError(
         f"energy-based objectives need D outputs {{'energy': [B], 'code': [B, k]}}, got keys {sorted(d_out)}"
       )
-    return _as_float(d_out["energy"])
-  d_out = _as_float(d_out)
+    return as_float(d_out["energy"])
+  d_out = as_float(d_out)
   if d_out.ndim != 1:
     raise ValueError(
       "energy-based objectives need D outputs {'energy': [B], 'code': [B, k]} or [B] energies, got shape "
@@ -98,7 +98,7 @@ def began(gamma: float = 0.5, lambda_k: float = 0.001, k_init: float = 0.0) -> O
     raise ValueError(f"began needs k_init in [0, 1], lambda_k >= 0, gamma >= 0; got {k_init}, {lambda_k}, {gamma}")
 
   def loss(d_real, d_fake, obj_state):
-    k = jax.lax.stop_gradient(_as_float(obj_state))
+    k = jax.lax.stop_gradient(as_float(obj_state))
     l_real, l_fake = jnp.mean(_energies(d_real)), jnp.mean(_energies(d_fake))
     return l_real - k * l_fake, l_fake
 

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import special as _sp_special
 
-from jgan.objectives.base import Array, Objective, _as_float
+from jgan.objectives.base import Array, Objective, as_float
 from jgan.objectives.lambertw import wright_omega
 
 
@@ -48,7 +48,7 @@ def _jeffrey_conjugate(t):
   # f*(t) = W(e^{1-t}) + 1/W(e^{1-t}) + t - 2. With x = 1 - t, W(e^x) = omega(x) and, since
   # omega + log(omega) = x, 1/omega = exp(omega - x): no overflow of e^{1-t} for very negative t and
   # no 1/0 when omega underflows for large t.
-  t = _as_float(t)
+  t = as_float(t)
   x = 1.0 - t
   w = wright_omega(x)
   return w + jnp.exp(w - x) + t - 2.0
@@ -59,14 +59,14 @@ F_DIVERGENCES: dict[str, FDivergence] = {
   "total_variation": FDivergence(
     f=lambda u: 0.5 * np.abs(np.asarray(u, np.float64) - 1.0),
     activation=lambda v: 0.5 * jnp.tanh(v),
-    conjugate=lambda t: _as_float(t),
+    conjugate=lambda t: as_float(t),
     domain=(-0.5, 0.5),
     conjugate_of_activation=lambda v: 0.5 * jnp.tanh(v),
   ),
   # KL(P || Q) = int p log(p / q).  f*(t) = exp(t - 1); T* = 1 + log u.
   "kl": FDivergence(
     f=lambda u: _sp_special.xlogy(u, u),
-    activation=lambda v: _as_float(v),
+    activation=lambda v: as_float(v),
     conjugate=lambda t: jnp.exp(t - 1.0),
     domain=(-math.inf, math.inf),
     conjugate_of_activation=lambda v: jnp.exp(v - 1.0),
@@ -82,7 +82,7 @@ F_DIVERGENCES: dict[str, FDivergence] = {
   # Pearson chi^2 = int (p - q)^2 / q.  f*(t) = t^2 / 4 + t; T* = 2 (u - 1).
   "pearson": FDivergence(
     f=lambda u: np.square(np.asarray(u, np.float64) - 1.0),
-    activation=lambda v: _as_float(v),
+    activation=lambda v: as_float(v),
     conjugate=lambda t: 0.25 * jnp.square(t) + t,
     domain=(-math.inf, math.inf),
     conjugate_of_activation=lambda v: 0.25 * jnp.square(v) + v,
@@ -109,7 +109,7 @@ F_DIVERGENCES: dict[str, FDivergence] = {
   # f*(t) = W(e^{1-t}) + 1 / W(e^{1-t}) + t - 2; T* = 1 + log u - 1 / u.
   "jeffrey": FDivergence(
     f=lambda u: (np.asarray(u, np.float64) - 1.0) * np.log(u),
-    activation=lambda v: _as_float(v),
+    activation=lambda v: as_float(v),
     conjugate=_jeffrey_conjugate,
     domain=(-math.inf, math.inf),
     conjugate_of_activation=_jeffrey_conjugate,
@@ -147,14 +147,14 @@ def _f_gan(name: str, g_loss: str) -> Objective:
 
   def loss(d_real, d_fake, obj_state):
     del obj_state
-    t_real = div.activation(_as_float(d_real))
-    fstar_fake = div.conjugate_of_activation(_as_float(d_fake))
+    t_real = div.activation(as_float(d_real))
+    fstar_fake = div.conjugate_of_activation(as_float(d_fake))
     # D maximises the bound F = E_P[T] - E_Q[f*(T)]: minimise -F.
     d_loss = -(jnp.mean(t_real) - jnp.mean(fstar_fake))
     if g_loss == "saddle":
       g = -jnp.mean(fstar_fake)  # G minimises F; only its fake term depends on G
     else:
-      g = -jnp.mean(div.activation(_as_float(d_fake)))  # Sec. 3.2: G maximises E_Q[g_f(V(G(z)))]
+      g = -jnp.mean(div.activation(as_float(d_fake)))  # Sec. 3.2: G maximises E_Q[g_f(V(G(z)))]
     return d_loss, g
 
   return Objective(loss=loss)

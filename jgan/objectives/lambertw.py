@@ -7,7 +7,7 @@ import math
 import jax
 import jax.numpy as jnp
 
-from jgan.objectives.base import Array, _as_float
+from jgan.objectives.base import Array, as_float
 
 # --------------------------------------------------------------------------------------------------
 # Lambert W and Wright omega (needed by Jeffrey's conjugate)
@@ -40,7 +40,7 @@ def wright_omega(x) -> Array:
     ``omega(x)``, same shape, values in ``(0, inf)`` (``+inf`` for ``x = +inf``). Differentiable:
     ``d omega / dx = omega / (1 + omega)`` (a custom JVP, so the iterations are not differentiated).
   """
-  x = _as_float(x)
+  x = as_float(x)
   xs = jnp.clip(x, -40.0, 1e8)  # the iterations' range; outside it the asymptotics are exact
   t = xs - 1.0
   taylor = 1.0 + t / 2.0 + t**2 / 16.0 - t**3 / 192.0 - t**4 / 3072.0 + 13.0 * t**5 / 61440.0
@@ -83,7 +83,7 @@ def lambertw(z) -> Array:
     ``W_0(z)``, same shape, in ``[-1, inf)``; NaN for ``z < -1/e`` (where W_0 is complex).
     Differentiable with ``dW/dz = 1 / (e^W (1 + W))`` (a custom JVP; infinite at ``z = -1/e``).
   """
-  z = _as_float(z)
+  z = as_float(z)
   # Large z: the robust log-space route.
   pos = wright_omega(jnp.log(jnp.where(z > 0.25, z, 1.0)))
   # Small z: Halley on w e^w - z from a series initial guess.

@@ -204,7 +204,8 @@ def vector_field(game: Game, x: Array, y: Array) -> Params:
   return gx, gy
 
 
-def _project(game: Game, y: Array) -> Array:
+def project(game: Game, y: Array) -> Array:
+  """``y`` projected onto the game's feasible set for the second player (itself when unconstrained)."""
   return y if game.project_y is None else game.project_y(y)
 
 

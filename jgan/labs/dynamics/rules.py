@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jgan.labs.dynamics.games import Game, Params, _project, vector_field
+from jgan.labs.dynamics.games import Game, Params, project, vector_field
 from jgan.registry import Registry, check_call_params
 
 
@@ -53,7 +53,7 @@ def simultaneous(lr: float) -> UpdateRule:
   def step(game, params, state):
     x, y = params
     gx, gy = vector_field(game, x, y)
-    return (x - lr * gx, _project(game, y - lr * gy)), state
+    return (x - lr * gx, project(game, y - lr * gy)), state
 
   return UpdateRule(name="simultaneous", init=_no_state, step=step)
 
@@ -78,7 +78,7 @@ def alternating(lr: float, first: str = "x", y_steps: int = 1) -> UpdateRule:
 
   def y_step(game, x, y):
     for _ in range(y_steps):
-      y = _project(game, y - lr * vector_field(game, x, y)[1])
+      y = project(game, y - lr * vector_field(game, x, y)[1])
     return y
 
   def step(game, params, state):
@@ -105,9 +105,9 @@ def extragradient(lr: float) -> UpdateRule:
   def step(game, params, state):
     x, y = params
     gx, gy = vector_field(game, x, y)
-    xh, yh = x - lr * gx, _project(game, y - lr * gy)
+    xh, yh = x - lr * gx, project(game, y - lr * gy)
     gx, gy = vector_field(game, xh, yh)
-    return (x - lr * gx, _project(game, y - lr * gy)), state
+    return (x - lr * gx, project(game, y - lr * gy)), state
 
   return UpdateRule(name="extragradient", init=_no_state, step=step)
 
@@ -128,7 +128,7 @@ def optimistic(lr: float) -> UpdateRule:
     x, y = params
     gx, gy = vector_field(game, x, y)
     x = x - lr * (2 * gx - prev[0])
-    y = _project(game, y - lr * (2 * gy - prev[1]))
+    y = project(game, y - lr * (2 * gy - prev[1]))
     return (x, y), (gx, gy)
 
   return UpdateRule(name="optimistic", init=init, step=step)
@@ -151,7 +151,7 @@ def consensus(lr: float, gamma: float = 1.0) -> UpdateRule:
 
     gx, gy = vector_field(game, x, y)
     lx, ly = jax.grad(half_sq_norm)((x, y))
-    return (x - lr * (gx + gamma * lx), _project(game, y - lr * (gy + gamma * ly))), state
+    return (x - lr * (gx + gamma * lx), project(game, y - lr * (gy + gamma * ly))), state
 
   return UpdateRule(name="consensus", init=_no_state, step=step)
 
@@ -189,7 +189,7 @@ def optax_rule(lr: float, optimizer: str = "adam", alternating: bool = False, **
     if alternating:
       gy = vector_field(game, x, y)[1]
     uy, sy = tx.update(gy, sy, y)
-    y = _project(game, optax.apply_updates(y, uy))
+    y = project(game, optax.apply_updates(y, uy))
     return (x, y), (sx, sy)
 
   label = ("alt_" if alternating else "") + optimizer
