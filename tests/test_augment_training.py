@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from jgan import augment, components, presets, train
+from jgan import augment, components, presets, train, writers
 from jgan import config as config_lib
 from jgan import data as data_lib
 from jgan import state as state_lib
@@ -52,7 +52,7 @@ def test_ada_p_moves_is_logged_and_resume_is_bit_exact(tmp_path, name):
   c = _config(name, interval=1, kimg=0.05, target=0.0)
   full = train.train_and_evaluate(c, str(tmp_path / "full"))
   assert float(full.aug_state["p"]) > 0  # D(real) > 0 on most rows pushes p up from 0
-  rows = train.writers.read_jsonl(str(tmp_path / "full" / "metrics.jsonl"))
+  rows = writers.read_jsonl(str(tmp_path / "full" / "metrics.jsonl"))
   assert "ada_p" in rows[-1] and "ada_rt" in rows[-1]
   half = _config(name, interval=1, kimg=0.05, target=0.0)
   half.train.steps = 3

@@ -350,7 +350,7 @@ def test_damaged_latest_checkpoint_is_detected_and_the_previous_one_restored(kin
   damage(workdir / "checkpoints" / "12", workdir / "checkpoints" / "10")
   with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
-    restored = ckpt_lib.Checkpointer(resume.locate(str(workdir)), read_only=True).restore(ring8_abstract)
+    restored = resume.restore(ckpt_lib.Checkpointer(resume.locate(str(workdir)), read_only=True), ring8_abstract)
   messages = [str(w.message) for w in caught if issubclass(w.category, ckpt_lib.CheckpointWarning)]
   assert restored.step == expect, messages
   if warning is None:
@@ -393,7 +393,7 @@ def test_bit_flips_anywhere_in_the_array_data_file_are_caught(ring8_run, ring8_a
     _flip(path, int(offset))
     with warnings.catch_warnings(record=True) as caught:
       warnings.simplefilter("always")
-      restored = ckpt_lib.Checkpointer(resume.locate(str(workdir)), read_only=True).restore(ring8_abstract)
+      restored = resume.restore(ckpt_lib.Checkpointer(resume.locate(str(workdir)), read_only=True), ring8_abstract)
     msg = " ".join(str(w.message) for w in caught)
     if restored.step == 12:
       by["unread byte"] += 1

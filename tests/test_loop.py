@@ -59,7 +59,7 @@ def test_an_ensemble_runs_periodic_evals_equal_to_its_members_single_runs(single
   assert [os.path.basename(d) for d in result.workdirs] == ["seed=0", "seed=1"]
   for seed, d in enumerate(result.workdirs):
     rows = _evals(d)
-    assert [r["step"] for r in rows] == [EVAL_EVERY, 2 * EVAL_EVERY] and "modes256" in rows[0], rows
+    assert [r["step"] for r in rows] == [EVAL_EVERY, 2 * EVAL_EVERY] and "modes256/modes" in rows[0], rows
     assert rows == _evals(singles[seed])  # the same values: the member is its single run
 
 
