@@ -13,8 +13,10 @@ hang guard (tests/judge_driver.py).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 
@@ -171,3 +173,43 @@ def test_kill_9_mid_study_keeps_every_acknowledged_answer_and_the_evaluator_cont
   assert len({r[0] for r in final}) == 1 and len(judge_driver.db_rows(study_dir, "evaluators")) == 1
   assert [r[2] for r in final] == list(range(total)) and len({r[1] for r in final}) == total
   assert final[: len(rows)] == rows  # what was stored before the crash is unchanged
+
+
+def test_hype_time_shows_each_image_for_its_staircase_exposure_then_masks_it(run):  # noqa: F811
+  study_dir = prepare(run, "browser_time", "--n", "8", "--checks", "2", "--mode", "time")
+  study = judge_study.load(study_dir)
+  truth = {r["id"]: r for r in study["images"]}
+  server = judge_driver.Server(study_dir)
+  try:
+    with judge_driver.chromium() as browser:
+      page = browser.new_page()
+      page.goto(server.study_url)
+      for k in range(len(truth)):
+        image = judge_driver.wait_at(page, k)
+        # The image goes behind the mask once its exposure is over; the answer comes after that.
+        page.wait_for_function(
+          "() => document.getElementById('image').hidden && !document.getElementById('mask').hidden",
+          timeout=judge_driver.HANG_S * 1000,
+        )
+        right = truth[image]["truth"] == "real"
+        page.keyboard.press("r" if right != (k % 3 == 0) else "f")  # every third answer wrong
+      judge_driver.wait_done(page)
+  finally:
+    server.stop()
+  rows = judge_driver.db_rows(study_dir)
+  with contextlib.closing(sqlite3.connect(os.path.join(study_dir, "answers.sqlite"))) as db:
+    exposures = [r[0] for r in db.execute("SELECT exposure_ms FROM answers ORDER BY position")]
+  # The staircase by hand over the stored answers: 520 ms, 3 right in a row -> 30 ms shorter, wrong -> longer.
+  level, streak = 520, 0
+  for (_, _, _, kind, t, answer, _, _), exposure in zip(rows, exposures):
+    if kind.startswith("check_"):
+      assert exposure == 1000
+      continue
+    assert exposure == level
+    if answer == t:
+      streak += 1
+      if streak == 3:
+        level, streak = level - 30, 0
+    else:
+      level, streak = level + 30, 0
+  assert len(set(exposures) - {1000}) >= 2  # the staircase moved
