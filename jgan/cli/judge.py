@@ -33,7 +33,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-  p = _Parser(prog="jgan judge", description=__doc__.split("\n\n")[0])
+  p = _Parser(prog="jgan judge", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   what = p.add_mutually_exclusive_group(required=True)
   what.add_argument("--workdir", help="a training run directory: prepare a new study from it and serve it")
   what.add_argument("--serve", metavar="STUDY_DIR", help="serve a prepared study (RUN/judge/STUDY)")

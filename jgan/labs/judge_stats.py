@@ -261,6 +261,8 @@ def format_report(rep: dict[str, Any], study_dir: str = "") -> str:
     fmt = lambda rs: ", ".join(f"{r['id']} ({r['judged_real']}/{r['judgements']})" for r in rs)
     lines += ["", "## Fakes (judged real / judgements)", "", f"Most convincing: {fmt(ranked[:8])}"]
     lines += [f"Least convincing: {fmt(ranked[::-1][:8])}"]
+  for name, path in rep.get("grids", {}).items():
+    lines += [f"Grid of the {name} convincing fakes: {path}"]
   return "\n".join(lines) + "\n"
 
 
