@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import secrets
+import shutil
 from typing import Any
 
 import numpy as np
@@ -139,10 +140,6 @@ def write(study_dir: str, settings: dict, records: list[dict], pixels: np.ndarra
 
   if os.path.exists(study_dir):
     raise StudyError(f"study directory {study_dir!r} already exists")
-  tmp = f"{study_dir}.tmp-{os.getpid()}"
-  os.makedirs(os.path.join(tmp, IMAGE_DIR))
-  for record, image in tqdm(list(zip(records, pixels)), desc="writing images", disable=not progress):
-    writers.save_png(image_path(tmp, record["id"]), image)
   h, w, c = pixels.shape[1:]
   study = dict(settings)
   study.update(
@@ -154,9 +151,17 @@ def write(study_dir: str, settings: dict, records: list[dict], pixels: np.ndarra
     report_token=secrets.token_urlsafe(18),
     images=records,
   )
-  with open(os.path.join(tmp, STUDY_FILE), "w") as f:
-    json.dump(study, f, indent=1)
-  os.rename(tmp, study_dir)
+  tmp = f"{study_dir}.tmp-{os.getpid()}"
+  os.makedirs(os.path.join(tmp, IMAGE_DIR))
+  try:
+    for record, image in tqdm(list(zip(records, pixels)), desc="writing images", disable=not progress):
+      writers.save_png(image_path(tmp, record["id"]), image)
+    with open(os.path.join(tmp, STUDY_FILE), "w") as f:
+      json.dump(study, f, indent=1)
+    os.rename(tmp, study_dir)
+  except BaseException:  # no half-written study is left behind
+    shutil.rmtree(tmp, ignore_errors=True)
+    raise
   log.info("wrote study %s (%d images)", study_dir, len(records))
   return study
 
