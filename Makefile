@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test stress lint venv reference-env clean
+.PHONY: demo test stress lint venv reference-env browser clean
 
 $(STAMP): pyproject.toml
 	@set -e; \
@@ -30,7 +30,7 @@ $(STAMP): pyproject.toml
 	  $$py -m venv $(VENV); \
 	fi; \
 	$(PY) -m pip install -q --upgrade pip; \
-	$(PY) -m pip install -q -e '.[test,lint,crosscheck]'; \
+	$(PY) -m pip install -q -e '.[judge,test,lint,crosscheck]'; \
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -57,7 +57,23 @@ reference-env: $(REF_STAMP)
 demo: $(STAMP)
 	$(PY) launch.py --config configs/dcgan_mnist5k.py --workdir runs/demo
 
-test: $(STAMP) $(if $(SKIP_REFERENCE),,$(REF_STAMP))
+# The browser tests of `jgan judge` (tests/test_labs_judge_browser.py) drive Chromium through Playwright
+# with the system's browser (Playwright's own download is not used): Debian's chromium package, installed
+# here if missing (CI runs as root; elsewhere through sudo). JGAN_CHROMIUM names another Chromium binary.
+CHROMIUM ?= $(or $(JGAN_CHROMIUM),/usr/bin/chromium)
+
+browser:
+	@set -e; \
+	if [ -x "$(CHROMIUM)" ]; then exit 0; fi; \
+	if ! command -v apt-get >/dev/null; then \
+	  echo "error: the browser tests need Chromium at $(CHROMIUM) (set JGAN_CHROMIUM to its path)" >&2; exit 1; \
+	fi; \
+	sudo=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	echo "Installing chromium (Debian package) for the browser tests"; \
+	$$sudo apt-get update -q; \
+	DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q -o DPkg::Lock::Timeout=600 chromium
+
+test: $(STAMP) browser $(if $(SKIP_REFERENCE),,$(REF_STAMP))
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
 # The fault, checkpoint and multi-process tests STRESS_N times each (and the first-save kill

@@ -19,6 +19,7 @@ SUBCOMMANDS = {
   "sweep": ("jgan.cli.sweep", "a reproducible sweep over config values, with its results table"),
   "dynamics": ("jgan.cli.dynamics", "the game-dynamics lab: bilinear game, Dirac-GAN, update rules"),
   "classifier": ("jgan.cli.classifier", "train the domain classifier of the mnist_* metrics"),
+  "judge": ("jgan.cli.judge", "a real-vs-fake study with people (HYPE): study page, answers, report"),
   "data": ("jgan.cli.data", "download and prepare a TFDS dataset (jgan data prepare cifar10)"),
 }
 
