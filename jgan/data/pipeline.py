@@ -84,8 +84,22 @@ def read_batch(src, idx: np.ndarray):
     for i in idx[~src.decoded[idx]]:
       src[i]  # decodes it once into src.images
     return src.images[idx], src.labels[idx].astype(np.int32)
-  exs = [src[int(i)] for i in idx]
+  exs = list(_threads().map(lambda i: src[int(i)], idx))  # decoders release the GIL
   return [np.asarray(ex["image"]) for ex in exs], np.asarray([ex.get("label", -1) for ex in exs], np.int32)
+
+
+_POOL = None
+DECODE_THREADS = 8  # per process: images decoded / resized one by one (JPEG, Pillow) in parallel
+
+
+def _threads():
+  """The process's thread pool for per-image work (created on first use, so each Grain worker has its own)."""
+  global _POOL
+  if _POOL is None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    _POOL = ThreadPoolExecutor(DECODE_THREADS, thread_name_prefix="jgan-decode")
+  return _POOL
 
 
 class BatchReader:
@@ -107,7 +121,7 @@ class BatchReader:
     elif isinstance(images, np.ndarray) and images.shape[1:3] == (28, 28) and s == 32:
       u8 = np.pad(images, ((0, 0), (2, 2), (2, 2), (0, 0)))
     else:
-      u8 = np.stack([preprocess_uint8(np.asarray(x), s, self.crop) for x in images])
+      u8 = np.stack(list(_threads().map(lambda x: preprocess_uint8(np.asarray(x), s, self.crop), images)))
     return {"x": to_float(u8), "label": labels}
 
 
