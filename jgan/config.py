@@ -62,6 +62,9 @@ def defaults() -> ml_collections.ConfigDict:
   c.data.download = False  # prepare a missing TFDS dataset at start (as `jgan data prepare NAME`)
   c.data.worker_count = 0  # Grain worker processes (part of the reproducibility config)
   c.data.num_examples = 0  # train on the first N examples of the split only (limited-data studies; 0 = all)
+  c.data.on_device = "auto"  # auto | on | off: keep the dataset on the device(s) as uint8 (jgan.data.on_device)
+  c.data.device_limit_mb = 2048  # auto uses the on-device path up to this many MiB of uint8 images per device
+  c.data.prefetch = 2  # host pipeline: batches prepared ahead (per Grain worker process, or in a thread)
 
   # The fields every model shares, then the chosen model's own (jgan.models.MODELS.defaults(name)).
   c.model = ml_collections.ConfigDict()

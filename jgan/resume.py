@@ -44,6 +44,10 @@ HARMLESS_FIELDS = (
   "parallel.ensemble",  # how ensemble members share a device; a single run ignores it
   "data.data_dir",
   "data.download",
+  # How batches are made, not which: the on-device path gives the host pipeline's batches bit for bit.
+  "data.on_device",
+  "data.device_limit_mb",
+  "data.prefetch",
   "checkpoint",
   "evals",
 )

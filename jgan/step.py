@@ -293,16 +293,40 @@ def multi_step(state: GANState, batches, *, step_fn) -> tuple[GANState, dict[str
 
 
 def make_train_step(
-  components: Components, steps_per_call: int = 1, state_sharding=None, batch_sharding=None, data_sharding=None
+  components: Components,
+  steps_per_call: int = 1,
+  state_sharding=None,
+  batch_sharding=None,
+  data_sharding=None,
+  batch_fn=None,
 ):
   """:func:`train_step` with ``components`` bound, jitted with the state buffers donated.
 
   With ``steps_per_call > 1`` the returned function takes batches with a leading axis ``steps_per_call``
   and runs that many steps in one call (metrics come back as ``[steps_per_call]`` arrays).
+
+  ``batch_fn``: the batch is made inside the jitted call, ``fn(state, *args)`` running
+  ``batch_fn(*args)`` first (the on-device data path, :mod:`jgan.data.on_device`: ``args`` are the
+  dataset's arrays and a cursor, replicated on the mesh), its result constrained to ``batch_sharding``.
   """
   step_fn = functools.partial(train_step, components=components, data_sharding=data_sharding)
   fn = functools.partial(multi_step, step_fn=step_fn) if steps_per_call > 1 else step_fn
+  if batch_fn is not None:
+    fn = functools.partial(_with_batch_fn, step=fn, batch_fn=batch_fn, batch_sharding=batch_sharding)
   shardings: dict[str, Any] = {}
   if state_sharding is not None:
-    shardings = dict(in_shardings=(state_sharding, batch_sharding), out_shardings=(state_sharding, state_sharding))
+    if batch_fn is not None:
+      replicated = jax.sharding.NamedSharding(state_sharding.mesh, jax.sharding.PartitionSpec())
+      ins: tuple = (state_sharding, replicated, replicated, replicated)
+    else:
+      ins = (state_sharding, batch_sharding)
+    shardings = dict(in_shardings=ins, out_shardings=(state_sharding, state_sharding))
   return jax.jit(fn, donate_argnums=(0,), **shardings)
+
+
+def _with_batch_fn(state, *args, step, batch_fn, batch_sharding):
+  """``step(state, batch_fn(*args))``, the batch placed on ``batch_sharding`` (rows over ``'data'``)."""
+  batch = batch_fn(*args)
+  if batch_sharding is not None:
+    batch = jax.tree.map(lambda x: jax.lax.with_sharding_constraint(x, batch_sharding), batch)
+  return step(state, batch)

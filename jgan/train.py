@@ -29,6 +29,7 @@ files) go to the ``jgan`` logger; the command line prints them.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
@@ -45,6 +46,7 @@ from jgan import multihost, preemption, resume, rng, run_info, sharding
 from jgan import state as state_lib
 from jgan import step as step_lib
 from jgan import workdir as workdir_lib
+from jgan.data import on_device
 from jgan.loop import train_loop
 from jgan.outputs import RunOutputs
 from jgan.progress import Progress
@@ -104,26 +106,48 @@ class RunTrainer:
     self.batch_sharding = shardings.batch
     self.batch_keys = ("x", "label") if components.num_classes else ("x",)
     is_writer = jax.process_index() == 0
-    # Every process consumes the same number of batches, so process 0's iterator state (the one saved)
-    # is every process's state.
-    self.it = data_lib.make_iterator(
-      config.data,
-      t.batch_size * t.n_critic * t.steps_per_call // jax.process_count(),
-      seed=config.seed,
-      shard_index=jax.process_index(),
-      shard_count=jax.process_count(),
-    )
+    per_process = t.batch_size * t.n_critic * t.steps_per_call // jax.process_count()
+    self.device_data = None
+    batch_fn = None
+    if on_device.use_on_device(config.data, lambda: data_lib.training_source(config.data)):
+      # The dataset goes on every device once as uint8; each call gathers and converts its batch inside
+      # the jitted step from a two-scalar cursor (jgan.data.on_device): the same batches, bit for bit.
+      host, n = on_device.load(config.data, data_lib.training_source(config.data))
+      self.device_data = sharding.put_replicated(host, shardings.replicated)
+      lead = ((t.steps_per_call,) if t.steps_per_call > 1 else ()) + (t.n_critic, t.batch_size)
+      batch_fn = functools.partial(
+        on_device.batch,
+        offs=on_device.offsets(lead, jax.process_count()),
+        n=n,
+        seed=config.seed,
+        stacked=data_lib.IMAGE_DATASETS[config.data.name].stacked,
+        with_labels="label" in self.batch_keys,
+      )
+      self.it = on_device.make_iterator(config.data, lead, n, jax.process_count())
+    else:
+      # Every process consumes the same number of batches, so process 0's iterator state (the one saved)
+      # is every process's state.
+      self.it = data_lib.make_iterator(
+        config.data,
+        per_process,
+        seed=config.seed,
+        shard_index=jax.process_index(),
+        shard_count=jax.process_count(),
+      )
     if restored is not None:
       self.it.set_state(restored.data_state)
     self.out = RunOutputs(workdir, config, ckpt, restored, write=is_writer)
     self.train_step = step_lib.make_train_step(
-      components, t.steps_per_call, shardings.replicated, shardings.batch, shardings.data
+      components, t.steps_per_call, shardings.replicated, shardings.batch, shardings.data, batch_fn=batch_fn
     )
     self.evaluator = make_evaluator(config, workdir, show_progress=bool(t.progress and is_writer))
 
   def step(self, state):
-    host = stack_batch(next(self.it), self.n_critic, self.steps_per_call, self.batch_keys)
-    state, metrics = self.train_step(state, sharding.put_batch(host, self.batch_sharding))  # this process's rows
+    if self.device_data is not None:  # the host sends two scalars; the batch is made on the device
+      state, metrics = self.train_step(state, self.device_data, *next(self.it))
+    else:
+      host = stack_batch(next(self.it), self.n_critic, self.steps_per_call, self.batch_keys)
+      state, metrics = self.train_step(state, sharding.put_batch(host, self.batch_sharding))  # this process's rows
     self.out.log.add(metrics)
     return state
 
@@ -184,6 +208,7 @@ def train_and_evaluate(config, workdir: str, *, resume_command: str | None = Non
       f"train.num_seeds={config.train.num_seeds} trains an ensemble: call "
       f"jgan.ensemble.train_ensemble(config, workdir) (jgan train dispatches to it)"
     )
+  on_device.check_config(config.data)
   multihost.check_same_config(config, workdir)  # multi-process: one program everywhere (else a no-op)
   if os.path.exists(workdir) and not os.path.isdir(workdir):
     raise ValueError(f"workdir={workdir!r} exists and is not a directory")

@@ -274,6 +274,22 @@ class RunLock:
       self.lock.release()
 
 
+# Workdirs are local paths (or a bucket mounted as one, e.g. gcsfuse): jgan writes metrics, TensorBoard
+# events, samples and the lock with plain file I/O (docs/multihost.md). A URL used to become a local
+# directory named "gs:" in the current directory, silently: it is refused instead.
+LOCAL_PATH_HELP = "a local or mounted directory path (mount a bucket with gcsfuse / s3fs, docs/multihost.md)"
+
+
+def check_path(workdir: str) -> None:
+  """Raises ValueError (one line) if ``workdir`` is a URL (``gs://``, ``s3://``, ...) rather than a path."""
+  scheme, sep, _ = str(workdir).partition("://")
+  if sep and scheme and scheme.replace("+", "").replace("-", "").isalnum():
+    raise ValueError(
+      f"workdir={workdir!r}: {scheme}:// workdirs are not supported (jgan writes its files with plain file "
+      f"I/O); valid: {LOCAL_PATH_HELP}"
+    )
+
+
 def lock_run(workdir: str) -> RunLock:
   """Takes ``workdir``'s lock for this run and checks that the workdir and its checkpoints are writable.
 
@@ -282,11 +298,13 @@ def lock_run(workdir: str) -> RunLock:
   anything else touches the workdir.
 
   Raises:
+    ValueError: ``workdir`` is a URL (:func:`check_path`).
     WorkdirLocked: another live run holds the lock (its PID and host are named).
     WorkdirError: the workdir (or its ``checkpoints/``) cannot be written.
   """
   import jax
 
+  check_path(workdir)
   lock, error = None, None
   if jax.process_index() == 0:
     try:

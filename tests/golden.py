@@ -121,8 +121,9 @@ def _train_stopped_at(config, workdir: str, call: int):
   import signal
 
   from jgan import data, train
+  from jgan.data import on_device
 
-  make = data.make_iterator
+  make, make_cursor = data.make_iterator, on_device.make_iterator
 
   class Interrupting:
     def __init__(self, it):
@@ -141,10 +142,11 @@ def _train_stopped_at(config, workdir: str, call: int):
       self.it.set_state(s)
 
   data.make_iterator = lambda *a, **k: Interrupting(make(*a, **k))
+  on_device.make_iterator = lambda *a, **k: Interrupting(make_cursor(*a, **k))  # the on-device path's cursor
   try:
     stopped = train.train_and_evaluate(config, workdir)
   finally:
-    data.make_iterator = make
+    data.make_iterator, on_device.make_iterator = make, make_cursor
   assert int(stopped.step) == call * config.train.steps_per_call, int(stopped.step)
   return train.train_and_evaluate(config, workdir)
 

@@ -64,3 +64,21 @@ def test_bench_ensemble_quick_mode_times_every_side(tmp_path):
   for side in ("ensemble", "processes", "sequential"):
     assert row[f"{side}_s"] > 0 and row[f"{side}_steps_per_s"] == pytest.approx(2 * 500 / row[f"{side}_s"], rel=0.01)
   assert "| ensemble / processes |" in r.stdout
+
+
+@pytest.mark.slow
+def test_bench_input_quick_mode_measures_every_path(tmp_path):
+  """The input benchmark's reduced mode: every input path of (a), the loop's host time (b), the DCGAN step (c)."""
+  out = tmp_path / "rows.json"
+  script = os.path.join(ROOT, "benchmarks", "bench_input.py")
+  r = subprocess.run(
+    [sys.executable, script, "--quick", "--json", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=900
+  )
+  assert r.returncode == 0, r.stderr[-3000:]
+  rows = json.loads(out.read_text())
+  assert [row["dataset"] for row in rows["a"]] == ["mnist5k 28px", "CIFAR-shaped 32px", "CelebA-shaped 64px"]
+  for row in rows["a"]:
+    assert all(row[k] > 0 for k in ("per_example_w0", "pipeline_w0", "pipeline_w1", "on_device"))
+  assert rows["b"][0]["host_path_us"] > 0 and rows["b"][0]["on_device_us"] > 0
+  assert [row["size"] for row in rows["c"]] == [28, 32, 64]
+  assert "| on-device img/s |" in r.stdout

@@ -565,3 +565,21 @@ def test_filesystem_errors_are_described_in_one_line(tmp_path):
   assert not fs_errors.is_filesystem_error(missing, under="/w")  # a dataset, not the workdir
   assert fs_errors.is_filesystem_error(OSError(errno.ENOENT, "gone", "/w/metrics.jsonl"), under="/w")
   assert not fs_errors.is_filesystem_error(FileNotFoundError("dataset 'x' is not prepared"))
+
+
+@pytest.mark.parametrize("url", ["gs://bucket/run", "s3://bucket/run", "memory://run"])
+def test_url_workdir_is_refused_in_one_line_and_creates_nothing(url, tmp_path, monkeypatch):
+  """A URL used to become a local directory named 'gs:'; it is refused before anything is written."""
+  monkeypatch.chdir(tmp_path)
+  with pytest.raises(ValueError, match=r"^workdir='\w+://bucket/run'|^workdir='memory://run'") as e:
+    workdir_lib.lock_run(url)
+  assert "valid: a local or mounted directory path" in str(e.value) and "\n" not in str(e.value)
+  r = subprocess.run(
+    [sys.executable, "launch.py", "--config", "configs/smoke.py", "--workdir", url],
+    cwd=ROOT,
+    capture_output=True,
+    text=True,
+    timeout=faults.TIMEOUT,
+  )
+  assert r.returncode == 2 and _one_error_line(r.stderr).startswith(f"error: workdir={url!r}"), r.stderr[-2000:]
+  assert os.listdir(tmp_path) == []

@@ -55,6 +55,11 @@ def _main(argv, guard) -> int:
   if early:  # a second run on a workdir in use is refused before the (slow) imports; lock_run decides
     from jgan import workdir as workdir_lib
 
+    try:
+      workdir_lib.check_path(early)
+    except ValueError as e:
+      print(f"error: {e}", file=sys.stderr)
+      return 2
     held = workdir_lib.WorkdirLock(early).live_holder()
     if held:
       print(f"error: {held}", file=sys.stderr)

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from jgan.data import mixtures, mnist5k, stacked
+from jgan.data.pipeline import UINT8_TO_FLOAT, preprocess_uint8, to_float  # noqa: F401  (re-exported)
 from jgan.data.specs import IMAGE_DATASETS, ImageSpec  # noqa: F401  (re-exported: jgan.data.ImageSpec)
 
 MIXTURES = mixtures.MIXTURES  # name -> Mixture(centres, sigma)
@@ -40,24 +41,8 @@ def sample_shape(data_cfg) -> tuple[int, ...]:
 
 
 def preprocess_image(image: np.ndarray, size: int, crop: int = 0) -> np.ndarray:
-  """uint8 [h, w, c] -> float32 [size, size, c] in [-1, 1].
-
-  28 px digits asked for at 32 px are zero-padded by 2 (the usual DCGAN MNIST set-up); otherwise the
-  image is centre-cropped to a square (side ``crop`` or the shorter side) and resized with Pillow's
-  antialiasing bilinear filter.
-  """
-  h, w, c = image.shape
-  if (h, w) == (28, 28) and size == 32:
-    image = np.pad(image, ((2, 2), (2, 2), (0, 0)))
-  elif (h, w) != (size, size):
-    from PIL import Image
-
-    side = crop or min(h, w)
-    top, left = (h - side) // 2, (w - side) // 2
-    image = image[top : top + side, left : left + side]
-    pil = Image.fromarray(image[..., 0] if c == 1 else image)
-    image = np.asarray(pil.resize((size, size), Image.Resampling.BILINEAR)).reshape(size, size, c)
-  return image.astype(np.float32) / 127.5 - 1.0
+  """uint8 [h, w, c] -> float32 [size, size, c] in [-1, 1]: :func:`preprocess_uint8`, then :func:`to_float`."""
+  return to_float(preprocess_uint8(image, size, crop))
 
 
 def tfds_source(data_cfg, split: str | None = None):
@@ -201,6 +186,15 @@ def subset_indices(n_total: int, n: int) -> np.ndarray:
   return np.random.default_rng(0).permutation(n_total)[:n]
 
 
+def training_source(data_cfg, split: str | None = None):
+  """The random-access source a run trains on: :func:`cached_source`, limited to the :func:`subset_indices`
+  examples (a :class:`Subset`) when ``data_cfg.num_examples = n > 0``."""
+  src = cached_source(data_cfg, split)
+  if data_cfg.get("num_examples", 0):
+    src = Subset(src, subset_indices(len(src), data_cfg.num_examples))
+  return src
+
+
 def make_image_dataset(data_cfg, seed: int, split: str | None = None, shard_index: int = 0, shard_count: int = 1):
   """A Grain ``MapDataset`` of preprocessed examples: shuffled per epoch with ``seed``, repeated, sharded.
 
@@ -227,16 +221,13 @@ def make_iterator(data_cfg, batch_size: int, seed: int, shard_index: int = 0, sh
   """Infinite checkpointable iterator of this process's batches (see the module docstring).
 
   ``batch_size`` is the per-process batch; mixtures draw the global batch and keep this process's part.
-  Grain's ``worker_count`` (``data_cfg.worker_count``) changes the order, so it is part of the
-  reproducibility config; 0 reads in the main process.
+  Image batches are read and converted a whole batch at a time (:mod:`jgan.data.pipeline`), in
+  ``data_cfg.worker_count`` Grain worker processes (0: the main process); the batches do not depend on
+  the worker count.
   """
   check_dataset_name(data_cfg.name)
   if data_cfg.name in MIXTURES:
     return mixtures.MixtureIterator(data_cfg.name, batch_size, seed, shard_index, shard_count)
-  import grain
+  from jgan.data import pipeline
 
-  ds = make_image_dataset(data_cfg, seed, None, shard_index, shard_count).batch(batch_size, drop_remainder=True)
-  it_ds = ds.to_iter_dataset()
-  if data_cfg.worker_count > 0:
-    it_ds = it_ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=data_cfg.worker_count))
-  return iter(it_ds)
+  return pipeline.make_iterator(training_source(data_cfg), data_cfg, batch_size, seed, shard_index, shard_count)
