@@ -121,6 +121,21 @@ def is_filesystem_error(e: BaseException, under: str | None = None) -> bool:
   return bool(name) and (os.path.abspath(name) + os.sep).startswith(root + os.sep)
 
 
+def check_path(workdir: str) -> None:
+  """Raises WorkdirError (one line) if ``workdir`` cannot be a directory: it, or a directory above it, is a
+  file. Nothing is created."""
+  path = os.path.abspath(workdir)
+  if os.path.exists(path) and not os.path.isdir(path):
+    raise WorkdirError(f"workdir {workdir} exists and is not a directory")
+  parent = os.path.dirname(path)
+  while parent and not os.path.exists(parent):
+    parent, above = os.path.dirname(parent), parent
+    if parent == above:
+      break
+  if parent and os.path.exists(parent) and not os.path.isdir(parent):
+    raise WorkdirError(f"workdir {workdir} cannot be created: {parent} is a file, not a directory", errno.ENOTDIR)
+
+
 def check_writable(directory: str) -> None:
   """Creates ``directory`` if needed and writes, syncs and deletes a probe file in it.
 
@@ -399,6 +414,7 @@ def lock_run(workdir: str) -> RunLock:
   lock, error = None, None
   if jax.process_index() == 0:
     try:
+      check_path(workdir)
       lock = WorkdirLock(workdir)
       lock.acquire()
       check_writable(os.path.join(os.path.abspath(workdir), "checkpoints"))
