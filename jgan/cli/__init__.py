@@ -19,6 +19,7 @@ SUBCOMMANDS = {
   "dynamics": ("jgan.cli.dynamics", "the game-dynamics lab: bilinear game, Dirac-GAN, update rules"),
   "classifier": ("jgan.cli.classifier", "train the domain classifier of the mnist_* metrics"),
   "data": ("jgan.cli.data", "download and prepare a TFDS dataset (jgan data prepare cifar10)"),
+  "config": ("jgan.cli.config", "an experiment's resolved config with each key's doc (jgan config show FILE)"),
 }
 
 
