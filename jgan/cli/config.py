@@ -14,6 +14,7 @@ default, and ``--changed`` prints only those, as the Python lines that set them.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 
 import ml_collections
 
@@ -59,7 +60,7 @@ def changed_lines(config: ml_collections.ConfigDict) -> list[str]:
   return [line for _, line in sorted(out, key=lambda t: t[0])]
 
 
-def _table(header: tuple[str, ...], body: list[tuple[str, ...]]) -> list[str]:
+def _table(header: tuple[str, ...], body: Sequence[tuple[str, ...]]) -> list[str]:
   widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header) - 1)]
   fmt = lambda r: "  ".join(x.ljust(w) for x, w in zip(r, widths)) + "  " + r[-1]
   return [fmt(header), *map(fmt, body)]
