@@ -130,6 +130,45 @@ def _resolve_section(r: ml_collections.ConfigDict, section: str) -> None:
       node[leaf] = f.default
 
 
+def fill_components(c) -> None:
+  """Adds to every open section of ``c`` the fields of its chosen component that it lacks (defaults).
+
+  Sections without a ``name`` (configs outside the schema) are left alone; an unknown name raises a
+  one-line ValueError naming the key and the valid choices.
+  """
+  for section in schema.SECTIONS:
+    try:
+      node = section_node(c, section)
+    except (KeyError, AttributeError):
+      continue
+    if "name" not in node:
+      continue
+    check_value(schema.BY_KEY[f"{section}.name"], node.name)
+    for f in schema.component_fields(section, node.name):
+      leaf = f.key.rpartition(".")[2]
+      if leaf not in node:
+        node[leaf] = f.default
+
+
+def upgrade(stored) -> ml_collections.ConfigDict:
+  """A config stored by an earlier jgan (a dict or ConfigDict) with the keys declared since then added at
+  their defaults (the schema's, and the chosen components' own fields), as :func:`resolve` now fills them:
+  so that ``flatten(upgrade(stored)) == flatten(resolve(current))`` when only such keys are new (e.g.
+  ``optim.g.eps``, declared when the optimisers' fields were). Nothing is validated or removed."""
+  c = ml_collections.ConfigDict(stored.to_dict() if hasattr(stored, "to_dict") else dict(stored))
+  for f in schema.FIELDS:
+    *parents, leaf = f.key.split(".")
+    node = c
+    for p in parents:
+      if p not in node:
+        node[p] = ml_collections.ConfigDict()
+      node = node[p]
+    if leaf not in node:
+      node[leaf] = f.default
+  fill_components(c)
+  return c
+
+
 def owners_hint(section: str, key: str) -> str:
   """``"; 'gamma' is a field of r1, r2"``: which components of open ``section`` take ``key`` ("" if none)."""
   reg = schema.SECTIONS[section].registry()

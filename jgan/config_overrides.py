@@ -121,23 +121,6 @@ def _set(c, key: str, text: str | None) -> None:
     node[leaf] = value
 
 
-def fill_components(c) -> None:
-  """Adds to every open section of ``c`` the fields of its chosen component that it lacks (defaults).
-
-  Sections without a ``name`` (configs outside the schema) are left alone; an unknown name raises the
-  one-line ValueError of :func:`jgan.config_schema.component_fields`.
-  """
-  for section in schema.SECTIONS:
-    if not _has(c, f"{section}.name"):
-      continue
-    node = config_lib.section_node(c, section)
-    check_value(schema.BY_KEY[f"{section}.name"], node.name)
-    for f in schema.component_fields(section, node.name):
-      leaf = f.key.rpartition(".")[2]
-      if leaf not in node:
-        node[leaf] = f.default
-
-
 def apply(c: ml_collections.ConfigDict, overrides: list[tuple[str, str | None]]) -> ml_collections.ConfigDict:
   """A copy of config ``c`` with ``overrides`` (``[(dotted key, text)]``; text None: a boolean key given
   alone, true) applied, names first (module docstring). Raises ValueError (one line naming the override)
@@ -149,7 +132,7 @@ def apply(c: ml_collections.ConfigDict, overrides: list[tuple[str, str | None]])
       check_value(schema.BY_KEY[key], text)
       if config_lib.section_node(out, section).name != text:
         config_lib.set_component(out, section, text)
-  fill_components(out)
+  config_lib.fill_components(out)
   for key, text in overrides:
     if key not in NAME_KEYS or not _has(out, key) or text is None:
       _set(out, key, text)

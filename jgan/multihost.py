@@ -355,12 +355,7 @@ def any_signal(name: str | None) -> str | None:
 # Flags launch.py accepts before handing the rest of argv to the config parser.
 FLAGS = {"--coordinator_address": str, "--num_processes": int, "--process_id": int, "--distributed_timeout": float}
 BOOL_FLAGS = ("--distributed",)
-# Lowest valid value of the numeric flags (and how to say it); --distributed_timeout must be > 0.
-RANGES = {
-  "--num_processes": (1, "an integer >= 1"),
-  "--process_id": (0, "an integer >= 0"),
-  "--distributed_timeout": (1e-3, "a finite number of seconds > 0"),
-}
+LOWEST = {"--num_processes": 1, "--process_id": 0, "--distributed_timeout": 1e-3}  # numeric flags' valid range
 
 
 def pop_flags(argv: list[str]) -> tuple[dict | None, list[str]]:
@@ -391,9 +386,10 @@ def pop_flags(argv: list[str]) -> tuple[dict | None, list[str]]:
         kwargs[names[name]] = FLAGS[name](value)
       except ValueError:
         raise ValueError(f"bad value in {name}={value}: expected {FLAGS[name].__name__}") from None
-      low, text = RANGES.get(name, (None, ""))
-      if low is not None and not (kwargs[names[name]] >= low and math.isfinite(kwargs[names[name]])):
-        raise ValueError(f"bad value in {name}={value}: must be {text}")
+      if name in LOWEST and not (math.isfinite(kwargs[names[name]]) and kwargs[names[name]] >= LOWEST[name]):
+        raise ValueError(
+          f"bad value in {name}={value}: must be {'> 0' if name == '--distributed_timeout' else f'>= {LOWEST[name]}'}"
+        )
     else:
       rest.append(a)
     i += 1

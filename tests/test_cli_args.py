@@ -73,9 +73,7 @@ CASES: dict[str, CliCase] = {
     ("train", *SMOKE, "--config.objective.name=ebgan", "--config.objective.margin=-1"),
     "objective.margin=-1.0 must be a positive number",
   ),
-  "train_num_processes": CliCase(
-    ("train", *SMOKE, "--num_processes", "0"), "--num_processes=0: must be an integer >= 1"
-  ),
+  "train_num_processes": CliCase(("train", *SMOKE, "--num_processes", "0"), "--num_processes=0: must be >= 1"),
   "train_bool_for_int": CliCase(("train", *SMOKE, "--config.train.steps=true"), "'true' is not an integer"),
   # eval
   "eval_no_workdir": CliCase(("eval",), "the following arguments are required: --workdir"),

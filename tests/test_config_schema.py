@@ -248,3 +248,15 @@ def test_component_parameters_are_set_where_the_component_is_chosen(overrides, k
   assert r.returncode == 0, r.stderr[-3000:]
   stored = json.load(open(work / "config.json"))
   assert stored[key[0]][key[1]] == want
+
+
+def test_upgrade_fills_the_keys_declared_since_a_config_was_stored():
+  """A resolved config stored before the optimisers' fields were declared (no optim.*.eps) compares equal
+  to today's resolved config once upgraded; what it did store is kept as it was."""
+  current = config_lib.resolve(load_config("smoke"))
+  old = current.to_dict()
+  for who in ("g", "d"):
+    del old["optim"][who]["eps"]
+  old["train"]["steps"] = 7
+  upgraded = config_lib.flatten(config_lib.upgrade(old))
+  assert upgraded == {**config_lib.flatten(current), "train.steps": 7}
