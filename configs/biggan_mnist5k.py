@@ -1,5 +1,19 @@
 """The BigGAN-style model at 28 px on mnist5k, class-conditional, sized for a 2-core CPU
-(jgan.presets.biggan_mnist5k)."""
+(jgan.presets.biggan_mnist5k).
+
+The experiment: the keys it sets on ``jgan.config.defaults()`` (``jgan config show configs/biggan_mnist5k.py``
+lists every key with its doc and valid values; ``--changed`` prints these lines)::
+
+    c.model.name = 'biggan'
+    c.objective.name = 'hinge'
+    c.model.latent_dim = 60
+    c.model.conditional = True
+    c.model.num_classes = 10
+    c.model.g_width = 8
+    c.model.d_width = 8
+    c.model.shared_dim = 32
+    c.train.steps = 2000
+"""
 
 from jgan import presets
 

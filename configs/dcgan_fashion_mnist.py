@@ -1,6 +1,14 @@
 """DCGAN on TFDS `fashion_mnist` at 28 px (jgan.presets.dcgan).
 
-Prepare the data once: `jgan data prepare fashion_mnist --data_dir DIR`, then --config.data.data_dir=DIR."""
+Prepare the data once: `jgan data prepare fashion_mnist --data_dir DIR`, then --config.data.data_dir=DIR.
+
+The experiment: the keys it sets on ``jgan.config.defaults()`` (``jgan config show configs/dcgan_fashion_mnist.py``
+lists every key with its doc and valid values; ``--changed`` prints these lines)::
+
+    c.data.name = 'fashion_mnist'
+    c.train.steps = 20000
+    c.train.batch_size = 128
+"""
 
 from jgan import presets
 

@@ -1,4 +1,13 @@
-"""DCGAN on TFDS `lsun_bedroom` at 64 px (jgan.presets.dcgan); needs --config.data.data_dir=DIR."""
+"""DCGAN on TFDS `lsun_bedroom` at 64 px (jgan.presets.dcgan); needs --config.data.data_dir=DIR.
+
+The experiment: the keys it sets on ``jgan.config.defaults()`` (``jgan config show configs/dcgan_lsun_bedroom.py``
+lists every key with its doc and valid values; ``--changed`` prints these lines)::
+
+    c.data.name = 'lsun_bedroom'
+    c.data.image_size = 64
+    c.train.steps = 20000
+    c.train.batch_size = 128
+"""
 
 from jgan import presets
 

@@ -1,4 +1,12 @@
-"""DCGAN on TFDS `mnist` at 28 px (jgan.presets.dcgan). Needs the prepared dataset: --config.data.data_dir=DIR."""
+"""DCGAN on TFDS `mnist` at 28 px (jgan.presets.dcgan). Needs the prepared dataset: --config.data.data_dir=DIR.
+
+The experiment: the keys it sets on ``jgan.config.defaults()`` (``jgan config show configs/dcgan_mnist.py``
+lists every key with its doc and valid values; ``--changed`` prints these lines)::
+
+    c.data.name = 'mnist'
+    c.train.steps = 20000
+    c.train.batch_size = 128
+"""
 
 from jgan import presets
 

@@ -1,4 +1,13 @@
-"""The ``make demo`` default: DCGAN on mnist5k, 28 px (jgan.presets.dcgan_mnist5k)."""
+"""The ``make demo`` default: DCGAN on mnist5k, 28 px (jgan.presets.dcgan_mnist5k).
+
+The experiment: the keys it sets on ``jgan.config.defaults()`` (``jgan config show configs/dcgan_mnist5k.py``
+lists every key with its doc and valid values; ``--changed`` prints these lines)::
+
+    c.model.latent_dim = 64
+    c.model.g_width = 32
+    c.model.d_width = 32
+    c.train.steps = 3000
+"""
 
 from jgan import presets
 

@@ -1,7 +1,26 @@
 """SNGAN's ResNet (Miyato et al. 2018) on TFDS `cifar10`, unconditional: hinge loss, Adam(2e-4, 0.0, 0.9),
 5 D updates per G update, batch 64, 100k steps with linear decay (Mimicry's recipe; jgan.presets.sngan).
 
-Prepare the data once: `jgan data prepare cifar10 --data_dir DIR`, then --config.data.data_dir=DIR."""
+Prepare the data once: `jgan data prepare cifar10 --data_dir DIR`, then --config.data.data_dir=DIR.
+
+The experiment: the keys it sets on ``jgan.config.defaults()`` (``jgan config show configs/sngan_cifar10.py``
+lists every key with its doc and valid values; ``--changed`` prints these lines)::
+
+    c.data.name = 'cifar10'
+    c.model.name = 'resnet'
+    c.objective.name = 'hinge'
+    c.data.image_size = 32
+    c.model.latent_dim = 128
+    c.optim.g.b1 = 0.0
+    c.optim.g.b2 = 0.9
+    c.optim.d.b1 = 0.0
+    c.optim.d.b2 = 0.9
+    c.optim.lr_schedule = 'linear'
+    c.optim.ema_decay = 0.0
+    c.train.steps = 100000
+    c.train.n_critic = 5
+    c.train.sample_every = 5000
+"""
 
 from jgan import presets
 

@@ -28,6 +28,7 @@ from flax import nnx
 
 from jgan import data as data_lib
 from jgan import run_info
+from jgan.config_checks import Choices, Field, Range, Rule, check_value, config_from
 from jgan.metrics import classifier
 
 log = logging.getLogger(__name__)
@@ -69,35 +70,55 @@ def accuracy(apply_fn: Callable, images: np.ndarray, labels: np.ndarray, batch_s
   return hits / len(images)
 
 
+def _three_positive(widths) -> str | None:
+  ok = len(widths) == 3 and all(isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in widths)
+  return None if ok else "must be three positive integers (channels at 28, 14 and 7 px)"
+
+
+# The classifier config's keys (its own schema: jgan.config_schema is the GANs'), in order.
+# fmt: off
+FIELDS: tuple[Field, ...] = (
+  Field("seed", int, 0, Range(0, 2**32 - 1), "initialisation and batch order"),
+  Field("data.name", str, "mnist5k", Choices(lambda: data_lib.IMAGE_DATASETS), "the digits learnt from"),
+  Field("data.image_size", int, 28, Range(1), "side in px"),
+  Field("data.split", str, "", None, "unused (train_split and test_split are read); kept for jgan.data.tfds_source"),
+  Field("data.data_dir", str, "", None, "TFDS data directory ('' = $TFDS_DATA_DIR or ~/tensorflow_datasets)"),
+  Field("data.train_split", str, "train", None, "the split trained on"),
+  Field("data.test_split", str, "test", None, "the held-out split the accuracy is measured on"),
+  Field("model.widths", tuple, (16, 32, 64), Rule(_three_positive, "three positive integers"),
+        "channels of the 28, 14 and 7 px conv stages"),
+  Field("model.feature_dim", int, 128, Range(1),
+        "penultimate layer: the features of mnist_fid*, mnist_kid*, mnist_pr* ..."),
+  Field("model.num_classes", int, 10, Range(1), "classes"),
+  Field("train.steps", int, 2000, Range(1, 2**31 - 1), "batches (2,000: ~28 epochs of 4,500 digits)"),
+  Field("train.batch_size", int, 64, Range(1), "digits per batch"),
+  Field("train.lr", float, 2e-3, Range(0, lo_open=True), "peak of a cosine decay to 0"),
+  Field("train.weight_decay", float, 1e-4, Range(0), "AdamW's weight decay"),
+  Field("train.shift", int, 2, Range(0, 13), "augmentation: random translations of up to this many px"),
+  Field("train.log_every", int, 500, Range(0), "loss printed every this many steps without a progress bar (0 = never)"),
+)
+# fmt: on
+
+
 def default_config() -> ml_collections.ConfigDict:
-  """The classifier of the ``mnist_*`` metrics: mnist5k's 4,500 train digits, held-out test on its 500.
+  """The classifier of the ``mnist_*`` metrics: mnist5k's 4,500 train digits, held-out test on its 500
+  (:data:`FIELDS`' defaults).
 
   ``configs/classifier_mnist5k.py`` returns this; :func:`ensure_classifier` trains it on first use.
   """
-  c = ml_collections.ConfigDict()
-  c.seed = 0
+  return config_from(FIELDS)
 
-  c.data = ml_collections.ConfigDict()
-  c.data.name = "mnist5k"
-  c.data.image_size = 28
-  c.data.split = ""  # unused (the two splits below are read); kept for jgan.data.tfds_source
-  c.data.data_dir = ""  # "" = TFDS's default (TFDS_DATA_DIR or ~/tensorflow_datasets)
-  c.data.train_split = "train"
-  c.data.test_split = "test"
 
-  c.model = ml_collections.ConfigDict()
-  c.model.widths = (16, 32, 64)  # channels of the 28, 14 and 7 px conv stages
-  c.model.feature_dim = 128  # penultimate layer: the features of mnist_fid*, mnist_kid*, mnist_pr* ...
-  c.model.num_classes = 10
+def validate(config) -> None:
+  """Raises ValueError (one line naming the key) for a key :data:`FIELDS` lacks or a value out of range."""
+  from jgan import config as config_lib
 
-  c.train = ml_collections.ConfigDict()
-  c.train.steps = 2000  # ~28 epochs of 4,500 digits
-  c.train.batch_size = 64
-  c.train.lr = 2e-3  # peak of a cosine decay to 0
-  c.train.weight_decay = 1e-4
-  c.train.shift = 2  # augmentation: random translations of up to this many px
-  c.train.log_every = 500
-  return c
+  config_lib.check_keys(config, default_config())
+  for f in FIELDS:
+    node = config
+    for part in f.key.split("."):
+      node = node[part]
+    check_value(f, node)
 
 
 def ensure_classifier(path: str = "", *, progress: bool = True) -> str:
@@ -143,6 +164,7 @@ def train_classifier(config, workdir: str, *, progress: bool = False) -> dict:
   written to ``classifier.json``: ``{"test_accuracy": float in [0, 1], "train_accuracy", "seconds",
   "digest", ...}``.
   """
+  validate(config)
   t0 = time.perf_counter()
   c = config
   x_train, y_train = data_lib.split_arrays(c.data, c.data.train_split)

@@ -33,6 +33,7 @@ import numpy as np
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from jgan import config_schema
 from jgan import data as data_lib
 from jgan import metrics as metrics_lib
 from jgan import rng as rng_lib
@@ -40,19 +41,8 @@ from jgan import state as state_lib
 from jgan.metrics import protocols
 
 RESULTS_FILE = "evals.jsonl"
-# config.evals defaults, also applied to configs saved before the section existed.
-DEFAULTS = dict(
-  metrics="",
-  every_steps=0,
-  num_samples=0,
-  batch_size=250,
-  real_split="",
-  classifier_path="",
-  inception_weights="",
-  fid_mode="legacy_pytorch",
-  ref_stats="",
-  cache_dir="",
-)
+# config.evals defaults (the config schema's), also applied to configs saved before a key existed.
+DEFAULTS = config_schema.section_defaults("evals")
 # `python launch.py eval` without --metrics and without config.evals.metrics.
 DEFAULT_METRICS = {
   "mnist5k": "mnist_fid5k,mnist_kid5k,mnist_is5k,mnist_prdc5k,mnist_modes5k",

@@ -28,6 +28,7 @@ import errno
 import hashlib
 import json
 import logging
+import math
 import os
 import socket
 import sys
@@ -357,6 +358,7 @@ def any_signal(name: str | None) -> str | None:
 # Flags launch.py accepts before handing the rest of argv to the config parser.
 FLAGS = {"--coordinator_address": str, "--num_processes": int, "--process_id": int, "--distributed_timeout": float}
 BOOL_FLAGS = ("--distributed",)
+LOWEST = {"--num_processes": 1, "--process_id": 0, "--distributed_timeout": 1e-3}  # numeric flags' valid range
 
 
 def pop_flags(argv: list[str]) -> tuple[dict | None, list[str]]:
@@ -387,6 +389,10 @@ def pop_flags(argv: list[str]) -> tuple[dict | None, list[str]]:
         kwargs[names[name]] = FLAGS[name](value)
       except ValueError:
         raise ValueError(f"bad value in {name}={value}: expected {FLAGS[name].__name__}") from None
+      if name in LOWEST and not (math.isfinite(kwargs[names[name]]) and kwargs[names[name]] >= LOWEST[name]):
+        raise ValueError(
+          f"bad value in {name}={value}: must be {'> 0' if name == '--distributed_timeout' else f'>= {LOWEST[name]}'}"
+        )
     else:
       rest.append(a)
     i += 1

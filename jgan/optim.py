@@ -1,9 +1,11 @@
 """Optimisers (optax), WGAN weight clipping and the EMA of G's parameters.
 
 ``OPTIMIZERS[name](cfg, lr) -> optax.GradientTransformation`` where ``lr`` is a float or an optax schedule
-and ``cfg`` has the optimiser's own fields (``b1``, ``b2`` for Adam; ``decay`` for RMSProp; ``momentum``
-for SGD). G and D get separate optimisers, so two-time-scale updates (TTUR, Heusel et al. 2017) are just
-two learning rates. ``optim.lr_schedule`` (:data:`LR_SCHEDULES`) decays both rates over the run.
+and ``cfg`` has the optimiser's own fields, registered with their defaults (``b1``, ``b2``, ``eps`` for
+Adam; ``decay``, ``eps`` for RMSProp; ``momentum`` for SGD): the config keys ``optim.g.*`` / ``optim.d.*``
+beside ``name`` and ``lr`` (:mod:`jgan.config_schema`). G and D get separate optimisers, so
+two-time-scale updates (TTUR, Heusel et al. 2017) are just two learning rates. ``optim.lr_schedule``
+(:data:`LR_SCHEDULES`) decays both rates over the run.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import optax
 
 from jgan.registry import Registry
@@ -19,10 +22,16 @@ from jgan.registry import Registry
 OPTIMIZERS: Registry[Callable[..., optax.GradientTransformation]] = Registry(
   "optimizer",
   {
-    "adam": lambda c, lr: optax.adam(lr, b1=c.b1, b2=c.b2, eps=c.get("eps", 1e-8)),
+    "adam": lambda c, lr: optax.adam(lr, b1=c.b1, b2=c.b2, eps=c.eps),
+    "rmsprop": lambda c, lr: optax.rmsprop(lr, decay=c.decay, eps=c.eps),
+    "sgd": lambda c, lr: optax.sgd(lr, momentum=c.momentum or None),  # 0: plain SGD (no momentum state)
+  },
+  defaults={
+    # Adam's betas are DCGAN's (Radford et al. 2015: beta1 0.5), jgan's default recipe; eps is optax's.
+    "adam": {"b1": 0.5, "b2": 0.999, "eps": 1e-8},
     # WGAN's RMSProp: no momentum, decay 0.9 as in the reference (PyTorch's alpha=0.99 is a variant).
-    "rmsprop": lambda c, lr: optax.rmsprop(lr, decay=c.get("decay", 0.9), eps=c.get("eps", 1e-8)),
-    "sgd": lambda c, lr: optax.sgd(lr, momentum=c.get("momentum", None) or None),
+    "rmsprop": {"decay": 0.9, "eps": 1e-8},
+    "sgd": {"momentum": 0.0},
   },
 )
 
@@ -46,6 +55,9 @@ def make_optimizer(
   (naming the config ``field`` that holds the name, if given)."""
   OPTIMIZERS.check(cfg.name, field=field)
   LR_SCHEDULES.check(schedule, field="optim.lr_schedule")
+  missing = {k: v for k, v in OPTIMIZERS.defaults(cfg.name).items() if k not in cfg}
+  if missing:  # a section not resolved by jgan.config.resolve: its fields at their registered defaults
+    cfg = ml_collections.ConfigDict({**cfg.to_dict(), **missing})
   return OPTIMIZERS[cfg.name](cfg, LR_SCHEDULES[schedule](cfg.lr, max(1, updates)))
 
 
@@ -56,7 +68,7 @@ def make_optimizers(config) -> tuple[optax.GradientTransformation, optax.Gradien
   updates come from the same transformations.
   """
   # G updates once per step, D n_critic times: each schedule spans its own optimiser's updates.
-  schedule = config.optim.get("lr_schedule", "constant")
+  schedule = config.optim.get("lr_schedule", "constant")  # absent from configs stored before it existed
   g_tx = make_optimizer(config.optim.g, schedule, config.train.steps, field="optim.g.name")
   d_tx = make_optimizer(config.optim.d, schedule, config.train.steps * config.train.n_critic, field="optim.d.name")
   return g_tx, d_tx

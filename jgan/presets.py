@@ -2,8 +2,10 @@
 
 Each preset starts from :func:`jgan.config.defaults` and changes what the experiment needs; its
 optional argument names an objective, whose recipe :func:`jgan.recipes.set_objective` applies
-(``smoke("wgan_gp")``). The files in ``configs/`` are one-line wrappers, so ``jgan train --config
-configs/ring8.py:wgan_gp`` and ``jgan.presets.ring8("wgan_gp")`` are the same experiment. The
+(``smoke("wgan_gp")``). The files in ``configs/`` call these (pip users have the presets, not the
+files), so ``jgan train --config configs/ring8.py:wgan_gp`` and ``jgan.presets.ring8("wgan_gp")`` are the
+same experiment; each file's docstring lists the keys its experiment sets, generated from the resolved
+config (``jgan config show FILE --changed``) and kept current by ``tests/test_presets.py``. The
 mode-collapse protocol is :func:`jgan.labs.mode_collapse.config`.
 
 :data:`PRESETS` maps each name to its function (``PRESETS["dcgan_cifar10"]()``).

@@ -281,13 +281,28 @@ LOCAL_PATH_HELP = "a local or mounted directory path (mount a bucket with gcsfus
 
 
 def check_path(workdir: str) -> None:
-  """Raises ValueError (one line) if ``workdir`` is a URL (``gs://``, ``s3://``, ...) rather than a path."""
+  """Refuses, in one line and creating nothing, a ``workdir`` that cannot be a local directory.
+
+  Raises:
+    ValueError: ``workdir`` is a URL (``gs://``, ``s3://``, ...) rather than a path.
+    WorkdirError: ``workdir``, or the nearest existing directory above it, is a file.
+  """
   scheme, sep, _ = str(workdir).partition("://")
   if sep and scheme and scheme.replace("+", "").replace("-", "").isalnum():
     raise ValueError(
       f"workdir={workdir!r}: {scheme}:// workdirs are not supported (jgan writes its files with plain file "
       f"I/O); valid: {LOCAL_PATH_HELP}"
     )
+  path = os.path.abspath(workdir)
+  if os.path.exists(path) and not os.path.isdir(path):
+    raise WorkdirError(f"workdir {workdir} exists and is not a directory", errno.ENOTDIR)
+  parent = os.path.dirname(path)
+  while parent and not os.path.exists(parent):
+    parent, above = os.path.dirname(parent), parent
+    if parent == above:
+      break
+  if parent and os.path.exists(parent) and not os.path.isdir(parent):
+    raise WorkdirError(f"workdir {workdir} cannot be created: {parent} is a file, not a directory", errno.ENOTDIR)
 
 
 def lock_run(workdir: str) -> RunLock:
@@ -300,7 +315,7 @@ def lock_run(workdir: str) -> RunLock:
   Raises:
     ValueError: ``workdir`` is a URL (:func:`check_path`).
     WorkdirLocked: another live run holds the lock (its PID and host are named).
-    WorkdirError: the workdir (or its ``checkpoints/``) cannot be written.
+    WorkdirError: the workdir (or its ``checkpoints/``) cannot be written, or a file is in its place.
   """
   import jax
 

@@ -67,7 +67,7 @@ def test_ada_p_moves_is_logged_and_resume_is_bit_exact(tmp_path, name):
 
 
 def test_augment_config_errors():
-  with pytest.raises(ValueError, match="unknown augment 'diffaug'"):
+  with pytest.raises(ValueError, match="unknown augment.name='diffaug'; valid choices: none, diffaugment, ada"):
     config_lib.resolve(_config("diffaug"))
   c = presets.ring8()
   c.augment.name = "diffaugment"

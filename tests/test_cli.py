@@ -44,7 +44,7 @@ def test_ring8_writes_scatter_plot_and_run_files(tmp_path):
 def test_bad_override_is_one_clear_line(tmp_path):
   r = _launch("--config", "configs/ring8.py", "--workdir", str(tmp_path), "--config.objective.name=nope")
   assert r.returncode == 2
-  assert "unknown objective 'nope'; valid choices:" in r.stderr and "non_saturating" in r.stderr
+  assert "unknown objective.name='nope'; valid choices:" in r.stderr and "non_saturating" in r.stderr
 
 
 def test_unknown_subcommand_lists_choices():

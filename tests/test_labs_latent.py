@@ -342,7 +342,7 @@ def test_launch_dispatches_latent():
     text=True,
     timeout=300,
   )
-  assert r.returncode == 2 and r.stderr.strip().splitlines()[-1].startswith("error: unknown op 'morph'")
+  assert r.returncode == 2 and r.stderr.strip().splitlines()[-1].startswith("error: argument --op: unknown op 'morph'")
 
 
 @pytest.mark.slow

@@ -19,6 +19,7 @@ from tests.test_metrics_classifier import small_classifier  # noqa: F401  (sessi
 
 MC = os.path.join(CONFIG_DIR, "mode_collapse.py")
 DCGAN = os.path.join(CONFIG_DIR, "dcgan_mnist5k.py")
+SMOKE = os.path.join(CONFIG_DIR, "smoke.py")
 
 
 def test_parse_spec_lists_ranges_and_steps():
@@ -290,3 +291,28 @@ def test_image_sweep_scores_any_metric_and_tabulates_seeds(tmp_path, small_class
   for r, old in zip(res, stored):
     assert {k: r[k] for k in keys} == {k: old[k] for k in keys} and 1 <= r["mnist_is100/is"] <= 10
   assert "mnist_is100/is per seed" in pathlib.Path(w, "table.md").read_text()
+
+
+def test_a_component_and_its_own_field_are_swept_together():
+  """The name axis switches the section first, so R1's weight is a valid axis beside ``penalty.name=r1``."""
+  runs = sweep_spec.expand(SMOKE, "penalty.name=r1;penalty.gamma=1,5;model.d_norm=none")
+  assert [r.name for r in runs] == ["penalty.gamma=1", "penalty.gamma=5"]
+  configs = [config_lib.resolve(sweep_spec.run_config(SMOKE, r)) for r in runs]
+  assert [(c.penalty.name, c.penalty.gamma) for c in configs] == [("r1", 1.0), ("r1", 5.0)]
+
+
+def test_runs_finished_before_keys_were_declared_are_still_recognised(tmp_path):
+  """A run stored by an earlier jgan: its config lacks optim.g.eps / optim.d.eps (declared since, with the
+  value optax used), so its digest differs, but it holds the results of the same config; a real change
+  does not pass."""
+  (run,) = sweep_spec.expand(SMOKE, "seed=0;optim.d.lr=1e-4")
+  config = sweep_spec.run_config(SMOKE, run)
+  old = config_lib.resolve(config).to_dict()
+  for who in ("g", "d"):
+    del old["optim"][who]["eps"]
+  (tmp_path / "config.json").write_text(json.dumps(old))
+  done = {"config_sha256": "digest-of-the-old-raw-config"}
+  assert sweep_spec.holds_results_of(str(tmp_path), done, config)
+  old["optim"]["d"]["lr"] = 2e-4
+  (tmp_path / "config.json").write_text(json.dumps(old))
+  assert not sweep_spec.holds_results_of(str(tmp_path), done, config)

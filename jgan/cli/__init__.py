@@ -21,6 +21,7 @@ SUBCOMMANDS = {
   "classifier": ("jgan.cli.classifier", "train the domain classifier of the mnist_* metrics"),
   "judge": ("jgan.cli.judge", "a real-vs-fake study with people (HYPE): study page, answers, report"),
   "data": ("jgan.cli.data", "download and prepare a TFDS dataset (jgan data prepare cifar10)"),
+  "config": ("jgan.cli.config", "an experiment's resolved config with each key's doc (jgan config show FILE)"),
 }
 
 

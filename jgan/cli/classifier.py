@@ -16,12 +16,11 @@ def main(argv) -> int:
 
   if flags.help_requested(argv, __doc__):
     return 0
-  from absl import flags as absl_flags
-
   from jgan import classifier_training
 
   try:
-    config, workdir = flags.parse_cli(argv, absl_flags.FlagValues())
+    config, workdir = flags.parse_cli(argv, prog="jgan classifier")
+    classifier_training.validate(config)  # before any data is read or anything compiles
   except ValueError as e:
     print(f"error: {e}", file=sys.stderr)
     return 2

@@ -9,19 +9,30 @@ does not. Then train with ``--config.data.data_dir=DIR`` (or set ``$TFDS_DATA_DI
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
 
+def _name(text: str) -> str:
+  """A TFDS name: lower-case letters, digits and ``_`` (optionally ``/config`` and ``:version``)."""
+  if not re.fullmatch(r"[a-z][a-z0-9_]*(/[A-Za-z0-9_.-]+)?(:[0-9.*]+)?", text):
+    raise argparse.ArgumentTypeError(f"{text!r} is not a dataset name (e.g. cifar10, svhn_cropped)")
+  return text
+
+
 def _parser() -> argparse.ArgumentParser:
-  p = argparse.ArgumentParser(
-    prog="jgan data", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
-  )
-  sub = p.add_subparsers(dest="action", required=True)
+  from jgan.cli import args
+
+  p = args.Parser(prog="jgan data", description=__doc__.split("\n\n")[0])
+  sub = p.add_subparsers(dest="action", required=True, parser_class=args.Parser)
   for action, text in (("prepare", "download and prepare NAME"), ("check", "can jgan read NAME?")):
     a = sub.add_parser(action, help=text)
-    a.add_argument("name", help="a jgan dataset or any TFDS name (e.g. cifar10, svhn_cropped)")
+    a.add_argument("name", type=_name, help="a jgan dataset or any TFDS name (e.g. cifar10, svhn_cropped)")
     a.add_argument(
-      "--data_dir", default=None, help="TFDS data directory (default: $TFDS_DATA_DIR or ~/tensorflow_datasets)"
+      "--data_dir",
+      default=None,
+      type=args.new_dir,
+      help="TFDS data directory (default: $TFDS_DATA_DIR or ~/tensorflow_datasets)",
     )
     if action == "prepare":
       a.add_argument("--no_progress", action="store_true", help="no progress bars")
@@ -36,7 +47,11 @@ def main(argv) -> int:
 
   if flags.help_requested(argv, __doc__) and len(argv) <= 1:
     return 0
-  args = _parser().parse_args(argv)
+  from jgan.cli import args as args_lib
+
+  args = args_lib.parse(_parser(), argv)
+  if isinstance(args, int):
+    return args
   from jgan.data import prepare
 
   try:

@@ -22,33 +22,53 @@ from typing import Any
 
 import numpy as np
 
+from jgan.cli import args as args_lib
+
+
+def _data_spec(text: str) -> str:
+  """``SPLIT[:CLASS]`` with CLASS an integer >= 0, or "" (argparse type of ``--data``)."""
+  split, colon, cls = text.partition(":")
+  if text and (not split or (colon and not cls.isdigit())):
+    raise argparse.ArgumentTypeError(f"{text!r} is not SPLIT[:CLASS] (e.g. test or test:1)")
+  return text
+
+
+def _metric_names() -> list[str]:
+  from jgan.metrics import METRICS
+
+  return sorted(METRICS)
+
 
 def _parser() -> argparse.ArgumentParser:
-  p = argparse.ArgumentParser(
-    prog="jgan eval", description=__doc__.split("\n\n")[1], formatter_class=argparse.RawDescriptionHelpFormatter
+  from jgan.cli import args as a
+
+  p = a.Parser(prog="jgan eval", description=__doc__.split("\n\n")[1])
+  p.add_argument(
+    "--workdir", required=True, type=a.existing_dir, help="run directory (with checkpoints/ and config.json)"
   )
-  p.add_argument("--workdir", required=True, help="run directory (with checkpoints/ and config.json)")
   p.add_argument(
     "--metrics",
     default="",
+    type=a.names_in(_metric_names, "metric"),
     help="comma list of jgan.metrics.METRICS names (default: the run's evals.metrics, else the data set's default)",
   )
-  p.add_argument("--step", type=int, default=None, help="checkpoint step (default: the latest)")
+  p.add_argument("--step", type=a.nonneg_int, default=None, help="checkpoint step (default: the latest)")
   p.add_argument("--live", action="store_true", help="evaluate the live generator instead of its EMA")
-  p.add_argument("--num_samples", type=int, default=None, help="override every metric's sample count")
-  p.add_argument("--batch_size", type=int, default=None, help="samples per generator / extractor call")
+  p.add_argument("--num_samples", type=a.positive_int, default=None, help="override every metric's sample count")
+  p.add_argument("--batch_size", type=a.positive_int, default=None, help="samples per generator / extractor call")
   p.add_argument("--classifier", default=None, help="domain classifier directory (mnist_* metrics)")
   p.add_argument("--inception_weights", default=None, help="path of pt_inception-2015-12-05-6726825d.pth")
   p.add_argument(
     "--fid_mode",
     default=None,
-    choices=("legacy_pytorch", "clean"),
+    type=a.one_of(("legacy_pytorch", "clean"), "--fid_mode"),
     help="how images are resized for Inception (legacy_pytorch: pytorch-fid's; clean: clean-fid's)",
   )
   p.add_argument(
     "--save_stats",
     "--save-stats",
     default=None,
+    type=a.new_file,
     metavar="PATH.npz",
     help="write the FID statistics (mu, sigma; pytorch-fid's .npz format) of the generator, or of --data, "
     "for the one FID metric of --metrics (default: the first), and evaluate nothing else",
@@ -57,14 +77,16 @@ def _parser() -> argparse.ArgumentParser:
     "--ref_stats",
     "--ref-stats",
     default=None,
+    type=a.existing_file,
     metavar="PATH.npz",
     help="compute FID against these statistics (a pytorch-fid / clean-fid / --save_stats .npz) instead of real data",
   )
   p.add_argument("--real_split", default=None, help="real split compared with (default: the train split)")
-  p.add_argument("--cache_dir", default=None, help="real-feature cache (default: WORKDIR/eval_cache)")
+  p.add_argument("--cache_dir", default=None, type=a.new_dir, help="real-feature cache (default: WORKDIR/eval_cache)")
   p.add_argument(
     "--data",
     default="",
+    type=_data_spec,
     metavar="SPLIT[:CLASS]",
     help="evaluate real images of SPLIT (only CLASS, resampled) instead of the generator",
   )
@@ -98,7 +120,9 @@ def _load_config(workdir: str):
 
 def main(argv) -> int:
   """Entry point of ``jgan eval``; returns the exit status (0 ok, 2 usage or input error)."""
-  args = _parser().parse_args(argv)
+  args = args_lib.parse(_parser(), argv)
+  if isinstance(args, int):
+    return args
   from jgan import checkpoint as ckpt_lib
   from jgan import evaluation, resume
 
@@ -127,6 +151,9 @@ def main(argv) -> int:
     metrics = (
       args.metrics or settings.metrics or evaluation.DEFAULT_METRICS.get(config.data.name, evaluation.FALLBACK_METRICS)
     )
+    from jgan.metrics import protocols
+
+    protocols.parse_metric_names(metrics)  # a misspelt name fails here, before any network is loaded
     if args.save_stats:
       from jgan.metrics import METRICS, protocols, save_stats
 

@@ -1,134 +1,111 @@
 """Command-line config flags: ``--config FILE[:ARG] --workdir DIR [--config.KEY=VALUE ...]``.
 
-:func:`parse_cli` turns every command-line config error (unknown ``--config.x`` key, a value of the wrong
-type, a missing or broken config file, a missing ``--workdir``) into a ValueError with one line.
+:func:`parse_cli` reads exactly these flags (``--config.KEY VALUE`` and ``--flag VALUE`` work too) and
+turns every command-line config error into a ValueError with one line: a missing or broken config file,
+an unknown ``--config.`` key (with the closest valid key), a value that does not parse as the key's
+type, a missing ``--workdir``, an unknown flag (single-dash ones included) or a stray positional
+argument. The overrides are applied names first (:mod:`jgan.config_overrides`), so a component's own
+parameters can be set where the component is chosen: ``--config.penalty.name=r1 --config.penalty.gamma=5``.
 """
 
 from __future__ import annotations
 
-import re
+import difflib
+from typing import NamedTuple
 
 import ml_collections
 
-from jgan import config as config_lib
-
 HELP_FLAGS = ("-h", "--help", "--helpshort", "--helpfull")
+VALID = "--config FILE[:ARG], --workdir DIR, --config.KEY=VALUE"
 
 
 def help_requested(argv, doc: str) -> bool:
-  """Prints ``doc`` (a subcommand module's docstring) and returns True when ``argv`` asks for help.
-
-  absl's own ``--help`` would list every absl flag of every imported library; the module docstring says
-  what the subcommand takes.
-  """
+  """Prints ``doc`` (a subcommand module's docstring) and returns True when ``argv`` asks for help."""
   if any(a in HELP_FLAGS for a in argv):
     print(doc.strip())
     return True
   return False
 
 
-def _config_overrides(argv) -> list[tuple[str, str]]:
-  """``(dotted key, raw text)`` of every ``--config.KEY=VALUE`` (or ``--config.KEY VALUE``) argument."""
-  out = []
-  for i, a in enumerate(argv):
-    if a.startswith("--config."):
-      key, eq, val = a[len("--config.") :].partition("=")
-      out.append((key, val if eq else (argv[i + 1] if i + 1 < len(argv) else "")))
-  return out
+class Args(NamedTuple):
+  """The flags of a config command line: the ``--config`` spec, ``--workdir`` ("" if absent) and the
+  ``--config.KEY=VALUE`` overrides as ``[(KEY, VALUE text)]`` in command-line order (text None: a
+  ``--config.KEY`` without a value, true for a boolean key)."""
+
+  spec: str
+  workdir: str
+  overrides: list[tuple[str, str | None]]
 
 
-def parse_cli(argv, flag_values=None, prog: str = "jgan") -> tuple[ml_collections.ConfigDict, str]:
-  """Parses the flags ``--config FILE[:ARG] --workdir DIR [--config.KEY=VALUE ...]`` in ``argv``.
+def split_args(argv, prog: str = "jgan", workdir: bool = True) -> Args:
+  """Splits ``argv`` (no program name) into :class:`Args`; ValueError (one line) for anything else.
 
-  ``argv`` holds the arguments only (no program name; ``prog`` stands in for it). Returns the (locked)
-  config and the workdir. Every error is a ValueError with a one-line message:
-  a missing or broken config file, an unknown ``--config.`` key (with the closest valid key), a value
-  that does not parse as the field's type, a missing ``--workdir``.
+  ``workdir``: whether ``--workdir`` is one of the flags (``jgan config show`` takes none).
   """
-  from absl import flags
-  from ml_collections import config_flags
+  flags = ("--config", "--workdir") if workdir else ("--config",)
+  valid = VALID if workdir else "--config FILE[:ARG], --config.KEY=VALUE"
+  seen: dict[str, str] = {}
+  overrides: list[tuple[str, str | None]] = []
+  i = 0
+  while i < len(argv):
+    a = argv[i]
+    name, eq, value = a.partition("=")
+    if name.startswith("--noconfig.") and not eq:  # absl's spelling of a false boolean
+      overrides.append((name[len("--noconfig.") :], "false"))
+    elif name.startswith("--config.") and len(name) > len("--config."):
+      text: str | None = value
+      if not eq:  # --config.KEY VALUE, or a boolean flag alone (--config.train.progress)
+        alone = i + 1 >= len(argv) or argv[i + 1].startswith("--")
+        text = None if alone else argv[i + 1]
+        i += 0 if alone else 1
+      overrides.append((name[len("--config.") :], text))
+    elif name in flags:
+      if not eq:
+        if i + 1 >= len(argv) or argv[i + 1].startswith("--"):
+          raise ValueError(f"{name} needs a value ({'FILE[:ARG]' if name == '--config' else 'DIR'})")
+        i += 1
+        value = argv[i]
+      if name in seen and seen[name] != value:
+        raise ValueError(f"{name} is given twice ({seen[name]!r} and {value!r}); give it once")
+      seen[name] = value
+    elif a.startswith("-"):
+      near = difflib.get_close_matches(name.lstrip("-"), [f.lstrip("-") for f in flags], n=1)
+      hint = f"; did you mean --{near[0]}?" if near else ";"
+      raise ValueError(f"unknown flag {name}{hint} valid flags: {valid}")
+    else:
+      raise ValueError(f"unexpected argument {a!r}: {prog} takes flags only ({valid})")
+    i += 1
+  return Args(seen.get("--config", ""), seen.get("--workdir", ""), overrides)
 
-  argv = [prog, *argv]
-  fv = flags.FLAGS if flag_values is None else flag_values
-  if "config" not in fv:
-    # The --config.KEY overrides are registered from argv when the flag is defined.
-    config_flags.DEFINE_config_file(
-      "config",
-      None,
-      "Experiment config file (configs/*.py[:arg]).",
-      lock_config=True,
-      flag_values=fv,
-      sys_argv=list(argv),
-    )
-    flags.DEFINE_string("workdir", None, "Directory for config, metrics, samples and checkpoints.", flag_values=fv)
-  spec = _config_spec(argv)
-  try:
-    fv(argv)
-  except flags.Error as e:
-    raise ValueError(_flag_error_message(str(e), fv, spec)) from None
-  except (AttributeError, KeyError) as e:  # ml_collections: an unknown key in a --config.KEY override
-    raise ValueError(_unknown_override_message(argv, e)) from None
-  except Exception as e:  # the config file raised while loading (syntax error, bad import, ...)
-    raise ValueError(f"could not load --config={spec}: {type(e).__name__}: {str(e).splitlines()[0]}") from None
-  if fv["config"].value is None:
+
+def load_config(args: Args) -> ml_collections.ConfigDict:
+  """The config of ``args.spec`` with ``args.overrides`` applied (names first), locked; one-line errors."""
+  from jgan import config as config_lib
+  from jgan import config_overrides
+
+  if not args.spec:
     raise ValueError("--config is required: an experiment file such as configs/smoke.py")
   try:
-    config = fv.config
-    config.get("seed")  # a config file that failed to load raises on first access
-  except OSError as e:
-    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
-    raise ValueError(f"could not load --config={spec}: {lines[-1]}") from None
-  if not fv.workdir:
+    config = config_lib.load_file(args.spec)
+  except Exception as e:  # noqa: BLE001  (the file raised while loading: syntax error, bad ARG, bad import, ...)
+    first = (str(e).strip().splitlines() or [""])[0]
+    what = first if isinstance(e, ValueError) and first.startswith("config file ") else f"{type(e).__name__}: {first}"
+    raise ValueError(f"could not load --config={args.spec}: {what}") from None
+  if not isinstance(config, ml_collections.ConfigDict):
+    raise ValueError(f"could not load --config={args.spec}: get_config() returned {type(config).__name__}")
+  config = config_overrides.apply(config, args.overrides)
+  config.lock()
+  return config
+
+
+def parse_cli(argv, prog: str = "jgan") -> tuple[ml_collections.ConfigDict, str]:
+  """Parses ``--config FILE[:ARG] --workdir DIR [--config.KEY=VALUE ...]`` in ``argv`` (no program name).
+
+  Returns the (locked) config with the overrides applied, and the workdir. Every error is a ValueError
+  with a one-line message (see the module docstring).
+  """
+  args = split_args(argv, prog)
+  config = load_config(args)
+  if not args.workdir:
     raise ValueError("--workdir is required: the directory for config, metrics, samples and checkpoints")
-  return config, fv.workdir
-
-
-def _config_spec(argv) -> str:
-  """The value of ``--config`` in ``argv`` ("" if absent)."""
-  for i, a in enumerate(argv):
-    if a.startswith("--config="):
-      return a.partition("=")[2]
-    if a == "--config" and i + 1 < len(argv):
-      return argv[i + 1]
-  return ""
-
-
-def _flag_error_message(text: str, fv, spec: str) -> str:
-  """One line for an absl flag error: a config file that raised, a bad --config.KEY value, a bad flag."""
-  lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-  first = lines[0]
-  if "Error whilst parsing config file" in text:  # get_config() raised; its traceback ends with the error
-    return f"could not load --config={spec}: {lines[-1]}"
-  if first.startswith("flag --config.") and ": " in first:  # a value that does not parse as the field's type
-    flag, _, why = first[len("flag ") :].partition(": ")
-    key = flag[len("--config.") :].partition("=")[0]
-    field = fv["config"].value
-    try:
-      for part in key.split("."):
-        field = field[part]
-    except (KeyError, TypeError, AttributeError):
-      return f"bad value in {flag}: {why}"
-    if isinstance(field, ml_collections.ConfigDict):
-      return (
-        f"bad value in {flag}: {key!r} is a section; set its keys instead, e.g. --config.{key}.{next(iter(field))}=..."
-      )
-    if isinstance(field, bool):
-      why = "not a boolean"
-    return f"bad value in {flag}: {why}; expected {type(field).__name__} like the default {field!r}"
-  m = re.match(r"Unknown command line(?: flag)? '([^']+)'(?:\. Did you mean: ([\w.]+)\s*\?)?", first)
-  if m:
-    hint = f"; did you mean --{m.group(2)}?" if m.group(2) else ";"
-    return f"unknown flag --{m.group(1)}{hint} valid flags: --config FILE[:ARG], --workdir DIR, --config.KEY=VALUE"
-  return first.replace("Flag ", "").replace("flag ", "")
-
-
-def _unknown_override_message(argv, e: BaseException) -> str:
-  """The one-line message for an unknown ``--config.KEY`` (found by loading the file without overrides)."""
-  try:
-    ref = dict(config_lib.walk(config_lib.load_file(_config_spec(argv))))
-  except Exception:  # noqa: BLE001 (fall back to the library's own message)
-    return f"unknown config key: {str(e).strip(chr(34) + chr(39))}"
-  for key, raw in _config_overrides(argv):
-    if key not in ref:
-      return config_lib.unknown_key_message(key, ref, f" (from --config.{key}={raw})")
-  return f"bad config override: {e}"
+  return config, args.workdir

@@ -21,42 +21,44 @@ import argparse
 import os
 import sys
 
-
-class _Parser(argparse.ArgumentParser):
-  def error(self, message):  # one line instead of usage + message
-    raise ValueError(message)
+# The figures (jgan.labs.latent_figures.OP_FNS; tests/test_labs_latent.py checks they agree).
+OPS = ("interpolate", "walk", "arithmetic", "neighbours")
 
 
 def _parser() -> argparse.ArgumentParser:
-  p = _Parser(prog="jgan latent", description=__doc__.split("\n\n")[0])
-  p.add_argument("--workdir", required=True, help="a training run directory (with checkpoints/)")
-  p.add_argument("--op", required=True, help="interpolate, walk, arithmetic or neighbours")
-  p.add_argument("--n", type=int, default=0, help="rows / walks / samples (default per op: 8, 16, 8, 16)")
-  p.add_argument("--seed", type=int, default=0, help="seed of every z drawn")
+  from jgan.cli import args as a
+
+  p = a.Parser(prog="jgan latent", description=__doc__.split("\n\n")[0])
+  p.add_argument("--workdir", required=True, type=a.existing_dir, help="a training run directory (with checkpoints/)")
+  p.add_argument("--op", required=True, type=a.one_of(OPS, "op"), metavar="OP", help="the figure: " + ", ".join(OPS))
+  p.add_argument("--n", type=a.nonneg_int, default=0, help="rows / walks / samples (default per op: 8, 16, 8, 16)")
+  p.add_argument("--seed", type=a.seed, default=0, help="seed of every z drawn")
   p.add_argument(
     "--classifier",
     default="",
     help="domain classifier directory (default $JGAN_CLASSIFIER or ~/.cache/jgan/classifier_mnist5k)",
   )
-  p.add_argument("--frames", type=int, default=0, help="interpolate: points per row (10); walk: frames per leg (16)")
-  p.add_argument("--points", type=int, default=4, help="walk: latent points per closed loop")
-  p.add_argument("--method", default="slerp", help="slerp or lerp")
+  p.add_argument(
+    "--frames", type=a.nonneg_int, default=0, help="interpolate: points per row (10); walk: frames per leg (16)"
+  )
+  p.add_argument("--points", type=a.int_in(2), default=4, help="walk: latent points per closed loop (>= 2)")
+  p.add_argument("--method", default="slerp", type=a.one_of(("slerp", "lerp"), "--method"), help="slerp or lerp")
   p.add_argument("--expr", default="thick7 - thin7 + thin1", help="arithmetic: expression on concepts")
-  p.add_argument("--k", type=int, default=3, help="arithmetic: z's averaged per concept (DCGAN: 3)")
-  p.add_argument("--pool", type=int, default=1024, help="arithmetic: z's drawn to choose concepts from")
+  p.add_argument("--k", type=a.positive_int, default=3, help="arithmetic: z's averaged per concept (DCGAN: 3)")
+  p.add_argument("--pool", type=a.positive_int, default=1024, help="arithmetic: z's drawn to choose concepts from")
   p.add_argument(
     "--min-confidence",
-    type=float,
+    type=a.float_in(0.0, 1.0),
     default=0.9,
     help="arithmetic: classifier probability needed for a z to count as its label",
   )
-  p.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
+  p.add_argument("--step", type=a.nonneg_int, default=None, help="checkpoint step (default: latest)")
   p.add_argument("--live", action="store_true", help="use G's live parameters instead of their EMA")
   p.add_argument(
-    "--label", type=int, default=None, help="class-conditional runs: the class of every sample (default 0)"
+    "--label", type=a.nonneg_int, default=None, help="class-conditional runs: the class of every sample (default 0)"
   )
-  p.add_argument("--out", default="", help="output directory (default WORKDIR/latent)")
-  p.add_argument("--scale", type=int, default=3, help="PNG/GIF pixel upscaling (nearest)")
+  p.add_argument("--out", default="", type=a.new_dir, help="output directory (default WORKDIR/latent)")
+  p.add_argument("--scale", type=a.int_in(1, 64), default=3, help="PNG/GIF pixel upscaling (nearest)")
   return p
 
 
@@ -67,29 +69,17 @@ def _check_args(args) -> None:
     raise ValueError(f"unknown op {args.op!r}; valid choices: {', '.join(latent_figures.OP_FNS)}")
   if args.method not in latent.METHODS:
     raise ValueError(f"unknown --method {args.method!r}; valid choices: {', '.join(latent.METHODS)}")
-  for name in ("n", "frames", "points", "k", "pool", "scale"):
-    if getattr(args, name) < 0:
-      raise ValueError(f"--{name} must be >= 0; got {getattr(args, name)}")
   if args.op == "interpolate" and args.frames == 1:
     raise ValueError("--frames must be >= 2 for interpolate (both endpoints are shown)")
-  if args.op == "walk" and args.points < 2:
-    raise ValueError(f"--points must be >= 2; got {args.points}")
-  if not os.path.isdir(args.workdir):
-    raise FileNotFoundError(
-      f"workdir {args.workdir!r} does not exist (train one: jgan train "
-      f"--config configs/dcgan_mnist5k.py --workdir {args.workdir})"
-    )
 
 
 def main(argv) -> int:
   """``jgan latent --workdir DIR --op OP [...]``; 0 on success, 2 with a one-line error."""
-  try:
-    args = _parser().parse_args(argv)
-  except ValueError as e:
-    print(f"error: {e}", file=sys.stderr)
-    return 2
-  except SystemExit as e:  # --help
-    return int(e.code or 0)
+  from jgan.cli import args as args_lib
+
+  args = args_lib.parse(_parser(), argv)
+  if isinstance(args, int):
+    return args
   from jgan import checkpoint
   from jgan import data as data_lib
   from jgan.labs import latent_figures

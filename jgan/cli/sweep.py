@@ -30,15 +30,14 @@ import sys
 
 
 def _parser() -> argparse.ArgumentParser:
-  p = argparse.ArgumentParser(
-    prog="jgan sweep",
-    description=__doc__.split("\n\n")[0],
-    formatter_class=argparse.RawDescriptionHelpFormatter,
-    epilog=__doc__.split("\n\n", 1)[1],
-  )
+  from jgan.cli import args as a
+
+  p = a.Parser(prog="jgan sweep", description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1])
   p.add_argument("--config", required=True, help="experiment file FILE[:ARG], e.g. configs/mode_collapse.py:ring8")
   p.add_argument("--sweep", required=True, help="axes, e.g. 'arg=ring8:gan,ring8:pacgan2;seed=0:10'")
-  p.add_argument("--workdir", required=True, help="sweep directory: runs/<name>/, table.md, table.csv, samples.png")
+  p.add_argument(
+    "--workdir", required=True, type=a.new_dir, help="sweep directory: runs/<name>/, table.md, table.csv, samples.png"
+  )
   p.add_argument(
     "--metric",
     action="append",
@@ -47,7 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     help="jgan.metrics.METRICS name(s) every run is scored with (repeatable or a comma list; default: the mode "
     "metrics for 2-D mixtures, else the config's evals.metrics or the data set's default, as `jgan eval`)",
   )
-  p.add_argument("--processes", type=int, default=1, help="runs trained in parallel processes (default 1)")
+  p.add_argument(
+    "--processes", type=a.int_in(1, 1024), default=1, help="runs trained in parallel processes (default 1)"
+  )
   p.add_argument(
     "--cache_dir", default="", help="XLA persistent compilation cache (default <workdir>/xla_cache; 'none' disables)"
   )
@@ -63,7 +64,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv) -> int:
-  args = _parser().parse_args(argv)
+  """Entry point of ``jgan sweep``; 0 when done, 2 after one ``error:`` line (a bad sweep or a failed run)."""
+  from jgan.cli import args as args_lib
+
+  args = args_lib.parse(_parser(), argv)
+  if isinstance(args, int):
+    return args
   from jgan.labs import sweep, sweep_report, sweep_scoring, sweep_spec
 
   metrics = ",".join(args.metric) or None
@@ -74,8 +80,6 @@ def main(argv) -> int:
   try:
     runs = sweep_spec.expand(args.config, args.sweep)
     sweep_scoring.check(args.config, runs, metrics)  # every run's config and metrics, before anything trains
-    if args.processes < 1:
-      raise ValueError(f"--processes={args.processes} must be >= 1")
   except ValueError as e:
     print(f"error: {e}", file=sys.stderr)
     return 2

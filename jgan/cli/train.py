@@ -50,24 +50,23 @@ def main(argv, *, until_exit: bool = False) -> int:
 
 def _main(argv, guard) -> int:
   from jgan import preemption
+  from jgan.cli import flags
 
-  early = None if any(a in ("-h", "--help", "--helpfull") for a in argv) else _workdir_in(argv)
-  if early:  # a second run on a workdir in use is refused before the (slow) imports; lock_run decides
+  if flags.help_requested(argv, __doc__):
+    return 0
+  early = _workdir_in(argv)
+  if early:  # a workdir that cannot be one, or in use, is refused before the (slow) imports
     from jgan import workdir as workdir_lib
 
     try:
       workdir_lib.check_path(early)
-    except ValueError as e:
+    except (ValueError, workdir_lib.WorkdirError) as e:
       print(f"error: {e}", file=sys.stderr)
       return 2
     held = workdir_lib.WorkdirLock(early).live_holder()
     if held:
       print(f"error: {held}", file=sys.stderr)
       return 2
-  from jgan.cli import flags
-
-  if flags.help_requested(argv, __doc__):
-    return 0
   from absl import logging
 
   from jgan import checkpoint, checkpoint_orbax, multihost
@@ -81,9 +80,9 @@ def _main(argv, guard) -> int:
     config, workdir = flags.parse_cli(config_argv, prog="jgan train")
     from jgan import config as config_lib
 
-    config_lib.check_keys(config)  # typos in the experiment file itself
+    config_lib.resolve(config)  # every value checked here, before devices, data or compilation
   except ValueError as e:
-    print(f"error: {e}", file=sys.stderr)
+    print(f"error: {checkpoint_orbax.one_line(e)}", file=sys.stderr)
     return 2
 
   if dist_kwargs is not None:  # before anything touches a device

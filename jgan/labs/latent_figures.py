@@ -39,7 +39,7 @@ def load_generator_fn(
   """``(g, config)``: ``g(z float [N, latent_dim]) -> float32 numpy [N, H, W, C]`` in [-1, 1].
 
   G runs in inference mode, jitted once for ``batch_size`` rows (z is padded), so any N reuses one
-  program. ``config`` is the run's, with ``restored_step`` (int) added. A class-conditional G draws every
+  program. ``config`` is the run's. A class-conditional G draws every
   sample from class ``label`` (int in ``[0, num_classes)``; None: class 0), so an interpolation or walk
   moves in z within one class, as conditional GANs' latent figures do; an unconditional G refuses a
   ``label``. Raises CheckpointError if ``workdir`` holds no checkpoint, ValueError for a bad ``label``.
@@ -51,7 +51,6 @@ def load_generator_fn(
   from jgan import state as state_lib
 
   state, config = resume.load_state(workdir, step=step)
-  config.restored_step = int(state.step)
   k = config.model.num_classes if config.model.get("conditional", False) else 0
   if label is not None and not k:
     raise ValueError(f"--label={label} needs a class-conditional generator; {workdir!r} trained an unconditional one")

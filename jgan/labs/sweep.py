@@ -71,7 +71,7 @@ from jgan.labs.sweep_scoring import (
   write_json_atomic,
   write_results,
 )
-from jgan.labs.sweep_spec import Run, config_digest, expand, run_config
+from jgan.labs.sweep_spec import Run, expand, holds_results_of, run_config
 
 
 def enable_compilation_cache(cache_dir: str) -> None:
@@ -102,11 +102,10 @@ def train_one(config_spec: str, run: Run, workdir: str, metrics=None) -> dict:
   names = check_metrics(config, metrics)
   run_dir = os.path.join(workdir, "runs", run.name)
   cache_dir = os.path.join(workdir, "eval_cache")
-  digest = config_digest(config)
   done = read_results(run_dir)
   t0 = time.perf_counter()
   if done is not None:
-    if done["config_sha256"] != digest:
+    if not holds_results_of(run_dir, done, config):
       raise ValueError(f"{run_dir} holds results of another config; use a new --workdir or delete the run")
     if expected_keys(config, names) <= set(done):
       return {**done, "skipped": True}
@@ -177,7 +176,7 @@ def train_group(config_spec: str, runs: list[Run], workdir: str, metrics=None) -
     names = check_metrics(config, metrics)
     done = read_results(os.path.join(workdir, "runs", run.name))
     if done is not None:
-      if done["config_sha256"] != config_digest(config):
+      if not holds_results_of(os.path.join(workdir, "runs", run.name), done, config):
         raise ValueError(f"runs/{run.name} holds results of another config; use a new --workdir or delete the run")
       # Finished: skipped, or scored for the metrics it lacks from its checkpoint (train_one does both).
       out[run.name] = train_one(config_spec, run, workdir, metrics)

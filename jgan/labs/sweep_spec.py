@@ -110,6 +110,37 @@ def _field(c, key: str):
   return node
 
 
+def with_components(c: ml_collections.ConfigDict, overrides: dict) -> ml_collections.ConfigDict:
+  """``c`` ready for ``overrides``: each component name among them that changes its open section switches
+  it (:func:`jgan.config.set_component`: the new component's fields at their defaults), and a section whose
+  own field is overridden but missing gets its component's fields; so ``penalty.name=r1;penalty.gamma=1,5``
+  sweeps R1's weight. Sections the overrides do not need are left as they are (their runs' configs, and
+  so their results' digests, do not change). Returns ``c``."""
+  from jgan import config as config_lib
+  from jgan import config_overrides, config_schema
+
+  def has(key: str) -> bool:
+    try:
+      _field(c, key)
+    except ValueError:
+      return False
+    return True
+
+  for key, value in overrides.items():
+    section = config_overrides.NAME_KEYS.get(key)
+    if section and has(key) and config_lib.section_node(c, section).name != value:
+      config_lib.set_component(c, section, value)
+  for key in overrides:
+    section = config_schema.section_of(key)
+    if section and not has(key) and has(f"{section}.name"):
+      name = config_lib.section_node(c, section).name
+      for f in config_schema.component_fields(section, name):
+        leaf = f.key.rpartition(".")[2]
+        if leaf not in config_lib.section_node(c, section):
+          config_lib.section_node(c, section)[leaf] = f.default
+  return c
+
+
 def _dir_name(labels) -> str:
   # Path-safe and readable: "arg=ring8:gan" -> "arg=ring8_gan"; the separator between axes is ",".
   return ",".join(f"{k}={re.sub(r'[^A-Za-z0-9._+-]', '_', v)}" for k, v in labels) or "run"
@@ -128,7 +159,7 @@ def expand(config_spec: str, sweep_spec: str) -> list[Run]:
   for combo in itertools.product(*[vals for _, vals in axes]):
     chosen = list(zip([k for k, _ in axes], combo))
     arg = dict(chosen).get(ARG_KEY) if arg_axis else None
-    base = load_config(config_spec, arg)
+    base = with_components(load_config(config_spec, arg), {k: v for k, v in chosen if k != ARG_KEY})
     overrides = []
     for key, text in chosen:
       if key != ARG_KEY:
@@ -144,7 +175,7 @@ def expand(config_spec: str, sweep_spec: str) -> list[Run]:
 
 def run_config(config_spec: str, run: Run) -> ml_collections.ConfigDict:
   """The full config of ``run`` (progress bars off: a sweep prints one line per run instead)."""
-  c = load_config(config_spec, run.arg)
+  c = with_components(load_config(config_spec, run.arg), dict(run.overrides))
   c.update_from_flattened_dict(dict(run.overrides))
   c.train.progress = False
   return c
@@ -153,3 +184,33 @@ def run_config(config_spec: str, run: Run) -> ml_collections.ConfigDict:
 def config_digest(c: ml_collections.ConfigDict) -> str:
   """sha256 of the config's canonical JSON: what identifies a run's results."""
   return hashlib.sha256(c.to_json_best_effort(sort_keys=True).encode()).hexdigest()
+
+
+# Keys an ensemble member stores with its own values (jgan.ensemble_step.make_members): not the sweep's.
+MEMBER_KEYS = ("train.num_seeds", "parallel.num_devices")
+
+
+def holds_results_of(run_dir: str, done: dict, config: ml_collections.ConfigDict) -> bool:
+  """Whether the finished run in ``run_dir`` (its results ``done``) was trained with ``config``: the same
+  digest, or (a run finished by an earlier jgan, before keys such as ``optim.g.eps`` were declared) its
+  stored resolved config equal to ``config``'s once the keys declared since are filled in at their
+  defaults (:func:`jgan.config.upgrade`)."""
+  import json
+  import os
+
+  from jgan import config as config_lib
+
+  if done["config_sha256"] == config_digest(config):
+    return True
+  path = os.path.join(run_dir, "config.json")
+  if not os.path.exists(path):
+    return False
+  with open(path) as f:
+    stored = config_lib.flatten(config_lib.upgrade(json.load(f)))
+  try:
+    current = config_lib.flatten(config_lib.resolve(config))
+  except ValueError:
+    return False
+  current.update({k: stored[k] for k in MEMBER_KEYS if k in stored})
+  normal = lambda flat: {k: list(v) if isinstance(v, tuple) else v for k, v in flat.items()}
+  return normal(stored) == normal(current)

@@ -136,13 +136,13 @@ F_DIVERGENCES: dict[str, FDivergence] = {
   ),
 }
 
-_G_LOSSES = ("trick", "saddle")
+G_LOSSES = ("trick", "saddle")
 
 
 def _f_gan(name: str, g_loss: str) -> Objective:
   """The f-GAN objective for divergence ``name`` (see :func:`kl` for the math)."""
-  if g_loss not in _G_LOSSES:
-    raise ValueError(f"f-GAN objective {name!r}: unknown g_loss {g_loss!r}; valid choices: {', '.join(_G_LOSSES)}")
+  if g_loss not in G_LOSSES:
+    raise ValueError(f"f-GAN objective {name!r}: unknown g_loss {g_loss!r}; valid choices: {', '.join(G_LOSSES)}")
   div = F_DIVERGENCES[name]
 
   def loss(d_real, d_fake, obj_state):
