@@ -182,6 +182,25 @@ CASES: dict[str, CliCase] = {
   ),
   "config_workdir": CliCase(("config", "show", "configs/smoke.py", "--workdir", "x"), "unknown flag --workdir"),
   "config_action": CliCase(("config", "print"), "unknown action 'print'; valid choices: show, docs"),
+  # judge (the study's own checks, which read the run, are tests/test_labs_judge.py's table)
+  "judge_no_form": CliCase(("judge", "--n", "4"), "one of the arguments --workdir --serve --report is required"),
+  "judge_missing_workdir": CliCase(("judge", "--workdir", "<tmp>/nowhere"), "'<tmp>/nowhere' does not exist"),
+  "judge_odd_n": CliCase(("judge", "--workdir", "<tmp>/run", "--n", "7"), "--n: must be even, got 7"),
+  "judge_n_range": CliCase(("judge", "--workdir", "<tmp>/run", "--n", "0"), "--n: must be an integer in [2, 100000]"),
+  "judge_checks": CliCase(("judge", "--workdir", "<tmp>/run", "--checks", "3"), "--checks: must be even, got 3"),
+  "judge_mode": CliCase(
+    ("judge", "--workdir", "<tmp>/run", "--mode", "fast"), "unknown mode 'fast'; valid choices: infinite, time"
+  ),
+  "judge_port": CliCase(
+    ("judge", "--workdir", "<tmp>/run", "--port", "70000"), "--port: must be an integer in [0, 65535]"
+  ),
+  "judge_bootstrap": CliCase(
+    ("judge", "--report", "<tmp>/run", "--bootstrap", "0"), "--bootstrap: must be an integer >= 1"
+  ),
+  "judge_seed": CliCase(
+    ("judge", "--workdir", "<tmp>/run", "--seed", "-1"), "--seed: must be an integer in [0, 4294967295]"
+  ),
+  "judge_stray": CliCase(("judge", "--workdir", "<tmp>/run", "stray"), "unrecognized arguments: stray"),
 }
 # Rows that also run as a process, one per subcommand.
 PROCESS_CASES = (
@@ -194,6 +213,7 @@ PROCESS_CASES = (
   "data_dir_file",
   "classifier_steps",
   "config_bad_value",
+  "judge_odd_n",
 )
 
 

@@ -55,16 +55,6 @@ class DeviceArrays(NamedTuple):
   lut: Any
 
 
-def check_config(data_cfg) -> None:
-  """Raises ValueError (one line) for a bad ``data.on_device`` or ``data.device_limit_mb``."""
-  mode = data_cfg.get("on_device", "auto")
-  if mode not in MODES:
-    raise ValueError(f"unknown data.on_device={mode!r}; valid choices: {', '.join(MODES)}")
-  limit = data_cfg.get("device_limit_mb", 0)
-  if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
-    raise ValueError(f"data.device_limit_mb={limit!r} must be an integer >= 0 (MiB of uint8 data per device)")
-
-
 def _layout(data_cfg, src):
   """``(base source, rows or None, n examples)`` of the training source ``src``
   (:func:`jgan.data.training_source`: a subset and Stacked MNIST recognised by their fields)."""
@@ -103,7 +93,6 @@ def use_on_device(data_cfg, source, *, ensemble: bool = False) -> bool:
   """
   from jgan.data.mixtures import MIXTURES
 
-  check_config(data_cfg)
   mode = data_cfg.get("on_device", "auto")
   if mode == "off":
     return False
