@@ -79,6 +79,7 @@ HARMLESS_FIELDS = (
   "parallel.ensemble",  # how ensemble members share a device; a single run ignores it
   "data.data_dir",
   "data.download",
+  "data.channels",  # resolved from data.name (compared); absent from configs saved before it existed
   "checkpoint",
   "evals",
 )

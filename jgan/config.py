@@ -62,6 +62,7 @@ def defaults() -> ml_collections.ConfigDict:
   c.data.download = False  # prepare a missing TFDS dataset at start (as `jgan data prepare NAME`)
   c.data.worker_count = 0  # Grain worker processes (part of the reproducibility config)
   c.data.num_examples = 0  # train on the first N examples of the split only (limited-data studies; 0 = all)
+  c.data.channels = 0  # image channels: 0 = the dataset's (resolve fills it in, so a run loads without its data)
 
   # The fields every model shares, then the chosen model's own (jgan.models.MODELS.defaults(name)).
   c.model = ml_collections.ConfigDict()
@@ -197,6 +198,7 @@ def resolve(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """A validated copy of ``c`` with every component's default fields filled in (module docstring)."""
   r = ml_collections.ConfigDict(c.to_dict())  # a fresh ConfigDict is unlocked: new keys are allowed
   check_types(r)
+  _resolve_data(r)
   _resolve_model(r)
   for k, v in objectives_lib.objective_params(c.objective.name).items():
     if k not in r.objective:
@@ -211,7 +213,7 @@ def resolve(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
       if k not in r.augment:
         r.augment[k] = v
     _check(
-      r.data.name in data_lib.IMAGE_DATASETS,
+      r.data.name not in data_lib.MIXTURES,
       f"augment.name={r.augment.name!r} augments images; data.name={r.data.name!r} is 2-D points",
     )
     _check(
@@ -221,6 +223,16 @@ def resolve(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   _resolve_classes(r)
   validate(r)
   return r
+
+
+def _resolve_data(r: ml_collections.ConfigDict) -> None:
+  """Checks the dataset exists (built in or a prepared folder) and fills in ``data.channels``."""
+  if "channels" not in r.data:  # configs saved before the field existed
+    r.data.channels = 0
+  data_lib.check_dataset_name(r.data.name, r.data.data_dir)
+  data_lib.check_image_data(r.data)
+  if r.data.name not in data_lib.MIXTURES:
+    r.data.channels = data_lib.image_spec(r.data).channels
 
 
 def _resolve_classes(r: ml_collections.ConfigDict) -> None:
@@ -238,7 +250,7 @@ def _resolve_classes(r: ml_collections.ConfigDict) -> None:
   _check(
     n > 0,
     f"model.conditional=True needs a labelled dataset; data.name={r.data.name!r} has no labels "
-    f"(labelled: {', '.join(labelled)})",
+    f"(labelled: {', '.join(labelled)}, or a folder prepared with --labels subfolders or dataset.json)",
   )
   _check(
     m.num_classes in (0, n),
@@ -251,7 +263,7 @@ def _resolve_classes(r: ml_collections.ConfigDict) -> None:
 def validate(c: ml_collections.ConfigDict) -> None:
   """Raises ValueError on the first invalid run setting of config ``c`` (see the module docstring)."""
   check_types(c)
-  data_lib.check_dataset_name(c.data.name)
+  data_lib.check_dataset_name(c.data.name, c.data.data_dir)
   _positive("penalty.every", c.penalty.every, int)
   _check(c.train.unrolled_steps >= 0, f"train.unrolled_steps={c.train.unrolled_steps!r} must be >= 0")
   _positive("model.pack", c.model.pack, int)
@@ -284,7 +296,7 @@ def validate(c: ml_collections.ConfigDict) -> None:
     c.train.log_every % c.train.steps_per_call == 0,
     f"train.log_every={c.train.log_every} must be a multiple of train.steps_per_call={c.train.steps_per_call}",
   )
-  is_image = c.data.name in data_lib.IMAGE_DATASETS
+  is_image = c.data.name not in data_lib.MIXTURES
   if MODELS[c.model.name].images_only and not is_image:
     others = ", ".join(n for n, spec in MODELS.items() if not spec.images_only)
     raise ValueError(
@@ -292,6 +304,7 @@ def validate(c: ml_collections.ConfigDict) -> None:
     )
   if is_image:
     _positive("data.image_size", c.data.image_size, int)
+    data_lib.check_image_data(c.data)
   _check(c.data.worker_count >= 0, f"data.worker_count={c.data.worker_count!r} must be >= 0")
   _check(c.data.num_examples >= 0, f"data.num_examples={c.data.num_examples!r} must be >= 0 (0 = all)")
   _check(
@@ -322,6 +335,7 @@ _TYPES = {
   "model.conditional": bool,
   "model.num_classes": int,
   "data.num_examples": int,
+  "data.channels": int,
   "objective.name": str,
   "augment.name": str,
   "optim.g.name": str,
