@@ -12,3 +12,17 @@ import jax  # noqa: E402
 import jgan  # noqa: E402,F401  (applies the XLA:CPU work-around before the backend starts)
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def inception_weights(tmp_path_factory):
+  """A .pth of pytorch-fid's Inception with random weights (tests/test_metrics_inception.py writes it without
+  torch): the real weights cannot be downloaded offline, and the FID code path is the same with these."""
+  from tests.test_metrics_inception import random_fid_state_dict, write_torch_zip
+
+  path = tmp_path_factory.mktemp("inception") / "pt_inception.pth"
+  write_torch_zip(path, random_fid_state_dict())
+  return str(path)

@@ -37,3 +37,19 @@ def setup(config, data_shape=None, rng=None):
   c = config_lib.resolve(config)
   parts = components.build(c, tuple(data_shape) if data_shape is not None else data.sample_shape(c.data))
   return c, parts, state.create_state(parts, rng_lib.run_keys(c.seed).train if rng is None else rng)
+
+
+def run_cli(*argv: str) -> tuple[int, str, str]:
+  """``jgan ARGV`` in this process, as a user types it: (exit status, stdout, stderr).
+
+  Not for ``jgan train``: its absl flags are process-global (run it with subprocess).
+  """
+  import contextlib
+  import io
+
+  from jgan import cli
+
+  out, err = io.StringIO(), io.StringIO()
+  with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    rc = cli.main(list(argv))
+  return rc, out.getvalue(), err.getvalue()
