@@ -22,7 +22,7 @@ class _Files:
   def __init__(self, **files: bytes):
     self.files = files
 
-  def open(self, name):
+  def open(self, name, header_only=False):
     return io.BytesIO(self.files[name])
 
 

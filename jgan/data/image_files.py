@@ -75,10 +75,14 @@ class FileTree:
       raise ValueError(f"{path!r} {what}; give a folder of images or a zip of them (e.g. a stylegan2-ada dataset)")
     self.names = sorted(n for n in names if not _hidden(n))
 
-  def open(self, name: str) -> IO[bytes]:
-    """A binary file object of ``name`` (seekable, as Pillow needs)."""
+  def open(self, name: str, *, header_only: bool = False) -> IO[bytes]:
+    """A seekable binary file object of ``name`` (as Pillow needs).
+
+    A zip member is read into memory whole, unless ``header_only``: then it is streamed, so reading an
+    image's header does not decompress the rest (seeking back restarts the member's decompression).
+    """
     if self._zip is not None:
-      return io.BytesIO(self._zip.read(name))
+      return self._zip.open(name) if header_only else io.BytesIO(self._zip.read(name))
     return open(os.path.join(self.path, *name.split("/")), "rb")
 
   def read(self, name: str) -> bytes:
@@ -96,7 +100,7 @@ def probe_mode(tree: FileTree, name: str) -> str:
   from PIL import Image, UnidentifiedImageError
 
   try:
-    with tree.open(name) as f, Image.open(f) as img:
+    with tree.open(name, header_only=True) as f, Image.open(f) as img:
       return img.mode
   except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
     raise BadImage(_reason(e)) from None
