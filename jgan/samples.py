@@ -128,6 +128,7 @@ def write_samples(batches: Iterable, n: int, out: str, *, progress: bool = True)
 
   kind = output_kind(out)
   tmp = f"{out.rstrip('/')}.partial-{os.getpid()}" + (".npz" if kind == "npz" else "")
+  os.makedirs(os.path.dirname(os.path.abspath(tmp)), exist_ok=True)
   if kind == "png":
     os.makedirs(tmp)
   images, labels, done = [], [], 0
