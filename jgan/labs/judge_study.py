@@ -235,6 +235,8 @@ def prepare(
     raise StudyError(f"a judge study needs image data; run {workdir!r} trained on {config.data.name!r}, data {name!r}")
   data_cfg = config.data.copy_and_resolve_references()
   data_cfg.name = name
+  if "channels" in data_cfg:
+    data_cfg.channels = 0  # the resolved channels are the run's dataset's; data_cfg's own come from its spec
   shape = data_lib.sample_shape(config.data)
   if data_lib.sample_shape(data_cfg) != shape:
     raise StudyError(f"data {name!r} has images of shape {data_lib.sample_shape(data_cfg)}, the generator {shape}")
