@@ -2,8 +2,8 @@
 
 One table, :data:`CASES`: a bad command line per row (a value out of range, a wrong type, an unknown flag,
 a stray positional argument, a path that is a file, ...) for each of ``train``, ``eval``, ``sample``,
-``latent``, ``sweep``, ``dynamics``, ``classifier``, ``data`` and ``config``, with a stable part of the message it
-must print. Each row runs ``jgan.cli.main`` in this process (what the console script runs), counting
+``latent``, ``sweep``, ``dynamics``, ``classifier``, ``judge``, ``data`` and ``config``, with a stable part of
+the message it must print. Each row runs ``jgan.cli.main`` in this process (what the console script runs), counting
 XLA compilations (``jax.monitoring``'s backend-compile event) and checking that the scratch workdir got
 no checkpoint; a sample of rows also runs as a real process (``launch.py``) to show no traceback reaches
 the terminal. ``docs/bad_inputs.md`` lists the rows with their messages (``python -m tests.test_config``).
@@ -142,7 +142,7 @@ CASES: dict[str, CliCase] = {
   ),
   "sample_npz_under_file": CliCase(
     ("sample", "--workdir", "<tmp>/run", "--n", "4", "--out", "<tmp>/afile/s.npz"),
-    "cannot be created: <tmp>/afile is a file",
+    "--out: '<tmp>/afile' is a file; expected a directory",
   ),
   "sample_labels": CliCase(
     ("sample", "--workdir", "<tmp>/run", "--n", "4", "--out", "<tmp>/s", "--labels", "one"),
@@ -284,6 +284,12 @@ CASES: dict[str, CliCase] = {
     ("classifier", "--config", "configs/classifier_mnist5k.py", "--workdir", "<tmp>/c", "--config.train.epochs=3"),
     "unknown config key 'train.epochs'",
   ),
+  # judge (its own value checks: tests/test_labs_judge.py)
+  "judge_no_action": CliCase(("judge", "--n", "4"), "one of the arguments --workdir --serve --report is required"),
+  "judge_abbreviated": CliCase(("judge", "--report", "<tmp>/run", "--boot", "5"), "unrecognized arguments: --boot 5"),
+  "judge_not_a_run": CliCase(("judge", "--workdir", "<tmp>/run"), "holds no checkpoint"),
+  "judge_not_a_study": CliCase(("judge", "--report", "<tmp>/run"), "is not a judge study"),
+  "judge_two_actions": CliCase(("judge", "--serve", "<tmp>/run", "--report", "<tmp>/run"), "not allowed with argument"),
   # config
   "config_missing_file": CliCase(("config", "show", "configs/nope.py"), "config file 'configs/nope.py' does not exist"),
   "config_bad_value": CliCase(

@@ -27,13 +27,10 @@ DEFAULT_PORT = 8765
 STUDY_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
 
 
-class _Parser(argparse.ArgumentParser):
-  def error(self, message):  # one line instead of usage + message
-    raise ValueError(message)
-
-
 def _parser() -> argparse.ArgumentParser:
-  p = _Parser(prog="jgan judge", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  from jgan.cli import args
+
+  p = args.Parser(prog="jgan judge", description=__doc__)  # one-line errors, no abbreviated flags
   what = p.add_mutually_exclusive_group(required=True)
   what.add_argument("--workdir", help="a training run directory: prepare a new study from it and serve it")
   what.add_argument("--serve", metavar="STUDY_DIR", help="serve a prepared study (RUN/judge/STUDY)")
@@ -118,13 +115,11 @@ def _serve(study_dir: str, sock, host: str) -> int:
 
 def main(argv) -> int:
   """``jgan judge ...``; 0 on success, 2 with a one-line ``error:`` for bad input."""
-  try:
-    args = _parser().parse_args(argv)
-  except ValueError as e:
-    print(f"error: {e}", file=sys.stderr)
-    return 2
-  except SystemExit as e:  # --help
-    return int(e.code or 0)
+  from jgan.cli import args as args_lib
+
+  args = args_lib.parse(_parser(), argv)
+  if isinstance(args, int):
+    return args
   try:
     import starlette  # noqa: F401
     import uvicorn  # noqa: F401
