@@ -81,7 +81,7 @@ def conditional_run(tmp_path_factory):
 
 
 def test_samples_are_the_generators_output_in_8_bits_and_deterministic(conditional_run, tmp_path):
-  from jgan import checkpoint, rng, state
+  from jgan import resume, rng, state
 
   out = str(tmp_path / "a")
   rc, stdout, err = run_cli("sample", "--workdir", conditional_run, "--n", "20", "--out", out, "--batch_size", "12")
@@ -90,7 +90,7 @@ def test_samples_are_the_generators_output_in_8_bits_and_deterministic(condition
   assert files == [f"{i:06d}.png" for i in range(20)] + ["dataset.json"]
   got = np.stack([np.asarray(Image.open(os.path.join(out, f))) for f in files[:-1]])
   # Reference: the EMA generator for eval's keys, batch i = fold_in(eval key, i), classes in turn; numpy rounding.
-  s, config = checkpoint.load_state(conditional_run)
+  s, config = resume.load_state(conditional_run)
   key = rng.run_keys(config.seed).eval
   labels = np.arange(24, dtype=np.int32) % 10
   x = np.concatenate([state.sample(s, jax.random.fold_in(key, i), 12, labels[12 * i : 12 * i + 12]) for i in (0, 1)])
@@ -107,7 +107,7 @@ def test_samples_are_the_generators_output_in_8_bits_and_deterministic(condition
     assert not np.array_equal(z["images"], got[:4, ..., None])  # another seed, other classes: other samples
   rc, _, err = run_cli(*sample, "--n", "4", "--out", out)
   assert rc == 2 and err.startswith("error: ") and len(err.strip().splitlines()) == 1
-  assert f"--out {out!r} exists and is not empty" in err
+  assert f"--out: {out!r} exists and is not empty" in err  # refused as the command line is parsed
 
 
 @pytest.mark.slow
