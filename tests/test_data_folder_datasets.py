@@ -137,7 +137,7 @@ def test_cli_refuses_bad_arguments_in_one_line(tmp_path):
     ("--labels", "colour"): "unknown --labels 'colour'; valid choices: auto, subfolders, dataset.json, none",
     ("--crop", "left"): "unknown --crop 'left'; valid choices: center, none",
     ("--channels", "4"): "unknown --channels '4'; valid choices: auto, 1, 3",
-    ("--image_size", "-8"): "--image_size -8 must be a side in px from 1 to 4096",
+    ("--image_size", "-8"): "argument --image_size: must be an integer in [1, 4096], got -8",
     ("--labels", "dataset.json"): "has no dataset.json at its root",
   }
   for extra, message in cases.items():
