@@ -224,7 +224,7 @@ CASES: dict[str, CliCase] = {
   "data_action": CliCase(("data", "fetch", "mnist"), "invalid choice: 'fetch'"),
   "data_stray": CliCase(("data", "check", "mnist", "extra"), "unrecognized arguments: extra"),
   "data_prepare_not_a_path": CliCase(
-    ("data", "prepare", "My Images"), "'My Images' is not a dataset name (e.g. cifar10) nor a folder or zip"
+    ("data", "prepare", "Images!"), "'Images!' is not a dataset name (e.g. cifar10) nor a folder or zip"
   ),
   "data_prepare_no_name": CliCase(
     ("data", "prepare", "<tmp>/run", "--image_size", "32"), "--name is required to prepare the images in"
@@ -269,7 +269,8 @@ CASES: dict[str, CliCase] = {
     "no image files (.png, .jpg,",
   ),
   "data_prepare_folder_flag_for_tfds": CliCase(
-    ("data", "prepare", "mnist", "--crop", "none"), "--crop: only for a folder or zip of images; 'mnist' is a TFDS name"
+    ("data", "prepare", "mnist", "--crop", "none"),
+    "--crop: only for a folder or zip of images; 'mnist' is read as a TFDS name",
   ),
   "data_list_stray": CliCase(("data", "list", "extra"), "unrecognized arguments: extra"),
   # classifier (a config command line like train's, over the classifier's own schema)

@@ -208,8 +208,8 @@ def main(argv) -> int:
       given = [f"--{k}" for k in PATH_ONLY if getattr(args, k) is not None]
       if given:
         raise ValueError(
-          f"{', '.join(given)}: only for a folder or zip of images; {args.name!r} is a TFDS name "
-          "(a PATH exists, or has a / or ends in .zip)"
+          f"{', '.join(given)}: only for a folder or zip of images; {args.name!r} is read as a TFDS name "
+          "(a PATH must exist, contain a /, or end in .zip)"
         )
       path = prepare.prepare(args.name, args.data_dir, progress=not args.no_progress)
       print(f"{args.name}: ready in {path}")
