@@ -273,7 +273,7 @@ class Evaluator:
     Args:
       source: ``sample(rng, n) -> [n, ...]`` float32 samples in [-1, 1] (called as
         :func:`generated_batches` calls it), or an array of samples ``[N, ...]`` used in order: float32
-        in [-1, 1], or uint8 images in [0, 255] (files written by any program, :mod:`jgan.sample_files`).
+        in [-1, 1], or uint8 images in [0, 255] (files written by any program, :mod:`jgan.samples`).
       rng: the sampling key (default: the evaluator's fixed key).
     """
     if not self.metrics:

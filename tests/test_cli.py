@@ -49,7 +49,7 @@ def test_bad_override_is_one_clear_line(tmp_path):
 
 def test_unknown_subcommand_lists_choices():
   r = _launch("frobnicate")
-  choices = "valid choices: train, eval, sample, latent, sweep, dynamics, classifier, data"
+  choices = "valid choices: train, eval, sample, latent, sweep, dynamics, classifier, judge, data, config"
   assert r.returncode == 2 and choices in r.stderr
 
 
