@@ -368,13 +368,7 @@ def pop_flags(argv: list[str]) -> tuple[dict | None, list[str]]:
   Accepts ``--flag=value`` and ``--flag value``; raises ValueError (one line) for a malformed value.
   """
   kwargs, rest, i = {}, [], 0
-  names = {
-    "--coordinator_address": "coordinator_address",
-    "--num_processes": "num_processes",
-    "--process_id": "process_id",
-    "--distributed_timeout": "timeout_s",
-    "--distributed": "auto",
-  }
+  names = {f: f[2:] for f in FLAGS} | {"--distributed_timeout": "timeout_s", "--distributed": "auto"}
   while i < len(argv):
     a = argv[i]
     name, eq, value = a.partition("=")

@@ -208,7 +208,6 @@ def train_and_evaluate(config, workdir: str, *, resume_command: str | None = Non
       f"train.num_seeds={config.train.num_seeds} trains an ensemble: call "
       f"jgan.ensemble.train_ensemble(config, workdir) (jgan train dispatches to it)"
     )
-  on_device.check_config(config.data)
   multihost.check_same_config(config, workdir)  # multi-process: one program everywhere (else a no-op)
   if os.path.exists(workdir) and not os.path.isdir(workdir):
     raise ValueError(f"workdir={workdir!r} exists and is not a directory")

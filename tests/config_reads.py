@@ -66,6 +66,9 @@ MODULE_NAMES: dict[str, dict[str, str | None]] = {
   "jgan/data/prepare.py": {"data_cfg": "data"},
   "jgan/data/stacked.py": {"data_cfg": "data"},
   "jgan/data/mnist5k.py": {"data_cfg": "data"},
+  "jgan/data/on_device.py": {"data_cfg": "data"},
+  "jgan/data/pipeline.py": {"data_cfg": "data"},
+  "jgan/labs/judge_study.py": {"settings": None},  # a study's own settings (study.json), not a run config
   "jgan/labs/latent_figures.py": {"data_cfg": "data"},
   "jgan/metrics/classifier.py": {"model_cfg": "model"},
 }

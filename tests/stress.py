@@ -73,7 +73,12 @@ def main(argv: list[str] | None = None) -> int:
       status = 0
       for tests, count, name in ((list(FILES), args.count, "all"), ([FIRST_SAVE], args.first_save_count, "first")):
         report = os.path.join(tmp, f"{name}.xml")
-        status |= run(tests, count, args.workers, extra, report)
+        rc = run(tests, count, args.workers, extra, report)
+        status |= rc
+        if not os.path.exists(report):  # pytest was killed or crashed before writing its report
+          print(f"pytest ended with status {rc} and no report: the counts below lack the {name!r} round", flush=True)
+          status |= 1
+          continue
         for test, c in outcomes(report).items():
           results.setdefault(test, collections.Counter()).update(c)
   finally:

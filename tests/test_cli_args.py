@@ -285,12 +285,6 @@ CASES: dict[str, CliCase] = {
     ("classifier", "--config", "configs/classifier_mnist5k.py", "--workdir", "<tmp>/c", "--config.train.epochs=3"),
     "unknown config key 'train.epochs'",
   ),
-  # judge (its own value checks: tests/test_labs_judge.py)
-  "judge_no_action": CliCase(("judge", "--n", "4"), "one of the arguments --workdir --serve --report is required"),
-  "judge_abbreviated": CliCase(("judge", "--report", "<tmp>/run", "--boot", "5"), "unrecognized arguments: --boot 5"),
-  "judge_not_a_run": CliCase(("judge", "--workdir", "<tmp>/run"), "holds no checkpoint"),
-  "judge_not_a_study": CliCase(("judge", "--report", "<tmp>/run"), "is not a judge study"),
-  "judge_two_actions": CliCase(("judge", "--serve", "<tmp>/run", "--report", "<tmp>/run"), "not allowed with argument"),
   # config
   "config_missing_file": CliCase(("config", "show", "configs/nope.py"), "config file 'configs/nope.py' does not exist"),
   "config_bad_value": CliCase(
@@ -298,6 +292,25 @@ CASES: dict[str, CliCase] = {
   ),
   "config_workdir": CliCase(("config", "show", "configs/smoke.py", "--workdir", "x"), "unknown flag --workdir"),
   "config_action": CliCase(("config", "print"), "unknown action 'print'; valid choices: show, docs"),
+  # judge (the study's own checks, which read the run, are tests/test_labs_judge.py's table)
+  "judge_no_form": CliCase(("judge", "--n", "4"), "one of the arguments --workdir --serve --report is required"),
+  "judge_missing_workdir": CliCase(("judge", "--workdir", "<tmp>/nowhere"), "'<tmp>/nowhere' does not exist"),
+  "judge_odd_n": CliCase(("judge", "--workdir", "<tmp>/run", "--n", "7"), "--n: must be even, got 7"),
+  "judge_n_range": CliCase(("judge", "--workdir", "<tmp>/run", "--n", "0"), "--n: must be an integer in [2, 100000]"),
+  "judge_checks": CliCase(("judge", "--workdir", "<tmp>/run", "--checks", "3"), "--checks: must be even, got 3"),
+  "judge_mode": CliCase(
+    ("judge", "--workdir", "<tmp>/run", "--mode", "fast"), "unknown mode 'fast'; valid choices: infinite, time"
+  ),
+  "judge_port": CliCase(
+    ("judge", "--workdir", "<tmp>/run", "--port", "70000"), "--port: must be an integer in [0, 65535]"
+  ),
+  "judge_bootstrap": CliCase(
+    ("judge", "--report", "<tmp>/run", "--bootstrap", "0"), "--bootstrap: must be an integer >= 1"
+  ),
+  "judge_seed": CliCase(
+    ("judge", "--workdir", "<tmp>/run", "--seed", "-1"), "--seed: must be an integer in [0, 4294967295]"
+  ),
+  "judge_stray": CliCase(("judge", "--workdir", "<tmp>/run", "stray"), "unrecognized arguments: stray"),
 }
 # Rows that also run as a process, one per subcommand.
 PROCESS_CASES = (
@@ -311,6 +324,7 @@ PROCESS_CASES = (
   "data_dir_file",
   "classifier_steps",
   "config_bad_value",
+  "judge_odd_n",
 )
 
 

@@ -71,7 +71,7 @@ def test_the_scan_finds_reads_through_sections_and_aliases():
   assert "optim.g.eps" in config_reads.reads("jgan/optim.py")  # c.eps in an optimiser's factory
   assert "model.g_width" in config_reads.reads("jgan/models/__init__.py")  # cfg.g_width
   assert "evals.batch_size" in config_reads.reads("jgan/evaluation.py")  # self.settings.batch_size
-  assert "train.log_every" in config_reads.reads("jgan/train.py")  # t = config.train; t.log_every
+  assert "train.log_every" in config_reads.reads("jgan/loop.py")  # t = config.train; t.log_every
 
 
 def test_every_config_like_parameter_is_covered_by_the_scan():

@@ -71,6 +71,20 @@ def int_in(lo: int, hi: int | None = None) -> Callable[[str], int]:
   return parse_int
 
 
+def even_int_in(lo: int, hi: int | None = None) -> Callable[[str], int]:
+  """An argparse type: an even integer in ``[lo, hi]`` (halves of a study, pairs of checks, ...)."""
+  ranged = int_in(lo, hi)
+
+  def parse_even(text: str) -> int:
+    value = ranged(text)
+    if value % 2:
+      raise argparse.ArgumentTypeError(f"must be even, got {text}")
+    return value
+
+  parse_even.__name__ = f"even_int_in_{lo}_{hi}"
+  return parse_even
+
+
 positive_int = int_in(1)
 nonneg_int = int_in(0)
 seed = int_in(0, SEED_MAX)

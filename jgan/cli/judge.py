@@ -28,23 +28,34 @@ STUDY_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
 
 
 def _parser() -> argparse.ArgumentParser:
-  from jgan.cli import args
+  from jgan.cli import args as A
+  from jgan.labs.judge_study import MODES
 
-  p = args.Parser(prog="jgan judge", description=__doc__)  # one-line errors, no abbreviated flags
+  p = A.Parser(prog="jgan judge", description=__doc__)
   what = p.add_mutually_exclusive_group(required=True)
-  what.add_argument("--workdir", help="a training run directory: prepare a new study from it and serve it")
-  what.add_argument("--serve", metavar="STUDY_DIR", help="serve a prepared study (RUN/judge/STUDY)")
-  what.add_argument("--report", metavar="STUDY_DIR", help="print and write the results of a study")
+  what.add_argument("--workdir", type=A.existing_dir, help="a training run: prepare a new study from it and serve it")
+  what.add_argument(
+    "--serve", type=A.existing_dir, metavar="STUDY_DIR", help="serve a prepared study (RUN/judge/STUDY)"
+  )
+  what.add_argument("--report", type=A.existing_dir, metavar="STUDY_DIR", help="print and write a study's results")
   p.add_argument("--data", default="", metavar="NAME[:SPLIT]", help="real images (default: the run's data, test)")
-  p.add_argument("--n", type=int, default=100, help="study images, even: half fakes, half reals (default 100)")
-  p.add_argument("--seed", type=int, default=0, help="seed of the fakes, the reals chosen, ids and orders")
-  p.add_argument("--mode", default="infinite", help="infinite (HYPE-infinity, no time limit) or time (HYPE-time)")
-  p.add_argument("--checks", type=int, default=4, help="attention checks, even: half noise, half real (default 4)")
+  p.add_argument(
+    "--n", type=A.even_int_in(2, 100_000), default=100, help="study images, even: half fakes, half reals (default 100)"
+  )
+  p.add_argument("--seed", type=A.seed, default=0, help="seed of the fakes, the reals chosen, ids and orders")
+  p.add_argument(
+    "--mode", type=A.one_of(MODES, "mode"), default="infinite", help="infinite (HYPE-infinity) or time (HYPE-time)"
+  )
+  p.add_argument(
+    "--checks", type=A.even_int_in(0, 1000), default=4, help="attention checks, even: half noise, half real (4)"
+  )
   p.add_argument("--study", default="", help="study name (default: hype_inf_n<N>_seed<S> / hype_time_...)")
   p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
-  p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any free port)")
+  p.add_argument(
+    "--port", type=A.int_in(0, 65535), default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any free port)"
+  )
   p.add_argument("--prepare_only", action="store_true", help="prepare the study and exit (serve it with --serve)")
-  p.add_argument("--bootstrap", type=int, default=2000, help="--report: bootstrap replicates (default 2000)")
+  p.add_argument("--bootstrap", type=A.positive_int, default=2000, help="--report: bootstrap replicates (default 2000)")
   p.add_argument("--no_progress", action="store_true", help="no progress bars")
   return p
 
@@ -52,7 +63,6 @@ def _parser() -> argparse.ArgumentParser:
 def _check_run(args) -> tuple[str, str, str]:
   """``(study_dir, data name, split)`` after the cheap checks of a new study's arguments."""
   from jgan import data as data_lib
-  from jgan.labs import judge_study
 
   if not os.path.isdir(args.workdir):
     raise FileNotFoundError(f"--workdir {args.workdir!r} does not exist (train one: jgan train --workdir ...)")
@@ -68,12 +78,6 @@ def _check_run(args) -> tuple[str, str, str]:
   if name not in data_lib.IMAGE_DATASETS:
     valid = ", ".join(sorted(data_lib.IMAGE_DATASETS))
     raise ValueError(f"--data {name!r} is not an image dataset; valid choices: {valid}")
-  if args.mode not in judge_study.MODES:
-    raise ValueError(f"--mode {args.mode!r} is unknown; valid choices: {', '.join(judge_study.MODES)}")
-  if args.n < 2 or args.n % 2 or args.n > 100_000:
-    raise ValueError(f"--n {args.n} must be even, from 2 to 100000 (half fakes, half reals)")
-  if args.checks < 0 or args.checks % 2:
-    raise ValueError(f"--checks {args.checks} must be even and >= 0 (half noise, half real images)")
   study = args.study or f"hype_{'inf' if args.mode == 'infinite' else 'time'}_n{args.n}_seed{args.seed}"
   if not STUDY_NAME.match(study):
     raise ValueError(f"--study {study!r} must be a plain directory name (letters, digits, '_', '.', '-')")
@@ -88,8 +92,6 @@ def _check_run(args) -> tuple[str, str, str]:
 def _bind(args):
   from jgan.labs import judge_web
 
-  if not 0 <= args.port <= 65535:
-    raise ValueError(f"--port {args.port} must be in 0..65535")
   try:
     return judge_web.open_socket(args.host, args.port)
   except OSError as e:
@@ -115,9 +117,9 @@ def _serve(study_dir: str, sock, host: str) -> int:
 
 def main(argv) -> int:
   """``jgan judge ...``; 0 on success, 2 with a one-line ``error:`` for bad input."""
-  from jgan.cli import args as args_lib
+  from jgan.cli import args as arg_types
 
-  args = args_lib.parse(_parser(), argv)
+  args = arg_types.parse(_parser(), argv)
   if isinstance(args, int):
     return args
   try:
@@ -132,8 +134,6 @@ def main(argv) -> int:
   errors: tuple[type[Exception], ...] = (ValueError, FileNotFoundError)  # DatasetNotReady is a FileNotFoundError
   try:
     if args.report:
-      if args.bootstrap < 1:
-        raise ValueError(f"--bootstrap {args.bootstrap} must be >= 1")
       judge_study.load(args.report)
       _, text = judge_stats.write_report(args.report, num=args.bootstrap)
       print(text, end="")

@@ -57,16 +57,6 @@ class DeviceArrays(NamedTuple):
   lut: Any
 
 
-def check_config(data_cfg) -> None:
-  """Raises ValueError (one line) for a bad ``data.on_device`` or ``data.device_limit_mb``."""
-  mode = data_cfg.get("on_device", "auto")
-  if mode not in MODES:
-    raise ValueError(f"unknown data.on_device={mode!r}; valid choices: {', '.join(MODES)}")
-  limit = data_cfg.get("device_limit_mb", 0)
-  if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
-    raise ValueError(f"data.device_limit_mb={limit!r} must be an integer >= 0 (MiB of uint8 data per device)")
-
-
 def _spec(data_cfg) -> ImageSpec:
   """The image dataset's spec: built in, or prepared from the user's images (``jgan data prepare PATH``)."""
   spec = folder_datasets.image_spec(data_cfg.name, data_cfg.get("data_dir", ""))
@@ -111,7 +101,6 @@ def use_on_device(data_cfg, source, *, ensemble: bool = False) -> bool:
   ``source()`` returns the training source (:func:`jgan.data.training_source`); it is called only when
   the dataset's size decides.
   """
-  check_config(data_cfg)
   mode = data_cfg.get("on_device", "auto")
   if mode == "off":
     return False
