@@ -181,6 +181,11 @@ def test_train_conditionally_sample_and_score_fid_on_prepared_images(kind, tmp_p
   assert row["generator"] == "ema" and np.isfinite(row["fid16"]) and row["fid16"] > 0
   if kind != "folder":  # the files-in path once (tests/test_samples.py checks it against the run in detail)
     return
+  # A HYPE study of the run: its reals come from the prepared dataset's only split, train.
+  rc, stdout, err = run_cli("judge", "--workdir", run, "--n", "4", "--checks", "0", "--prepare_only", "--no_progress")
+  assert rc == 0 and "prepared" in stdout, err
+  study = json.load(open(os.path.join(run, "judge", "hype_inf_n4_seed0", "study.json")))
+  assert study["split"] == "train" and study["data"] == "photos", study
   # The exported PNGs, scored as files against the dataset by name: the same FID (PNG levels are eval's levels).
   with pytest.warns(RuntimeWarning, match="singular"):
     rc, stdout, err = run_cli(
