@@ -1,14 +1,16 @@
 # Set-up in two commands: `make demo` and `make test`. Both create .venv with a Python >= 3.12 found
-# on PATH first, then among pyenv's installed versions.
+# on PATH first, then among pyenv's installed versions, and install the exact versions of requirements.lock
+# (hashes checked), so a seed reproduces bit for bit until the lock is regenerated (`make lock`).
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+LOCK := requirements.lock
 PYTEST_ARGS ?=
 
-.PHONY: demo test stress lint venv reference-env browser clean
+.PHONY: demo test stress lint venv lock reference-env browser clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	@set -e; \
 	if [ ! -x "$(PY)" ]; then \
 	  py=""; \
@@ -30,10 +32,30 @@ $(STAMP): pyproject.toml
 	  $$py -m venv $(VENV); \
 	fi; \
 	$(PY) -m pip install -q --upgrade pip; \
-	$(PY) -m pip install -q -e '.[judge,test,lint,crosscheck]'; \
+	$(PY) -m pip install -q --require-hashes -r $(LOCK); \
+	$(PY) -m pip install -q --no-deps -e .; \
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+# requirements.lock: the exact versions (with hashes) of jgan's dependencies and its judge, test, lint
+# and crosscheck extras (all the venv above installs), resolved by uv from pyproject's ranges for every
+# platform and Python >= 3.12.
+# `make lock` keeps the pinned versions that still satisfy pyproject (adding what is new);
+# `make lock LOCK_ARGS=--upgrade` moves everything to the newest versions. uv runs from its own small
+# environment (.venv-lock), never from jgan's.
+UV_VERSION := 0.13.9
+LOCK_ARGS ?=
+
+lock:
+	@set -e; \
+	if [ ! -x .venv-lock/bin/uv ]; then \
+	  python3 -m venv .venv-lock && .venv-lock/bin/python -m pip install -q uv==$(UV_VERSION); \
+	fi; \
+	.venv-lock/bin/uv pip compile pyproject.toml --extra judge --extra test --extra lint --extra crosscheck \
+	  --universal --python-version 3.12 --generate-hashes --custom-compile-command "make lock" \
+	  --quiet $(LOCK_ARGS) -o $(LOCK); \
+	echo "wrote $(LOCK): $$(grep -c '^[A-Za-z0-9]' $(LOCK)) pinned packages"
 
 # The reference packages (pytorch-fid, clean-fid) that tests/test_metrics_references.py compares the
 # metrics with need PyTorch + torchvision: a separate environment, so jgan's own never holds them.
@@ -91,4 +113,4 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 
 clean:
-	rm -rf $(VENV) $(REF_VENV) runs .pytest_cache
+	rm -rf $(VENV) $(REF_VENV) .venv-lock runs .pytest_cache

@@ -182,11 +182,12 @@ def resolve(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   check_keys(r)
   for f in schema.FIELDS:
     check_value(f, _get(r, f.key))
+  _resolve_data(r)
   for section in schema.SECTIONS:
     _resolve_section(r, section)
   if r.augment.name != "none":
     _check(
-      r.data.name in data_lib.IMAGE_DATASETS,
+      r.data.name not in data_lib.MIXTURES,
       f"augment.name={r.augment.name!r} augments images; data.name={r.data.name!r} is 2-D points",
     )
     _check(
@@ -196,6 +197,15 @@ def resolve(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   _resolve_classes(r)
   validate(r)
   return r
+
+
+def _resolve_data(r: ml_collections.ConfigDict) -> None:
+  """Checks the dataset exists (built in, or prepared from a folder under ``data.data_dir``) and can give
+  the images asked for, and fills in ``data.channels`` (so a run's generator loads without its data)."""
+  data_lib.check_dataset_name(r.data.name, r.data.data_dir)
+  data_lib.check_image_data(r.data)
+  if r.data.name not in data_lib.MIXTURES:
+    r.data.channels = data_lib.image_spec(r.data).channels
 
 
 def _resolve_classes(r: ml_collections.ConfigDict) -> None:
@@ -213,7 +223,7 @@ def _resolve_classes(r: ml_collections.ConfigDict) -> None:
   _check(
     n > 0,
     f"model.conditional=True needs a labelled dataset; data.name={r.data.name!r} has no labels "
-    f"(labelled: {', '.join(labelled)})",
+    f"(labelled: {', '.join(labelled)}, or a folder prepared with --labels subfolders or dataset.json)",
   )
   _check(
     m.num_classes in (0, n),
@@ -245,12 +255,14 @@ def validate(c: ml_collections.ConfigDict) -> None:
     f"seed={c.seed} with train.num_seeds={t.num_seeds} uses seeds up to {c.seed + t.num_seeds - 1}; "
     f"the largest is {schema.SEED_MAX}",
   )
-  is_image = c.data.name in data_lib.IMAGE_DATASETS
+  is_image = c.data.name not in data_lib.MIXTURES
   if MODELS[c.model.name].images_only and not is_image:
     others = ", ".join(n for n, spec in MODELS.items() if not spec.images_only)
     raise ValueError(
       f"model {c.model.name!r} needs an image dataset, got data.name={c.data.name!r}; models for 2-D mixtures: {others}"
     )
+  if is_image:
+    data_lib.check_image_data(c.data)
   _check(
     c.data.num_examples == 0 or is_image,
     f"data.num_examples={c.data.num_examples} applies to image datasets; data.name={c.data.name!r} is sampled",

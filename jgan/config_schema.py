@@ -24,7 +24,7 @@ from jgan import penalties as penalties_lib
 from jgan import update_rules
 from jgan.augment.ada_pipeline import PIPELINES
 from jgan.config_checks import Check, Choices, Field, Range, Rule
-from jgan.data import on_device
+from jgan.data import folder_datasets, on_device
 from jgan.metrics import protocols as metric_protocols
 from jgan.metrics import resize
 from jgan.models import COMPUTE_DTYPES, MODELS, SHARED_FIELDS, autoencoder, dcgan
@@ -41,6 +41,13 @@ def _not_a_file(path: str) -> str | None:
   if path and os.path.exists(path) and not os.path.isdir(path):
     return "is a file; expected a directory ('' = TFDS's default)"
   return None
+
+
+def _dataset_name(name: str) -> str | None:
+  """A built-in dataset, or a name a folder could be prepared under (whether it is: jgan.config.resolve)."""
+  if name in data_lib.DATASETS or folder_datasets.NAME_PATTERN.fullmatch(name):
+    return None
+  return f"is neither a built-in dataset ({', '.join(data_lib.DATASETS)}) nor a prepared dataset's name (snake_case)"
 
 
 def _metric_names(names: str) -> str | None:
@@ -63,20 +70,25 @@ _penalty_names = lambda: ("none", *penalties_lib.PENALTIES)
 FIELDS: tuple[Field, ...] = (
   Field("seed", int, 0, Range(0, SEED_MAX),
         "the run's seed (initialisation, noise, data order); ensemble member i uses seed + i"),
-  Field("data.name", str, "mnist5k", Choices(lambda: data_lib.DATASETS),
-        "the dataset: an image dataset (jgan.data.IMAGE_DATASETS) or a 2-D mixture"),
+  Field("data.name", str, "mnist5k",
+        Rule(_dataset_name, f"{' | '.join(data_lib.DATASETS)}, or a dataset prepared under data.data_dir"),
+        "the dataset: a built-in image dataset (jgan.data.IMAGE_DATASETS), a 2-D mixture, or your own images "
+        "prepared by `jgan data prepare PATH --name NAME` (docs/data.md)"),
   Field("data.image_size", int, 28, POSITIVE_INT,
         "output side in px (images only; the model says which sizes it supports)"),
   Field("data.split", str, "", None,
         "the split trained on ('' = the dataset's train split)"),
   Field("data.data_dir", str, "", Rule(_not_a_file, "a directory or ''"),
-        "TFDS data directory ('' = $TFDS_DATA_DIR or ~/tensorflow_datasets)"),
+        "TFDS data directory, also of datasets prepared from your images ('' = $TFDS_DATA_DIR or "
+        "~/tensorflow_datasets)"),
   Field("data.download", bool, False, None,
         "prepare a missing TFDS dataset at start (as `jgan data prepare NAME`)"),
   Field("data.worker_count", int, 0, NONNEG,
         "Grain worker processes (part of the reproducibility config)"),
   Field("data.num_examples", int, 0, NONNEG,
         "train on the first N examples of the split only (limited-data studies; 0 = all)"),
+  Field("data.channels", int, 0, NONNEG,
+        "image channels: 0 = the dataset's (resolve fills it in, so a run's generator loads without its data)"),
   Field("data.on_device", str, "auto", Choices(lambda: on_device.MODES),
         "keep the dataset on the device(s) as uint8 and make batches inside the step (same batches as the "
         "host pipeline); auto: where it fits in data.device_limit_mb"),

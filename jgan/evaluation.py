@@ -30,15 +30,13 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-from jax.sharding import NamedSharding
-from jax.sharding import PartitionSpec as P
 
 from jgan import config_schema
 from jgan import data as data_lib
 from jgan import metrics as metrics_lib
 from jgan import rng as rng_lib
-from jgan import state as state_lib
 from jgan.metrics import protocols
+from jgan.samples import as_float, generated_batches, quantize, state_sampler  # noqa: F401  (re-exported)
 
 RESULTS_FILE = "evals.jsonl"
 # config.evals defaults (the config schema's), also applied to configs saved before a key existed.
@@ -130,11 +128,6 @@ EXTRACTORS: dict[str, Callable] = {
 }
 
 
-def quantize(images: jax.Array) -> jax.Array:
-  """Rounds [-1, 1] images to the 256 levels of a saved 8-bit image (real data has exactly these)."""
-  return jnp.round((jnp.clip(images, -1.0, 1.0) + 1.0) * 127.5) / 127.5 - 1.0
-
-
 def _gathered(x):
   """``x`` whole on the host if it is spread over several devices, else as is.
 
@@ -172,27 +165,6 @@ def _run_extractors(
     bar.update(b)
   bar.close()
   return {name: {k: np.concatenate(v) for k, v in outs.items()} for name, outs in out.items()}
-
-
-def state_sampler(state, *, ema: bool = True) -> Callable[[jax.Array, int], jax.Array]:
-  """``sample(rng, n, labels=None)``: :func:`jgan.state.sample` of ``state`` (EMA by default, BatchNorm
-  in eval mode; ``labels`` int ``[n]`` for a conditional G).
-
-  Returns float32 ``[n, H, W, C]`` in [-1, 1] (or ``[n, 2]`` points); z ~ N(0, I) drawn from ``rng``.
-  For a state replicated over a ``('data',)`` mesh of several devices (training), z's batch is
-  sharded over the mesh when ``n`` divides evenly: the same samples, each device computing its part.
-  """
-  sharding = getattr(jax.tree.leaves(state.g.params)[0], "sharding", None)
-  mesh = getattr(sharding, "mesh", None)
-  data_sharding = None
-  if mesh is not None and mesh.size > 1 and "data" in mesh.axis_names:
-    data_sharding = NamedSharding(mesh, P("data"))
-
-  def sample(rng, n, labels=None):
-    shard = data_sharding if data_sharding is not None and n % mesh.size == 0 else None
-    return state_lib.sample(state, rng, n, labels, ema=ema, z_sharding=shard)
-
-  return sample
 
 
 class Evaluator:
@@ -267,8 +239,8 @@ class Evaluator:
     return self._extractors[kind]
 
   def real_split(self) -> str:
-
-    return self.settings.real_split or data_lib.IMAGE_DATASETS[self.config.data.name].train_split
+    """The real split compared with: ``evals.real_split``, else the dataset's train split."""
+    return self.settings.real_split or data_lib.image_spec(self.config.data).train_split
 
   def real_outputs(self, kind: str, n: int) -> dict[str, np.ndarray]:
     """Extractor ``kind``'s outputs on ``n`` real images (fewer if the split is smaller), cached on disk."""
@@ -277,7 +249,10 @@ class Evaluator:
     if key in self._real:
       return self._real[key]
     cache_dir = os.path.expanduser(self.settings.cache_dir or os.path.join(self.workdir, "eval_cache"))
-    path = os.path.join(cache_dir, f"real_{d.name}_{d.image_size}px_{split}_{kind}-{ex.digest}_{n}.npz")
+    # A prepared folder may be prepared again under its name: its fingerprint tells the contents apart.
+    fingerprint = data_lib.image_spec(d).fingerprint[:12] if data_lib.is_prepared_folder(d) else ""
+    name = f"{d.name}-{fingerprint}" if fingerprint else d.name
+    path = os.path.join(cache_dir, f"real_{name}_{d.image_size}px_{split}_{kind}-{ex.digest}_{n}.npz")
     if os.path.exists(path):
       with np.load(path) as z:
         out = {k: z[k] for k in z.files}
@@ -296,8 +271,9 @@ class Evaluator:
     """Computes every metric for ``source``; returns ``{key: float}`` (:func:`protocols.result_keys`).
 
     Args:
-      source: ``sample(rng, n) -> [n, ...]`` float32 samples in [-1, 1] (called with ``n =
-        evals.batch_size``, one key per batch), or an array of samples ``[N, ...]`` used in order.
+      source: ``sample(rng, n) -> [n, ...]`` float32 samples in [-1, 1] (called as
+        :func:`generated_batches` calls it), or an array of samples ``[N, ...]`` used in order: float32
+        in [-1, 1], or uint8 images in [0, 255] (files written by any program, :mod:`jgan.samples`).
       rng: the sampling key (default: the evaluator's fixed key).
     """
     if not self.metrics:
@@ -324,17 +300,11 @@ class Evaluator:
     if callable(source):
       rng = self.rng if rng is None else rng
       k = self.config.model.num_classes if self.config.model.get("conditional", False) else 0
-      if k:  # sample i asks for class i % k (protocols' class_match relies on it)
-        batches = (
-          source(jax.random.fold_in(rng, i), bs, labels=(np.arange(i * bs, (i + 1) * bs) % k).astype(np.int32))
-          for i in range(-(-n // bs))
-        )
-      else:
-        batches = (source(jax.random.fold_in(rng, i), bs) for i in range(-(-n // bs)))
+      batches = (x for x, _ in generated_batches(source, rng, n, bs, range(k)))
     else:
       if len(source) < n:
         raise ValueError(f"{len(source)} samples given; the metrics need {n}")
-      batches = (jnp.asarray(source[i : i + bs]) for i in range(0, n, bs))
+      batches = (jnp.asarray(as_float(source[i : i + bs])) for i in range(0, n, bs))
     kinds = sorted({protocols.METRICS[m].extractor for m in metrics})
     return _run_extractors([self.extractor(k) for k in kinds], batches, n, bs, "eval: generated", self.progress)
 

@@ -44,6 +44,7 @@ HARMLESS_FIELDS = (
   "parallel.ensemble",  # how ensemble members share a device; a single run ignores it
   "data.data_dir",
   "data.download",
+  "data.channels",  # resolved from data.name (compared); absent from configs saved before it existed
   # How batches are made, not which: the on-device path gives the host pipeline's batches bit for bit.
   "data.on_device",
   "data.device_limit_mb",

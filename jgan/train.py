@@ -120,7 +120,7 @@ class RunTrainer:
         offs=on_device.offsets(lead, jax.process_count()),
         n=n,
         seed=config.seed,
-        stacked=data_lib.IMAGE_DATASETS[config.data.name].stacked,
+        stacked=data_lib.image_spec(config.data).stacked,
         with_labels="label" in self.batch_keys,
       )
       self.it = on_device.make_iterator(config.data, lead, n, jax.process_count())

@@ -18,3 +18,16 @@ jax.config.update("jax_numpy_rank_promotion", "raise")
 from jgan import cli  # noqa: E402
 
 cli.show_library_messages()
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def inception_weights(tmp_path_factory):
+  """A .pth of pytorch-fid's Inception with random weights (tests/test_metrics_inception.py writes it without
+  torch): the real weights cannot be downloaded offline, and the FID code path is the same with these."""
+  from tests.test_metrics_inception import random_fid_state_dict, write_torch_zip
+
+  path = tmp_path_factory.mktemp("inception") / "pt_inception.pth"
+  write_torch_zip(path, random_fid_state_dict())
+  return str(path)

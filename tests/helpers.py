@@ -58,3 +58,19 @@ def wait_until(condition, *, timeout_s: float, what: str, proc=None, poll_s: flo
     if time.monotonic() > deadline:
       pytest.fail(f"hang guard: {what} did not happen within {timeout_s:g} s")
     time.sleep(poll_s)
+
+
+def run_cli(*argv: str) -> tuple[int, str, str]:
+  """``jgan ARGV`` in this process, as a user types it: (exit status, stdout, stderr).
+
+  Not for ``jgan train``: its absl flags are process-global (run it with subprocess).
+  """
+  import contextlib
+  import io
+
+  from jgan import cli
+
+  out, err = io.StringIO(), io.StringIO()
+  with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    rc = cli.main(list(argv))
+  return rc, out.getvalue(), err.getvalue()

@@ -49,7 +49,8 @@ def test_bad_override_is_one_clear_line(tmp_path):
 
 def test_unknown_subcommand_lists_choices():
   r = _launch("frobnicate")
-  assert r.returncode == 2 and "valid choices: train, eval, latent, sweep, dynamics, classifier" in r.stderr
+  choices = "valid choices: train, eval, sample, latent, sweep, dynamics, classifier, judge, data, config"
+  assert r.returncode == 2 and choices in r.stderr
 
 
 def test_evals_during_training_are_logged_and_saved(tmp_path):

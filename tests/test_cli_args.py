@@ -1,9 +1,9 @@
 """Every subcommand refuses bad command lines in one ``error:`` line, exit status 2, before anything compiles.
 
 One table, :data:`CASES`: a bad command line per row (a value out of range, a wrong type, an unknown flag,
-a stray positional argument, a path that is a file, ...) for each of ``train``, ``eval``, ``latent``,
-``sweep``, ``dynamics``, ``classifier``, ``data`` and ``config``, with a stable part of the message it
-must print. Each row runs ``jgan.cli.main`` in this process (what the console script runs), counting
+a stray positional argument, a path that is a file, ...) for each of ``train``, ``eval``, ``sample``,
+``latent``, ``sweep``, ``dynamics``, ``classifier``, ``judge``, ``data`` and ``config``, with a stable part of
+the message it must print. Each row runs ``jgan.cli.main`` in this process (what the console script runs), counting
 XLA compilations (``jax.monitoring``'s backend-compile event) and checking that the scratch workdir got
 no checkpoint; a sample of rows also runs as a real process (``launch.py``) to show no traceback reaches
 the terminal. ``docs/bad_inputs.md`` lists the rows with their messages (``python -m tests.test_config``).
@@ -99,6 +99,66 @@ CASES: dict[str, CliCase] = {
     ("eval", "--workdir", "<tmp>/run", "-batch_size", "4"), "unrecognized arguments: -batch_size"
   ),
   "eval_abbreviated": CliCase(("eval", "--workdir", "<tmp>/run", "--batch", "4"), "unrecognized arguments: --batch 4"),
+  # eval --samples: image files scored against a dataset
+  "eval_samples_missing": CliCase(
+    ("eval", "--samples", "<tmp>/no.npz", "--data", "mnist5k"),
+    "--samples: '<tmp>/no.npz' does not exist; give a folder of images or an .npz file",
+  ),
+  "eval_samples_not_npz": CliCase(
+    ("eval", "--samples", "<tmp>/afile", "--data", "mnist5k"), "is neither a folder of images nor an .npz file"
+  ),
+  "eval_samples_step": CliCase(
+    ("eval", "--samples", "<tmp>/run", "--data", "mnist5k", "--step", "3"),
+    "--step: only for a run's generator; --samples scores image files",
+  ),
+  "eval_samples_no_data": CliCase(
+    ("eval", "--samples", "<tmp>/run"), "--samples needs --data NAME (the dataset they are compared with)"
+  ),
+  "eval_samples_unknown_data": CliCase(
+    ("eval", "--samples", "<tmp>/run", "--data", "imagenet", "--data_dir", "<tmp>/run"),
+    "unknown --data 'imagenet'; valid choices: celeb_a,",
+  ),
+  "eval_samples_image_size": CliCase(
+    ("eval", "--samples", "<tmp>/run", "--data", "mnist5k", "--image_size", "0"),
+    "--image_size: must be an integer >= 1",
+  ),
+  "eval_samples_none": CliCase(
+    ("eval", "--samples", "<tmp>/run", "--data", "mnist5k", "--metrics", "mnist_fid5k"), "no image files (.png"
+  ),
+  "eval_image_size_without_samples": CliCase(
+    ("eval", "--workdir", "<tmp>/run", "--image_size", "32"), "--image_size: only with --samples"
+  ),
+  # sample
+  "sample_no_workdir": CliCase(("sample", "--n", "4", "--out", "<tmp>/s"), "required: --workdir"),
+  "sample_n": CliCase(
+    ("sample", "--workdir", "<tmp>/run", "--n", "0", "--out", "<tmp>/s"), "--n: must be an integer >= 1"
+  ),
+  "sample_out_file": CliCase(
+    ("sample", "--workdir", "<tmp>/run", "--n", "4", "--out", "<tmp>/afile"),
+    "--out: '<tmp>/afile' is a file; expected a directory",
+  ),
+  "sample_out_not_empty": CliCase(
+    ("sample", "--workdir", "<tmp>/run", "--n", "4", "--out", "<tmp>"), "exists and is not empty; give a new or empty"
+  ),
+  "sample_npz_under_file": CliCase(
+    ("sample", "--workdir", "<tmp>/run", "--n", "4", "--out", "<tmp>/afile/s.npz"),
+    "--out: '<tmp>/afile' is a file; expected a directory",
+  ),
+  "sample_labels": CliCase(
+    ("sample", "--workdir", "<tmp>/run", "--n", "4", "--out", "<tmp>/s", "--labels", "one"),
+    "--labels: 'one' is not a comma list of class ids",
+  ),
+  "sample_seed": CliCase(
+    ("sample", "--workdir", "<tmp>/run", "--n", "4", "--out", "<tmp>/s", "--seed", "-1"),
+    "--seed: must be an integer in [0, 4294967295]",
+  ),
+  "sample_not_a_run": CliCase(
+    ("sample", "--workdir", "<tmp>/run", "--n", "4", "--out", "<tmp>/s"),
+    "<tmp>/run/config.json not found: --workdir must be a jgan run directory",
+  ),
+  "sample_stray": CliCase(
+    ("sample", "--workdir", "<tmp>/run", "--n", "4", "--out", "<tmp>/s", "x"), "unrecognized arguments: x"
+  ),
   # latent
   "latent_op": CliCase(
     ("latent", "--workdir", "<tmp>/run", "--op", "morph"),
@@ -163,6 +223,56 @@ CASES: dict[str, CliCase] = {
   "data_dir_file": CliCase(("data", "check", "mnist", "--data_dir", "<tmp>/afile"), "'<tmp>/afile' is a file"),
   "data_action": CliCase(("data", "fetch", "mnist"), "invalid choice: 'fetch'"),
   "data_stray": CliCase(("data", "check", "mnist", "extra"), "unrecognized arguments: extra"),
+  "data_prepare_not_a_path": CliCase(
+    ("data", "prepare", "Images!"), "'Images!' is not a dataset name (e.g. cifar10) nor a folder or zip"
+  ),
+  "data_prepare_no_name": CliCase(
+    ("data", "prepare", "<tmp>/run", "--image_size", "32"), "--name is required to prepare the images in"
+  ),
+  "data_prepare_bad_name": CliCase(
+    ("data", "prepare", "<tmp>/run", "--name", "Cells", "--image_size", "32"), "--name: 'Cells' must be snake_case"
+  ),
+  "data_prepare_builtin_name": CliCase(
+    ("data", "prepare", "<tmp>/run", "--name", "mnist", "--image_size", "32"),
+    "--name 'mnist' is a built-in jgan dataset; choose another name",
+  ),
+  "data_prepare_tfds_name": CliCase(
+    ("data", "prepare", "<tmp>/run", "--name", "cifar100", "--image_size", "32"),
+    "--name 'cifar100' is a TFDS catalogue dataset",
+  ),
+  "data_prepare_image_size": CliCase(
+    ("data", "prepare", "<tmp>/run", "--name", "cells", "--image_size", "0"),
+    "--image_size: must be an integer in [1, 4096]",
+  ),
+  "data_prepare_labels": CliCase(
+    ("data", "prepare", "<tmp>/run", "--name", "cells", "--image_size", "32", "--labels", "colour"),
+    "--labels: unknown --labels 'colour'; valid choices: auto, subfolders, dataset.json, none",
+  ),
+  "data_prepare_channels": CliCase(
+    ("data", "prepare", "<tmp>/run", "--name", "cells", "--image_size", "32", "--channels", "2"),
+    "unknown --channels '2'; valid choices: auto, 1, 3",
+  ),
+  "data_prepare_crop": CliCase(
+    ("data", "prepare", "<tmp>/run", "--name", "cells", "--image_size", "32", "--crop", "top"),
+    "unknown --crop 'top'; valid choices: center, none",
+  ),
+  "data_prepare_missing_path": CliCase(
+    ("data", "prepare", "<tmp>/nowhere", "--name", "cells", "--image_size", "32", "--data_dir", "<tmp>/tfds"),
+    "'<tmp>/nowhere' does not exist; give a folder of images or a zip of them",
+  ),
+  "data_prepare_not_a_zip": CliCase(
+    ("data", "prepare", "<tmp>/afile", "--name", "cells", "--image_size", "32", "--data_dir", "<tmp>/tfds"),
+    "is neither a folder nor a zip file",
+  ),
+  "data_prepare_no_images": CliCase(
+    ("data", "prepare", "<tmp>/run", "--name", "cells", "--image_size", "32", "--data_dir", "<tmp>/tfds"),
+    "no image files (.png, .jpg,",
+  ),
+  "data_prepare_folder_flag_for_tfds": CliCase(
+    ("data", "prepare", "mnist", "--crop", "none"),
+    "--crop: only for a folder or zip of images; 'mnist' is read as a TFDS name",
+  ),
+  "data_list_stray": CliCase(("data", "list", "extra"), "unrecognized arguments: extra"),
   # classifier (a config command line like train's, over the classifier's own schema)
   "classifier_stray": CliCase(
     ("classifier", "--config", "configs/classifier_mnist5k.py", "--workdir", "<tmp>/c", "x"), "unexpected argument 'x'"
@@ -207,6 +317,7 @@ PROCESS_CASES = (
   "train_stray_positional",
   "train_seed_overflow",
   "eval_batch_size",
+  "sample_n",
   "latent_op",
   "sweep_processes",
   "dynamics_lr",

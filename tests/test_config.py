@@ -134,6 +134,87 @@ def _checkpoints_is_file(tmp):
   train.train_and_evaluate(_smoke(), workdir)
 
 
+def _image_folder(tmp: str, *, classes=("a", "b"), name="x") -> str:
+  """A folder of four 40x48 RGB PNGs (two per class sub-folder, or flat when ``classes`` is empty)."""
+  import numpy as np
+  from PIL import Image
+
+  root = os.path.join(tmp, name)
+  for i in range(4):
+    sub = os.path.join(root, classes[i % len(classes)]) if classes else root
+    os.makedirs(sub, exist_ok=True)
+    Image.fromarray(np.full((40, 48, 3), 60 * i, np.uint8)).save(os.path.join(sub, f"{i}.png"))
+  return root
+
+
+def _prepared(tmp: str, labels: str = "subfolders") -> str:
+  """Prepares :func:`_image_folder` as dataset ``cells`` at 32 px under ``<tmp>/tfds``; returns that dir."""
+  from jgan.data import folder_datasets
+
+  data_dir = os.path.join(tmp, "tfds")
+  req = folder_datasets.Request(_image_folder(tmp), "cells", 32, labels=labels, data_dir=data_dir)
+  folder_datasets.prepare(req, progress=False)
+  return data_dir
+
+
+def _on_prepared(labels: str = "subfolders", **overrides) -> Callable[[str], None]:
+  """Resolves the smoke config on the prepared folder dataset ``cells`` with ``overrides``."""
+
+  def run(tmp):
+    data_dir = _prepared(tmp, labels)
+    base = {"data.name": "cells", "data.image_size": 32, "data.data_dir": data_dir}
+    c = config_lib.resolve(_smoke(**{**base, **overrides}))
+    components.build(c, data_lib.sample_shape(c.data), abstract=True)
+
+  return run
+
+
+def _prepare_request(**fields) -> Callable[[str], None]:
+  """``jgan data prepare`` of :func:`_image_folder` as ``cells`` at 32 px, with ``fields`` changed."""
+
+  def run(tmp):
+    from jgan.data import folder_datasets
+
+    base = dict(path=_image_folder(tmp), name="cells", image_size=32, data_dir=os.path.join(tmp, "tfds"))
+    req = folder_datasets.Request(**{**base, **{k: v(tmp) if callable(v) else v for k, v in fields.items()}})
+    folder_datasets.prepare(req, progress=False)
+
+  return run
+
+
+def _bad_files(tmp: str) -> str:
+  """:func:`_image_folder` plus a truncated PNG and a text file named like a JPEG."""
+  root = _image_folder(tmp)
+  with open(os.path.join(root, "a", "0.png"), "rb") as f:
+    data = f.read()
+  with open(os.path.join(root, "a", "cut.png"), "wb") as f:
+    f.write(data[: len(data) // 2])
+  with open(os.path.join(root, "b", "notes.jpg"), "w") as f:
+    f.write("not an image")
+  return root
+
+
+def _prepared_twice(tmp):
+  data_dir = _prepared(tmp)
+  from jgan.data import folder_datasets
+
+  folder_datasets.prepare(folder_datasets.Request(os.path.join(tmp, "x"), "cells", 32, data_dir=data_dir))
+
+
+def _samples_of_another_size(tmp):
+  import numpy as np
+  from PIL import Image
+
+  from jgan import samples
+
+  data_dir = _prepared(tmp)
+  out = _empty_dir(tmp)
+  for i in range(3):
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(os.path.join(out, f"{i}.png"))
+  data = ml_collections.ConfigDict({"name": "cells", "image_size": 32, "data_dir": data_dir})
+  samples.check_shape(samples.read_samples(out), data_lib.sample_shape(data), "<tmp>/empty", "cells")
+
+
 def _ring8(**overrides):
   c = load_config("ring8")
   c.parallel.num_devices, c.train.steps_per_call, c.train.steps, c.train.progress = 1, 1, 4, False
@@ -289,7 +370,60 @@ CASES: dict[str, Case] = {
     "unknown train.update_rule='adam'; valid choices: alternating, simultaneous, extragradient",
   ),
   "unknown_dataset": Case(
-    "`data.name = 'imagenet'`", _build(**{"data.name": "imagenet"}), "unknown data.name='imagenet'; valid choices:"
+    "`data.name = 'imagenet'` (`data.data_dir` holds one prepared folder, `cells`)",
+    _on_prepared(**{"data.name": "imagenet"}),
+    "unknown data.name='imagenet'; valid choices: celeb_a,",
+  ),
+  "folder_image_size": Case(
+    "`data.image_size = 28` on a folder prepared at 32 px",
+    _on_prepared(**{"data.image_size": 28}),
+    "data.image_size=28 but dataset 'cells' is prepared at 32 px; set --config.data.image_size=32",
+  ),
+  "folder_channels": Case(
+    "`data.channels = 1` on a folder prepared with 3 channels",
+    _on_prepared(**{"data.channels": 1}),
+    "data.channels=1 differs from the 3 channel(s) of dataset 'cells'; leave it 0",
+  ),
+  "folder_unlabelled_conditional": Case(
+    "`model.conditional = True` on a folder prepared with `--labels none`",
+    _on_prepared("none", **{"model.conditional": True}),
+    "model.conditional=True needs a labelled dataset; data.name='cells' has no labels",
+  ),
+  "prepare_unknown_labels": Case(
+    "`folder_datasets.prepare(Request(..., labels='colour'))` (the library; `jgan data prepare` refuses it as "
+    "it parses)",
+    _prepare_request(labels="colour"),
+    "unknown --labels 'colour'; valid choices: auto, subfolders, dataset.json, none",
+  ),
+  "prepare_image_size": Case(
+    "`folder_datasets.prepare(Request(..., image_size=0))` (the library)",
+    _prepare_request(image_size=0),
+    "--image_size 0 must be a side in px",
+  ),
+  "prepare_no_subfolders": Case(
+    "`jgan data prepare PATH --labels subfolders` on a folder without sub-folders",
+    _prepare_request(path=lambda tmp: _image_folder(tmp, classes=(), name="flat"), labels="subfolders"),
+    "has no sub-folders of images (one per class)",
+  ),
+  "prepare_twice": Case(
+    "`jgan data prepare PATH --name cells` when `cells` is prepared already",
+    _prepared_twice,
+    "dataset 'cells' is already prepared in <tmp>/tfds/cells/1.0.0",
+  ),
+  "prepare_bad_files": Case(
+    "`jgan data prepare PATH` where one PNG is truncated and one .jpg is text",
+    _prepare_request(path=_bad_files, labels="subfolders"),
+    "2 of 6 image files cannot be read: a/cut.png (",
+  ),
+  "sample_bad_label": Case(
+    "`jgan sample --labels 5` for a generator of 2 classes",
+    lambda tmp: __import__("jgan.cli.sample", fromlist=["x"]).parse_labels("5", 2),
+    "class ids must lie in 0..1",
+  ),
+  "eval_samples_size": Case(
+    "`jgan eval --samples DIR --data cells` with 16 px images; `cells` has 32 px",
+    _samples_of_another_size,
+    "are 16x16 px with 3 channel(s); dataset 'cells' at data.image_size=32 has 32x32 px with 3",
   ),
   "dcgan_on_points": Case(
     "`data.name = 'ring8'` with DCGAN", _build(**{"data.name": "ring8"}), "model 'dcgan' needs an image dataset"

@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 from jgan import classifier_training, config_docs
 from jgan import config as config_lib
 from jgan import config_schema as schema
+from jgan import data as data_lib
 from jgan.cli import config as config_cli
 from jgan.config_checks import Choices, Field, Range, Rule, describe
 from tests import config_reads
@@ -138,6 +139,8 @@ def _out_of_range(f: Field, afile: str):
     return [st.text(max_size=12).filter(lambda s: s not in c.options())]
   if isinstance(c, Rule) and f.key == "data.data_dir":
     return [st.just(afile)]
+  if isinstance(c, Rule) and f.key == "data.name":  # neither built in nor prepared (under TFDS's default dir)
+    return [st.text(max_size=12).filter(lambda s: s not in data_lib.DATASETS)]
   if isinstance(c, Rule) and f.key == "evals.metrics":
     return [st.text("abcdefghijklmnopqrstuvwxyz_0123456789", min_size=1, max_size=12).filter(lambda s: s != "_")]
   assert c is None, f"no strategy for the check of {f.key}: add one"

@@ -133,5 +133,5 @@ def test_mixture_iterator_state_and_sharding():
 def test_unknown_dataset_lists_choices():
   c = load_config("smoke")
   c.data.name = "imagenet"
-  with pytest.raises(ValueError, match="unknown dataset 'imagenet'; valid choices: .*mnist5k.*ring8"):
+  with pytest.raises(ValueError, match="unknown data.name='imagenet'; valid choices: .*mnist5k.*ring8"):
     data_lib.sample_shape(c.data)

@@ -7,7 +7,9 @@ References, independent of the code under test:
   example through ``preprocess_image``, Grain's batching), against which both the on-device batches
   (:mod:`jgan.data.on_device`) and the batch-level host pipeline (:mod:`jgan.data.pipeline`) are compared
   for 50 batches, across epoch boundaries, after a resume mid-epoch, per process share;
-* a whole training run with the host pipeline (``data.on_device=off``) against the same run on device.
+* a whole training run with the host pipeline (``data.on_device=off``) against the same run on device;
+* the batches and the run again on a dataset prepared from a user's own images (``jgan data prepare PATH``,
+  :mod:`jgan.data.folder_datasets`).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ def _device_batches(data_cfg, lead, seed, process_count=1, with_labels=True):
     offs=on_device.offsets(lead, process_count),
     n=n,
     seed=seed,
-    stacked=data_lib.IMAGE_DATASETS[data_cfg.name].stacked,
+    stacked=data_lib.image_spec(data_cfg).stacked,
     with_labels=with_labels,
   )
   return on_device.make_iterator(data_cfg, lead, n), jax.jit(fn), jax.device_put(arrays)
@@ -66,6 +68,27 @@ def test_index_shuffle_is_grains_permutation(n):
     assert np.asarray(jitted).tolist() == want
 
 
+@pytest.fixture(scope="module")
+def prepared_images(tmp_path_factory) -> str:
+  """The data directory of ``cells``: 150 RGB images of three sizes in 3 class folders, prepared at 32 px by
+  ``jgan data prepare PATH`` (the library call), as a user's own images are."""
+  from PIL import Image
+
+  from jgan.data import folder_datasets
+
+  root = tmp_path_factory.mktemp("cells")
+  rng = np.random.default_rng(0)
+  for i in range(150):
+    folder = root / "images" / f"class{i % 3}"
+    folder.mkdir(parents=True, exist_ok=True)
+    h, w = [(40, 48), (32, 32), (64, 50)][i % 3]
+    Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(folder / f"{i:03d}.png")
+  data_dir = str(root / "tfds")
+  req = folder_datasets.Request(str(root / "images"), "cells", 32, labels="subfolders", data_dir=data_dir)
+  folder_datasets.prepare(req, progress=False)
+  return data_dir
+
+
 @pytest.mark.parametrize(
   "name,size,n_critic,steps_per_call,extra",
   [
@@ -73,14 +96,19 @@ def test_index_shuffle_is_grains_permutation(n):
     ("mnist5k", 32, 2, 1, {}),  # zero-padded digits, two critic batches per call
     ("mnist5k", 28, 1, 2, {"num_examples": 300}),  # a subset: many epochs in 50 calls; fused steps
     ("stacked_mnist5k", 32, 1, 1, {}),
+    ("cells", 32, 1, 1, {}),  # a user's own images (jgan data prepare PATH): 150 examples, many epochs
+    ("cells", 32, 2, 1, {"num_examples": 100}),
   ],
 )
 def test_first_50_batches_equal_todays_host_batches_also_after_a_mid_epoch_resume(
-  name, size, n_critic, steps_per_call, extra
+  name, size, n_critic, steps_per_call, extra, request
 ):
   c = load_config("dcgan_mnist5k")
   c.data.name, c.data.image_size = name, size
   c.data.update(extra)
+  if name == "cells":
+    c.data.data_dir = request.getfixturevalue("prepared_images")
+    assert on_device.use_on_device(c.data, lambda: data_lib.training_source(c.data))  # auto: it fits
   seed, b = 7, 64
   lead = ((steps_per_call,) if steps_per_call > 1 else ()) + (n_critic, b)
   per_call = int(np.prod(lead))
@@ -142,14 +170,19 @@ def _leaves(workdir):
   ]
 
 
-def test_a_run_on_device_equals_the_host_pipeline_run_on_a_two_device_mesh(tmp_path):
-  """The smoke DCGAN, batch sharded over 2 devices, conditional (labels too): every state leaf equal."""
+@pytest.mark.parametrize("dataset", ["mnist5k", "cells"])
+def test_a_run_on_device_equals_the_host_pipeline_run_on_a_two_device_mesh(dataset, tmp_path, request):
+  """The smoke DCGAN, batch sharded over 2 devices, conditional (labels too): every state leaf equal. Also on
+  a user's own images (``cells``, prepared from a folder with class sub-folders)."""
   runs = {}
   for mode in ("off", "on"):
     c = load_config("smoke")
     c.parallel.num_devices = 2
     c.model.conditional = True
     c.data.on_device = mode
+    if dataset == "cells":
+      c.data.name, c.data.image_size = "cells", 32
+      c.data.data_dir = request.getfixturevalue("prepared_images")
     train.train_and_evaluate(c, str(tmp_path / mode))
     runs[mode] = _leaves(tmp_path / mode)
   assert len(runs["on"]) == len(runs["off"]) > 10

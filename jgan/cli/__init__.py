@@ -14,13 +14,14 @@ import sys
 # name -> (module, one-line description). ``jgan --help`` lists them in this order.
 SUBCOMMANDS = {
   "train": ("jgan.cli.train", "train a GAN from a config file (the default: `jgan --config ...`)"),
-  "eval": ("jgan.cli.eval", "evaluate a run's generator (FID, KID, IS, precision/recall, modes)"),
+  "eval": ("jgan.cli.eval", "evaluate a run's generator or image files (FID, KID, IS, precision/recall, modes)"),
+  "sample": ("jgan.cli.sample", "write a run's samples as PNG files or one .npz (jgan eval's very samples)"),
   "latent": ("jgan.cli.latent", "latent-space figures: interpolation, walks, arithmetic, neighbours"),
   "sweep": ("jgan.cli.sweep", "a reproducible sweep over config values, with its results table"),
   "dynamics": ("jgan.cli.dynamics", "the game-dynamics lab: bilinear game, Dirac-GAN, update rules"),
   "classifier": ("jgan.cli.classifier", "train the domain classifier of the mnist_* metrics"),
   "judge": ("jgan.cli.judge", "a real-vs-fake study with people (HYPE): study page, answers, report"),
-  "data": ("jgan.cli.data", "download and prepare a TFDS dataset (jgan data prepare cifar10)"),
+  "data": ("jgan.cli.data", "prepare a TFDS dataset or your own folder / zip of images (jgan data prepare)"),
   "config": ("jgan.cli.config", "an experiment's resolved config with each key's doc (jgan config show FILE)"),
 }
 

@@ -6,7 +6,8 @@
     jgan judge --report RUN/judge/STUDY [--bootstrap 2000]
 
 The first form prepares a study in ``RUN/judge/STUDY/`` (``n/2`` fakes of the run's EMA generator drawn
-with ``--seed``, ``n/2`` held-out real images of SPLIT (default ``test``), ``--checks`` attention checks)
+with ``--seed``, ``n/2`` held-out real images of SPLIT (default ``test``; ``train``, the only split, for
+a dataset prepared from your images by ``jgan data prepare PATH``), ``--checks`` attention checks)
 and serves it; ``--serve`` serves a prepared one again (after a stop or crash: answers are kept, each
 evaluator continues where they stopped); ``--report`` prints HYPE-infinity (overall, fakes, reals) with
 95 % bootstrap intervals and per-evaluator rows, and writes ``report.md``, ``report.json`` and the most /
@@ -72,12 +73,15 @@ def _check_run(args) -> tuple[str, str, str]:
   if not os.path.isfile(config_path) or not steps:
     raise FileNotFoundError(f"--workdir {args.workdir!r} holds no checkpoint (no config.json or checkpoints/<step>/)")
   with open(config_path) as f:
-    run_data = json.load(f).get("data", {}).get("name", "")
+    run_data = json.load(f).get("data", {})
   name, _, split = args.data.partition(":")
-  name, split = name or run_data, split or "test"
-  if name not in data_lib.IMAGE_DATASETS:
+  name, data_dir = name or run_data.get("name", ""), run_data.get("data_dir", "")
+  if data_lib.folder_datasets.image_spec(name, data_dir) is None:  # neither built in nor prepared
     valid = ", ".join(sorted(data_lib.IMAGE_DATASETS))
+    prepared = data_lib.folder_datasets.prepared_names(data_dir)
+    valid += f", or one prepared from images: {', '.join(prepared)}" if prepared else ""
     raise ValueError(f"--data {name!r} is not an image dataset; valid choices: {valid}")
+  split = split or ("test" if name in data_lib.IMAGE_DATASETS else "train")  # a prepared folder's only split
   study = args.study or f"hype_{'inf' if args.mode == 'infinite' else 'time'}_n{args.n}_seed{args.seed}"
   if not STUDY_NAME.match(study):
     raise ValueError(f"--study {study!r} must be a plain directory name (letters, digits, '_', '.', '-')")

@@ -1,4 +1,5 @@
-"""Data: one interface for TFDS image datasets, the embedded mnist5k and generated 2-D mixtures.
+"""Data: one interface for TFDS image datasets, the embedded mnist5k, the user's own image folders and zips
+(prepared once, :mod:`jgan.data.folder_datasets`) and generated 2-D mixtures.
 
 ``make_iterator(data_cfg, batch_size, seed, ...)`` returns an infinite, checkpointable iterator
 (``get_state`` / ``set_state``) of host batches:
@@ -19,25 +20,75 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from jgan.data import mixtures, mnist5k, stacked
+from jgan.data import folder_datasets, mixtures, mnist5k, stacked
 from jgan.data.pipeline import UINT8_TO_FLOAT, preprocess_uint8, to_float  # noqa: F401  (re-exported)
 from jgan.data.specs import IMAGE_DATASETS, ImageSpec  # noqa: F401  (re-exported: jgan.data.ImageSpec)
 
 MIXTURES = mixtures.MIXTURES  # name -> Mixture(centres, sigma)
-DATASETS = tuple(sorted(IMAGE_DATASETS)) + tuple(MIXTURES)
+DATASETS = tuple(sorted(IMAGE_DATASETS)) + tuple(MIXTURES)  # built in; prepared folders come on top
 
 
-def check_dataset_name(name: str) -> None:
-  if name not in DATASETS:
-    raise ValueError(f"unknown dataset {name!r}; valid choices: {', '.join(DATASETS)}")
+def check_dataset_name(name: str, data_dir: str = "", what: str = "data.name") -> None:
+  """Raises ValueError unless ``name`` is built in or prepared from a folder under ``data_dir`` ("": TFDS's
+  default), listing both kinds; the message names the setting ``what`` (a config key, or a flag such as
+  ``--data``) it came from."""
+  if name in DATASETS or folder_datasets.find_spec(name, data_dir) is not None:
+    return
+  prepared = folder_datasets.prepared_names(data_dir)
+  given = f"{what} {name!r}" if what.startswith("--") else f"{what}={name!r}"
+  raise ValueError(
+    f"unknown {given}; valid choices: {', '.join(DATASETS)}, or one prepared under "
+    f"{folder_datasets.root_dir(data_dir)!r}: {', '.join(prepared) if prepared else 'none'} "
+    f"(`jgan data prepare PATH --name {name} --image_size S` prepares a folder or zip of images)"
+  )
+
+
+def image_spec(data_cfg) -> ImageSpec:
+  """The :class:`ImageSpec` of image dataset ``data_cfg.name``: built in, or prepared from a folder under
+  ``data_cfg.data_dir``. Raises ValueError for an unknown name or a 2-D mixture."""
+  name = data_cfg.name
+  spec = folder_datasets.image_spec(name, data_cfg.get("data_dir", ""))
+  if spec is None:
+    check_dataset_name(name, data_cfg.get("data_dir", ""))
+    raise ValueError(f"data.name={name!r} is a 2-D mixture, not an image dataset")
+  return spec
+
+
+def is_prepared_folder(data_cfg) -> bool:
+  """Whether ``data_cfg.name`` is a dataset prepared from the user's own images (not built in)."""
+  return data_cfg.name not in DATASETS
 
 
 def sample_shape(data_cfg) -> tuple[int, ...]:
-  """Shape of one sample: ``(S, S, C)`` for images (S = ``data_cfg.image_size``), ``(2,)`` for mixtures."""
-  check_dataset_name(data_cfg.name)
+  """Shape of one sample: ``(S, S, C)`` for images (S = ``data_cfg.image_size``), ``(2,)`` for mixtures.
+
+  C is ``data_cfg.channels`` when a resolved config holds it (so a run's generator loads without its
+  dataset), else the dataset's.
+  """
   if data_cfg.name in MIXTURES:
     return (2,)
-  return (data_cfg.image_size, data_cfg.image_size, IMAGE_DATASETS[data_cfg.name].channels)
+  channels = data_cfg.get("channels", 0) or image_spec(data_cfg).channels
+  return (data_cfg.image_size, data_cfg.image_size, channels)
+
+
+def check_image_data(data_cfg) -> None:
+  """Raises ValueError when ``data_cfg`` asks for images a dataset cannot give: a prepared folder at
+  another size than it was prepared at, or ``data.channels`` other than the dataset's."""
+  if data_cfg.name in MIXTURES:
+    return
+  spec = image_spec(data_cfg)
+  if is_prepared_folder(data_cfg) and data_cfg.image_size != spec.native_size:
+    raise ValueError(
+      f"data.image_size={data_cfg.image_size} but dataset {data_cfg.name!r} is prepared at {spec.native_size} px; "
+      f"set --config.data.image_size={spec.native_size} (or prepare it again at {data_cfg.image_size} px "
+      "under another --name)"
+    )
+  channels = data_cfg.get("channels", 0)
+  if channels not in (0, spec.channels):
+    raise ValueError(
+      f"data.channels={channels} differs from the {spec.channels} channel(s) of dataset {data_cfg.name!r}; "
+      "leave it 0 (it is resolved from the dataset)"
+    )
 
 
 def preprocess_image(image: np.ndarray, size: int, crop: int = 0) -> np.ndarray:
@@ -49,12 +100,13 @@ def tfds_source(data_cfg, split: str | None = None):
   """The random-access ``tfds.data_source`` of an image dataset; clear error if it is not prepared."""
   import tensorflow_datasets as tfds
 
-  spec = IMAGE_DATASETS[data_cfg.name]
+  spec = image_spec(data_cfg)
   split = split or data_cfg.split or spec.train_split
   data_dir = data_cfg.data_dir or None
-  if spec.tfds_name == "mnist5k":
+  builtin = data_cfg.name in IMAGE_DATASETS
+  if spec.tfds_name == "mnist5k" and builtin:
     data_dir = mnist5k.ensure_prepared(data_dir)
-  if data_cfg.get("download", False) and spec.tfds_name != "mnist5k":
+  if data_cfg.get("download", False) and spec.tfds_name != "mnist5k" and builtin:
     from jgan.data import prepare
 
     prepare.prepare(data_cfg.name, data_dir)  # a no-op once prepared
@@ -63,7 +115,7 @@ def tfds_source(data_cfg, split: str | None = None):
   except Exception as e:  # TFDS raises several types (AssertionError, DatasetNotFoundError, ...)
     from jgan.data import prepare
 
-    why = prepare.diagnose(data_cfg.name, data_dir, split)
+    why = prepare.diagnose(data_cfg.name, data_dir, split) if builtin else ""
     if not why:
       first = str(e).splitlines()[0] if str(e) else ""
       why = f"reading {spec.tfds_name!r} split {split!r} failed: {type(e).__name__}: {first}"
@@ -109,7 +161,7 @@ class DecodedSource:
 def cached_source(data_cfg, split: str | None = None):
   """``tfds_source``, decoded into memory (:class:`DecodedSource`) when its images are fixed-size and all
   of them fit in :data:`CACHE_LIMIT_BYTES`; the lazily decoding TFDS source otherwise."""
-  spec = IMAGE_DATASETS[data_cfg.name]
+  spec = image_spec(data_cfg)
   if spec.stacked:  # decode the base digits once; stacking them is a cheap concatenation
     base = cached_source(_base_cfg(data_cfg), split)
     return stacked.StackedSource(base, split or data_cfg.split or spec.train_split)
@@ -126,6 +178,8 @@ def _base_cfg(data_cfg):
   """The data config of a stacked dataset's base digits (``mnist5k`` for ``stacked_mnist5k``)."""
   base = data_cfg.copy_and_resolve_references()
   base.name = IMAGE_DATASETS[data_cfg.name].tfds_name
+  if "channels" in base:
+    base.channels = 0  # the digits' own (the resolved 3 is the stack's)
   return base
 
 
@@ -139,7 +193,7 @@ def split_batches(
   smaller ``limit`` gives a prefix of a larger one.
   """
   src = tfds_source(data_cfg, split)
-  crop = IMAGE_DATASETS[data_cfg.name].crop
+  crop = image_spec(data_cfg).crop
   order = np.random.default_rng(seed).permutation(len(src))[:limit]
   for start in range(0, len(order), batch_size):
     exs = [src[int(i)] for i in order[start : start + batch_size]]
@@ -158,8 +212,7 @@ def split_arrays(data_cfg, split: str, limit: int | None = None) -> tuple[np.nda
 
 def num_classes(data_cfg) -> int:
   """Classes of the dataset's labels (``ImageSpec.num_classes``; 0 for unlabelled data and mixtures)."""
-  check_dataset_name(data_cfg.name)
-  return IMAGE_DATASETS[data_cfg.name].num_classes if data_cfg.name in IMAGE_DATASETS else 0
+  return 0 if data_cfg.name in MIXTURES else image_spec(data_cfg).num_classes  # image_spec: unknown names fail
 
 
 class Subset:
@@ -202,7 +255,7 @@ def make_image_dataset(data_cfg, seed: int, split: str | None = None, shard_inde
   """
   import grain
 
-  spec = IMAGE_DATASETS[data_cfg.name]
+  spec = image_spec(data_cfg)
   size = data_cfg.image_size
 
   def prep(ex):
@@ -225,7 +278,7 @@ def make_iterator(data_cfg, batch_size: int, seed: int, shard_index: int = 0, sh
   ``data_cfg.worker_count`` Grain worker processes (0: the main process); the batches do not depend on
   the worker count.
   """
-  check_dataset_name(data_cfg.name)
+  check_dataset_name(data_cfg.name, data_cfg.get("data_dir", ""))
   if data_cfg.name in MIXTURES:
     return mixtures.MixtureIterator(data_cfg.name, batch_size, seed, shard_index, shard_count)
   from jgan.data import pipeline

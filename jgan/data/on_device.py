@@ -20,7 +20,8 @@ and again after a resume mid-epoch), and its iterator state (``{"next_index": ca
 path's too. The host's work per step is constant in the batch size (``benchmarks/bench_input.py``).
 
 ``data.on_device`` chooses: ``auto`` (the default) uses this path for datasets of fixed-size images
-whose uint8 bytes fit in ``data.device_limit_mb`` (and a quarter of a device's memory where the backend
+(the built-in ones with a native size, and every dataset prepared from your own images by ``jgan data
+prepare PATH``) whose uint8 bytes fit in ``data.device_limit_mb`` (and a quarter of a device's memory where the backend
 reports it); ``on`` forces it (decoding a variable-size dataset once at start), failing before
 anything compiles if it cannot apply; ``off`` keeps the host pipeline.
 """
@@ -32,8 +33,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from jgan.data import index_shuffle, pipeline
-from jgan.data.specs import IMAGE_DATASETS
+from jgan.data import folder_datasets, index_shuffle, pipeline
+from jgan.data.mixtures import MIXTURES
+from jgan.data.specs import ImageSpec
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +57,21 @@ class DeviceArrays(NamedTuple):
   lut: Any
 
 
+def _spec(data_cfg) -> ImageSpec:
+  """The image dataset's spec: built in, or prepared from the user's images (``jgan data prepare PATH``)."""
+  spec = folder_datasets.image_spec(data_cfg.name, data_cfg.get("data_dir", ""))
+  if spec is None:
+    raise ValueError(f"data.name={data_cfg.name!r} is no image dataset (built in or prepared)")
+  return spec
+
+
 def _layout(data_cfg, src):
   """``(base source, rows or None, n examples)`` of the training source ``src``
   (:func:`jgan.data.training_source`: a subset and Stacked MNIST recognised by their fields)."""
   indices = None
   if hasattr(src, "indices") and hasattr(src, "src"):  # jgan.data.Subset (data.num_examples)
     indices, src = np.asarray(src.indices, np.int32), src.src
-  if IMAGE_DATASETS[data_cfg.name].stacked:
+  if _spec(data_cfg).stacked:
     base, rows = src.base, np.asarray(src.triples, np.int32)
     rows = rows if indices is None else rows[indices]
   else:
@@ -70,7 +80,7 @@ def _layout(data_cfg, src):
 
 
 def _nbytes(data_cfg, base, rows) -> int:
-  spec, s = IMAGE_DATASETS[data_cfg.name], data_cfg.image_size
+  spec, s = _spec(data_cfg), data_cfg.image_size
   m = len(base) if spec.stacked or rows is None else len(rows)
   return m * s * s * (1 if spec.stacked else spec.channels)
 
@@ -91,18 +101,16 @@ def use_on_device(data_cfg, source, *, ensemble: bool = False) -> bool:
   ``source()`` returns the training source (:func:`jgan.data.training_source`); it is called only when
   the dataset's size decides.
   """
-  from jgan.data.mixtures import MIXTURES
-
   mode = data_cfg.get("on_device", "auto")
   if mode == "off":
     return False
   why = None
-  if data_cfg.name not in IMAGE_DATASETS:
+  if data_cfg.name in MIXTURES:
     why = f"data.name={data_cfg.name!r} is sampled, not read ({', '.join(MIXTURES)} have no examples to keep)"
   elif ensemble:
     why = "ensembles (train.num_seeds > 1) read each member's batches on the host"
   if why is None:
-    spec = IMAGE_DATASETS[data_cfg.name]
+    spec = _spec(data_cfg)
     if spec.stacked and data_cfg.image_size not in (28, 32):
       why = f"Stacked MNIST is kept as 28 px digits: data.image_size={data_cfg.image_size} (valid: 28, 32)"
     elif mode == "auto" and spec.native_size is None:
@@ -132,7 +140,7 @@ def load(data_cfg, src) -> tuple[DeviceArrays, int]:
   pipeline's geometry, so the bytes are the ones it would convert). With ``data.num_examples`` only the
   chosen examples are stored; Stacked MNIST stores its base digits and the triples.
   """
-  spec = IMAGE_DATASETS[data_cfg.name]
+  spec = _spec(data_cfg)
   size = data_cfg.image_size
   base, rows, n = _layout(data_cfg, src)
   if n < 2:

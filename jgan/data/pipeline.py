@@ -134,9 +134,10 @@ def make_iterator(src, data_cfg, batch_size: int, seed: int, shard_index: int = 
   """
   import grain
 
-  from jgan.data.specs import IMAGE_DATASETS
+  from jgan.data import folder_datasets
 
-  reader = BatchReader(src, data_cfg.image_size, IMAGE_DATASETS[data_cfg.name].crop)
+  spec = folder_datasets.image_spec(data_cfg.name, data_cfg.get("data_dir", ""))  # built in or prepared
+  reader = BatchReader(src, data_cfg.image_size, spec.crop if spec is not None else 0)
   ds = grain.MapDataset.range(len(src)).shuffle(seed=seed).repeat()
   if shard_count > 1:
     ds = ds[shard_index::shard_count]

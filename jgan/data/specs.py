@@ -1,4 +1,7 @@
-"""The image datasets jgan knows: TFDS name, channels, native size, centre crop, train split.
+"""The image datasets jgan ships: TFDS name, channels, native size, centre crop, train split.
+
+Datasets prepared from a user's own folders are described by the same :class:`ImageSpec`, read from
+their metadata (:func:`jgan.data.folder_datasets.find_spec`).
 
 Its own module so that :mod:`jgan.data` (reading) and :mod:`jgan.data.prepare` (preparing) share one
 table without importing each other.
@@ -19,6 +22,7 @@ class ImageSpec(NamedTuple):
   train_split: str = "train"
   num_classes: int = 0  # classes of the "label" feature (0: unlabelled); conditional models use it
   stacked: bool = False  # Stacked MNIST: each example stacks 3 examples of tfds_name (jgan.data.stacked)
+  fingerprint: str = ""  # a prepared folder's stored examples (jgan.data.folder_datasets); "" for TFDS's
 
 
 IMAGE_DATASETS: dict[str, ImageSpec] = {

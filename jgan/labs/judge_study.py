@@ -231,10 +231,13 @@ def prepare(
   state, config = resume.load_state(workdir)
 
   name = data or config.data.name
-  if config.data.name in data_lib.MIXTURES or name not in data_lib.IMAGE_DATASETS:
+  known = data_lib.folder_datasets.image_spec(name, config.data.get("data_dir", "")) is not None  # or prepared
+  if config.data.name in data_lib.MIXTURES or not known:
     raise StudyError(f"a judge study needs image data; run {workdir!r} trained on {config.data.name!r}, data {name!r}")
   data_cfg = config.data.copy_and_resolve_references()
   data_cfg.name = name
+  if "channels" in data_cfg:
+    data_cfg.channels = 0  # the resolved channels are the run's dataset's; data_cfg's own come from its spec
   shape = data_lib.sample_shape(config.data)
   if data_lib.sample_shape(data_cfg) != shape:
     raise StudyError(f"data {name!r} has images of shape {data_lib.sample_shape(data_cfg)}, the generator {shape}")

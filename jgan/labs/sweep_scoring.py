@@ -57,7 +57,7 @@ def applicable_metrics(config) -> list[str]:
 
   name = config.data.name
   mixture = name in mixtures.MIXTURES
-  channels = 0 if mixture else data_lib.IMAGE_DATASETS[name].channels
+  channels = 0 if mixture else data_lib.sample_shape(config.data)[-1]
   digits = name in _classifier_domains()
   conditional = bool(config.model.get("conditional", False))
   out = []
