@@ -11,6 +11,7 @@ lists every key with its doc and valid values; ``--changed`` prints these lines)
     c.model.name = 'biggan'
     c.objective.name = 'hinge'
     c.data.image_size = 32
+    c.data.channels = 3
     c.model.latent_dim = 80
     c.model.conditional = True
     c.model.num_classes = 10

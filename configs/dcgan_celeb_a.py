@@ -7,6 +7,7 @@ lists every key with its doc and valid values; ``--changed`` prints these lines)
 
     c.data.name = 'celeb_a'
     c.data.image_size = 64
+    c.data.channels = 3
     c.train.steps = 20000
     c.train.batch_size = 128
 """

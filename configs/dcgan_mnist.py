@@ -4,6 +4,7 @@ The experiment: the keys it sets on ``jgan.config.defaults()`` (``jgan config sh
 lists every key with its doc and valid values; ``--changed`` prints these lines)::
 
     c.data.name = 'mnist'
+    c.data.channels = 1
     c.train.steps = 20000
     c.train.batch_size = 128
 """

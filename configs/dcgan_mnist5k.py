@@ -3,6 +3,7 @@
 The experiment: the keys it sets on ``jgan.config.defaults()`` (``jgan config show configs/dcgan_mnist5k.py``
 lists every key with its doc and valid values; ``--changed`` prints these lines)::
 
+    c.data.channels = 1
     c.model.latent_dim = 64
     c.model.g_width = 32
     c.model.d_width = 32

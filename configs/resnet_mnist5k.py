@@ -7,6 +7,7 @@ lists every key with its doc and valid values; ``--changed`` prints these lines)
 
     c.model.name = 'resnet'
     c.objective.name = 'hinge'
+    c.data.channels = 1
     c.model.latent_dim = 64
     c.model.conditional = True
     c.model.num_classes = 10

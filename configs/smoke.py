@@ -3,6 +3,7 @@
 The experiment: the keys it sets on ``jgan.config.defaults()`` (``jgan config show configs/smoke.py``
 lists every key with its doc and valid values; ``--changed`` prints these lines)::
 
+    c.data.channels = 1
     c.model.latent_dim = 16
     c.model.g_width = 8
     c.model.d_width = 8

@@ -10,6 +10,7 @@ lists every key with its doc and valid values; ``--changed`` prints these lines)
     c.model.name = 'resnet'
     c.objective.name = 'hinge'
     c.data.image_size = 32
+    c.data.channels = 3
     c.model.latent_dim = 128
     c.model.conditional = True
     c.model.num_classes = 10

@@ -7,6 +7,7 @@ The experiment: the keys it sets on ``jgan.config.defaults()`` (``jgan config sh
 lists every key with its doc and valid values; ``--changed`` prints these lines)::
 
     c.data.name = 'stacked_mnist5k'
+    c.data.channels = 3
     c.model.latent_dim = 64
     c.model.g_width = 32
     c.model.d_width = 32
