@@ -42,10 +42,6 @@ logger = logging.getLogger(__name__)  # (`log` is initialize's flag)
 
 EXIT_CODE = 2  # status of a process the watchdog ends (launch.py's status for errors)
 GRACE_S = 30  # JAX's own deadline is this much later than ours, so our message comes first
-# How long a process that has finished waits at exit (JAX's shutdown barrier) for the others, e.g. while
-# process 0 writes the final samples and evaluation alone. JAX's default, 300 s, aborted finished runs
-# (SIGABRT, status -6) when that took longer, as it does for a large final evaluation or a loaded host.
-SHUTDOWN_TIMEOUT_S = 3 * 3600
 # Config fields each process may set for itself: where it finds its copy of the data.
 PER_PROCESS_FIELDS = ("data.data_dir",)
 # Environment variables that tell ``--distributed`` which cluster it runs on (jax's auto-detection).
@@ -256,7 +252,6 @@ def initialize(
         process_id,
         local_device_ids,
         initialization_timeout=int(remaining) + GRACE_S,
-        shutdown_timeout_seconds=SHUTDOWN_TIMEOUT_S,
       )
     except ValueError as e:  # what auto-detection could not fill in
       raise DistributedError(f"jax.distributed.initialize: {e}") from None

@@ -156,7 +156,8 @@ def _rows(workdir):
 
 def _ok(results, code=0):
   for i, (rc, err) in enumerate(results):
-    assert rc == code, f"process {i}: {err[-3000:]}"
+    others = "".join(f"\n--- process {j} (status {r}): {e[-1500:]}" for j, (r, e) in enumerate(results) if j != i)
+    assert rc == code, f"process {i}: {err[-3000:]}{others}"
     assert f"jax.distributed: process {i} of 2: 2 local device(s)" in err and "of 4 global" in err, err[-2000:]
 
 

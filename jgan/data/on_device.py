@@ -86,10 +86,11 @@ def _nbytes(data_cfg, base, rows) -> int:
 
 
 def _device_budget() -> int | None:
-  """A quarter of the first device's memory in bytes, where the backend reports it (GPU, TPU), else None."""
+  """A quarter of this process's first device's memory in bytes, where the backend reports it (GPU, TPU),
+  else None. (A local device: the memory of another process's device cannot be asked for.)"""
   import jax
 
-  stats = jax.devices()[0].memory_stats() or {}
+  stats = jax.local_devices()[0].memory_stats() or {}
   limit = stats.get("bytes_limit")
   return int(limit) // 4 if limit else None
 
