@@ -102,10 +102,7 @@ def find_spec(name: str, data_dir: str) -> ImageSpec | None:
   Its ``native_size`` is the prepared size, ``num_classes`` 0 when unlabelled, ``fingerprint`` identifies
   the stored examples (it keys cached real-image features).
   """
-  if not NAME_PATTERN.fullmatch(name):
-    return None
-  rec = read_record(name, data_dir)
-  if rec is None:
+  if not NAME_PATTERN.fullmatch(name) or (rec := read_record(name, data_dir)) is None:
     return None
   return ImageSpec(
     name, rec["channels"], rec["image_size"], num_classes=len(rec["class_names"]), fingerprint=rec["fingerprint"]
@@ -363,10 +360,9 @@ def _examples(req: Request, plan: Plan, metadata: dict, progress: bool):
 def _jgan_version() -> str:
   from importlib import metadata
 
-  try:
+  with contextlib.suppress(metadata.PackageNotFoundError):
     return metadata.version("jgan")
-  except metadata.PackageNotFoundError:
-    return ""
+  return ""
 
 
 class Prepared(NamedTuple):
