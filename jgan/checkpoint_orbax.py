@@ -147,4 +147,6 @@ def exit_now_if_threads_linger(code: int, grace_s: float = 5.0) -> int:
       sys.stdout.flush()
       sys.stderr.flush()
       os._exit(code)
-    alive[0].join(0.1)
+    # The base class's join: Orbax's threads override join() to re-raise their error (the failed save,
+    # already reported) or a TimeoutError when still alive, which would end the process with a traceback.
+    threading.Thread.join(alive[0], 0.1)

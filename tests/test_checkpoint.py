@@ -482,3 +482,41 @@ def test_a_killed_first_save_is_discarded_before_the_resumed_run_saves_the_same_
     ckpt.close()
     assert sorted(os.listdir(directory)) == ["4"], attempt
     assert int(resume.load_state(str(directory))[0].step) == int(state.step)
+
+
+_LINGER = """
+import sys, threading
+from orbax.checkpoint._src.futures import future
+from jgan import checkpoint_orbax
+
+checkpoint_orbax.install_process_hooks()  # as jgan train does
+release = threading.Event()
+
+def fail():
+  release.wait()
+  raise ValueError("PERMISSION_DENIED: Error writing local file: Read-only file system [os_error_code='30']")
+
+t = future._SignalingThread(target=fail, send_signals=[], receive_signals=[], timeout_secs=600, daemon=True)
+t.start()
+if sys.argv[1] == "ends":  # the save ends (with its error) while the process waits for it
+  threading.Thread(target=release.set).start()
+print("error: the failed save, already reported", file=sys.stderr, flush=True)
+code = checkpoint_orbax.exit_now_if_threads_linger(2, grace_s=float(sys.argv[2]))
+release.set()
+sys.exit(code)
+"""
+
+
+@pytest.mark.parametrize("thread", ["lingers", "ends"])
+def test_exit_after_a_failed_save_keeps_its_status_whatever_orbax_threads_do(thread):
+  """After an error, ``jgan train`` returns 2 through ``exit_now_if_threads_linger``; Orbax's save threads
+  (``_SignalingThread``, the real class) re-raise their error, or a TimeoutError while alive, from
+  ``join()``: the wait must not let either escape (it did: exit 1 and a traceback, the read-only test
+  under load). Lingering past the grace period ends the process with the same status."""
+  grace = "0.2" if thread == "lingers" else "600"
+  r = subprocess.run(
+    [sys.executable, "-c", _LINGER, thread, grace], cwd=ROOT, capture_output=True, text=True, timeout=faults.TIMEOUT
+  )
+  assert r.returncode == 2, r.stderr[-3000:]
+  assert "Traceback" not in r.stderr, r.stderr[-3000:]
+  assert "error: the failed save, already reported" in r.stderr.splitlines(), r.stderr[-3000:]
