@@ -17,6 +17,7 @@ Timings on a shared machine move with the load: every table is measured in one p
 where it matters, with the load average printed; compare ratios within a table.
 
   .venv/bin/python benchmarks/bench_input.py [--batches 64,256] [--calls 30] [--demo] [--json rows.json]
+  .venv/bin/python benchmarks/bench_input.py --tables c,d --reps 3   # some tables only (d: the demo)
   .venv/bin/python benchmarks/bench_input.py --quick      # the reduced mode tests/test_benchmarks.py runs
 """
 
@@ -272,15 +273,24 @@ def main(argv=None) -> int:
   p.add_argument("--before", default="679ca31", help="the commit whose code is 'before' in (d)")
   p.add_argument("--demo-steps", type=int, default=300)
   p.add_argument("--quick", action="store_true", help="reduced sizes (the tests' mode)")
+  p.add_argument("--tables", default="a,b,c", help="which tables to measure, of a,b,c,d (--demo adds d)")
   p.add_argument("--json")
   a = p.parse_args(argv)
   batches = [int(b) for b in a.batches.split(",")]
+  tables = set(a.tables.split(",")) | ({"d"} if a.demo else set())
+  if not tables <= {"a", "b", "c", "d"}:
+    p.error(f"--tables {a.tables!r}: each of a, b, c, d")
   if a.quick:
     batches, a.calls, a.reps = [16], 3, 1
   print(f"load average before: {os.getloadavg()}; devices: {jax.devices()}", flush=True)
-  result = {"a": table_a(datasets(a.quick), batches, a.calls, a.quick), "b": table_b(batches, a.calls)}
-  result["c"] = table_c(batches[:1] if a.quick else [64], a.reps)
-  if a.demo:
+  result: dict = {"a": [], "b": [], "c": []}
+  if "a" in tables:
+    result["a"] = table_a(datasets(a.quick), batches, a.calls, a.quick)
+  if "b" in tables:
+    result["b"] = table_b(batches, a.calls)
+  if "c" in tables:
+    result["c"] = table_c(batches[:1] if a.quick else [64], a.reps)
+  if "d" in tables:
     result["d"] = demo(a.before, a.demo_steps, a.reps)
   print(f"load average after: {os.getloadavg()}", flush=True)
   print("\n| dataset | batch | per-example img/s | pipeline w=0 | w=1 | w=2 | on-device img/s | on-device load s |")
