@@ -142,6 +142,21 @@ def existing_dir(text: str) -> str:
   return text
 
 
+def run_dir(text: str) -> str:
+  """An argparse type: a run directory to read, local (:func:`existing_dir`) or in a bucket (``gs://``)."""
+  from jgan import storage
+
+  if not storage.is_url(text):
+    return existing_dir(text)
+  try:
+    storage.check(text, "--workdir")
+  except ValueError as e:
+    raise argparse.ArgumentTypeError(str(e)) from None
+  if not storage.isdir(text):
+    raise argparse.ArgumentTypeError(f"{text!r} does not exist (no object under it); expected a run directory")
+  return text
+
+
 def existing_file(text: str) -> str:
   """An argparse type: a file that exists."""
   if not os.path.isfile(text):
