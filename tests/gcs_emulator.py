@@ -98,6 +98,17 @@ class Emulator:
       if not token:
         return sorted(out)
 
+  def read(self, bucket: str, name: str) -> bytes | None:
+    """Object ``name``'s bytes (None if there is none)."""
+    try:
+      q = urllib.parse.quote(name, safe="")
+      with urllib.request.urlopen(f"{self.url}/storage/v1/b/{bucket}/o/{q}?alt=media", timeout=30) as r:
+        return r.read()
+    except urllib.error.HTTPError as e:
+      if e.code == 404:
+        return None
+      raise
+
   def stop(self) -> None:
     if self.proc.poll() is None:
       self.proc.terminate()

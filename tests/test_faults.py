@@ -83,24 +83,7 @@ def reference(tmp_path_factory, ring8):
   pytest-xdist workers), and a second run started on its workdir while it starts up: ``(workdir, stderr,
   second run's status, its stderr, seconds it took to be refused, first run's PID)``."""
 
-  def make(directory):
-    workdir = directory / "ring8-ref"
-    first = ring8.start(workdir, "--config.train.progress=True")
-    lock = os.path.join(workdir, workdir_lib.LOCK_NAME)
-    wait_until(lambda: os.path.exists(lock), timeout_s=faults.TIMEOUT, what="the first run's lock", proc=first)
-    t0 = time.monotonic()
-    second = subprocess.run(
-      ring8.args(workdir), cwd=ROOT, env=ring8.env, capture_output=True, text=True, timeout=faults.TIMEOUT
-    )
-    refused_s = time.monotonic() - t0
-    still_running = first.poll() is None
-    _, err = first.communicate(timeout=faults.TIMEOUT)
-    assert first.returncode == 0, err[-3000:]
-    assert still_running, "the first run ended before the second was refused"
-    assert faults.disk(workdir)[0][-1] == TOTAL
-    return [str(workdir), err, second.returncode, second.stderr, refused_s, first.pid]
-
-  workdir, *rest = faults.once(tmp_path_factory, "faults_ring8_reference", make)
+  workdir, *rest = faults.once(tmp_path_factory, "faults_ring8_reference", lambda d: faults.ring8_reference(ring8, d))
   return (pathlib.Path(workdir), *rest)
 
 
