@@ -139,7 +139,10 @@ class ObjectLock(workdir_lib.WorkdirLock):
           self._start_heartbeat()
           return
     except _client_errors() as e:
-      raise WorkdirError(f"cannot write the lock {self.path}: {_one_line(e)}") from None
+      from google.api_core import exceptions
+
+      why = f"the bucket {self.bucket_name!r} does not exist" if isinstance(e, exceptions.NotFound) else _one_line(e)
+      raise WorkdirError(f"cannot write the lock {self.path}: {why}") from None
     raise workdir_lib.WorkdirLocked(f"could not take the lock {self.path}: other processes keep replacing it")
 
   def _touch(self) -> None:
