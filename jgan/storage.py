@@ -45,16 +45,17 @@ def is_url(path: str) -> bool:
 
 
 def check(path: str, what: str = "workdir") -> None:
-  """Raises ValueError, in one line naming ``path`` and the valid choices, for a URL jgan cannot write."""
+  """Raises ValueError, in one line naming ``path`` (as ``what=path``; ``what=""``: the path alone) and the
+  valid choices, for a URL jgan cannot write."""
   s = scheme(path)
   if s is None:
     return
+  name = f"{what}={path!r}" if what else repr(path)
   if s not in SCHEMES:
-    raise ValueError(
-      f"{what}={path!r}: {s}:// is not supported (Orbax writes checkpoints natively to gs:// only); valid: {VALID}"
-    )
+    why = "Orbax writes checkpoints natively to gs:// only"
+    raise ValueError(f"{name}: {s}:// is not supported ({why}); valid: {VALID}")
   if not str(path)[len(s) + 3 :].split("/", 1)[0]:
-    raise ValueError(f"{what}={path!r}: no bucket named; valid: {VALID}")
+    raise ValueError(f"{name}: no bucket named; valid: {VALID}")
 
 
 def _p(path: str):
