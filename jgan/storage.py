@@ -23,6 +23,7 @@ is :mod:`jgan.object_lock` (a generation-conditional lease; no path abstraction 
 from __future__ import annotations
 
 import builtins
+import importlib.util
 import io
 import os
 import re
@@ -56,6 +57,16 @@ def check(path: str, what: str = "workdir") -> None:
     raise ValueError(f"{name}: {s}:// is not supported ({why}); valid: {VALID}")
   if not str(path)[len(s) + 3 :].split("/", 1)[0]:
     raise ValueError(f"{name}: no bucket named; valid: {VALID}")
+  missing = [m for m in ("gcsfs", "google.cloud.storage") if not _installed(m)]
+  if missing:
+    raise ValueError(f"{name}: gs:// needs {', '.join(missing)}: pip install 'jgan[cloud]'")
+
+
+def _installed(module: str) -> bool:
+  try:
+    return importlib.util.find_spec(module) is not None
+  except ModuleNotFoundError:  # a parent package is missing
+    return False
 
 
 def _p(path: str):

@@ -197,6 +197,13 @@ def test_a_missing_bucket_is_one_line(emulator):
   )
 
 
+def test_gs_without_the_cloud_extra_is_one_line(monkeypatch):
+  monkeypatch.setattr(storage, "_installed", lambda module: module != "gcsfs")
+  with pytest.raises(ValueError) as e:
+    workdir_lib.check_path("gs://bucket/run")
+  assert str(e.value) == "workdir='gs://bucket/run': gs:// needs gcsfs: pip install 'jgan[cloud]'"
+
+
 def test_an_unfinished_save_in_a_bucket_is_deleted_when_a_run_opens_its_checkpoints(emulator):
   """In a bucket Orbax writes ``<step>/`` in place and marks it finished with commit_success.txt."""
   ck = f"gs://{BUCKET}/ck/checkpoints"
