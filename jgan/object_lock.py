@@ -106,7 +106,7 @@ class ObjectLock(workdir_lib.WorkdirLock):
   def live_holder(self) -> str | None:
     try:
       return super().live_holder()
-    except (*_client_errors(), WorkdirError):
+    except _client_errors() + (WorkdirError,):
       return None  # acquire() reports what is wrong with the bucket
 
   def acquire(self) -> None:
