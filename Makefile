@@ -38,8 +38,8 @@ $(STAMP): pyproject.toml $(LOCK)
 
 venv: $(STAMP)
 
-# requirements.lock: the exact versions (with hashes) of jgan's dependencies and its judge, test, lint
-# and crosscheck extras (all the venv above installs), resolved by uv from pyproject's ranges for every
+# requirements.lock: the exact versions (with hashes) of jgan's dependencies and its judge, test, lint,
+# crosscheck and cloud extras (all the venv above installs), resolved by uv from pyproject's ranges for every
 # platform and Python >= 3.12.
 # `make lock` keeps the pinned versions that still satisfy pyproject (adding what is new);
 # `make lock LOCK_ARGS=--upgrade` moves everything to the newest versions. uv runs from its own small
@@ -52,7 +52,7 @@ lock:
 	if [ ! -x .venv-lock/bin/uv ]; then \
 	  python3 -m venv .venv-lock && .venv-lock/bin/python -m pip install -q uv==$(UV_VERSION); \
 	fi; \
-	.venv-lock/bin/uv pip compile pyproject.toml --extra judge --extra test --extra lint --extra crosscheck \
+	.venv-lock/bin/uv pip compile pyproject.toml --extra judge --extra test --extra lint --extra crosscheck --extra cloud \
 	  --universal --python-version 3.12 --generate-hashes --custom-compile-command "make lock" \
 	  --quiet $(LOCK_ARGS) -o $(LOCK); \
 	echo "wrote $(LOCK): $$(grep -c '^[A-Za-z0-9]' $(LOCK)) pinned packages"

@@ -19,8 +19,10 @@ A checkpoint ``<workdir>/checkpoints/<step>/`` holds six items (``ocp.args.Compo
 Saving is asynchronous by default: Orbax copies the arrays to host memory before ``save`` returns (so
 the next step may donate the buffers) and writes them in a background thread into a temporary
 directory that is renamed only when complete, so an interrupted save never damages the previous
-checkpoint. The temporary directory is created before ``save`` returns (not in the background, where a
-read-only directory left Orbax's threads waiting 300 s), waits for a save are bounded
+checkpoint (in a bucket, ``gs://``, Orbax writes ``<step>/`` in place and marks it finished with
+:data:`COMMIT_FILE`; an unfinished one lacks it). The temporary directory is created before ``save``
+returns (not in the background, where a read-only directory left Orbax's threads waiting 300 s), waits
+for a save are bounded
 (:data:`WAIT_TIMEOUT_S`), and a save that fails (full disk, read-only or vanished directory) raises
 :class:`CheckpointSaveError`, a one-line :class:`jgan.fs_errors.WorkdirError`, after deleting its
 temporary directory. Unfinished saves of a killed run are deleted when the checkpointer opens. A
@@ -34,9 +36,7 @@ work-arounds are in :mod:`jgan.checkpoint_orbax`.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import time
 import warnings
 from typing import Any, NamedTuple
@@ -45,7 +45,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from jgan import checkpoint_orbax, checksums
+from jgan import checkpoint_orbax, checksums, storage
 from jgan import filesystem_errors as fs_errors
 from jgan import state as state_lib
 
@@ -54,8 +54,10 @@ DAMAGED_SUBDIR = "checkpoints_damaged"
 ITEMS = ("state", "data", "config", "versions", "log", "checksums")
 JSON_ITEMS = ("data", "config", "versions", "log")  # checksummed as canonical JSON
 OPTIONAL_ITEMS = ("log", "checksums")  # absent from checkpoints written before they existed
-# Orbax's temporary directory of an unfinished save: "<step>.orbax-checkpoint-tmp[-<suffix>]".
+# Orbax's temporary directory of an unfinished save: "<step>.orbax-checkpoint-tmp[-<suffix>]". In a bucket
+# (gs://) Orbax writes "<step>/" itself and marks it finished with COMMIT_FILE instead (no renames there).
 TMP_PATTERN = re.compile(r"\d+\.orbax-checkpoint-tmp.*")
+COMMIT_FILE = "commit_success.txt"
 # Bound on waiting for an asynchronous save (Orbax's own timeout for the background commit is 1200 s).
 WAIT_TIMEOUT_S = 1260.0
 
@@ -85,7 +87,7 @@ class Restored(NamedTuple):
 
 def checkpoint_dir(workdir: str) -> str:
   """The checkpoint directory of a run directory: ``<workdir>/checkpoints`` (absolute)."""
-  return os.path.join(os.path.abspath(workdir), CHECKPOINT_SUBDIR)
+  return storage.join(storage.abspath(workdir), CHECKPOINT_SUBDIR)
 
 
 def config_to_json(config) -> dict:
@@ -121,7 +123,7 @@ class Checkpointer:
   def __init__(
     self, directory: str, ckpt_cfg=None, *, config=None, versions: dict | None = None, read_only: bool = False
   ):
-    self.directory = os.path.abspath(directory)
+    self.directory = storage.abspath(directory)
     self._config = None if config is None else config_to_json(config)
     self._versions = versions or {}
     self._best_metric = ""
@@ -166,7 +168,7 @@ class Checkpointer:
     return steps[-1] if steps else None
 
   def path(self, step: int) -> str:
-    return os.path.join(self.directory, str(step))
+    return storage.join(self.directory, str(step))
 
   def save(
     self,
@@ -234,9 +236,13 @@ class Checkpointer:
   def finished_steps_on_disk(self) -> list[int]:
     """The steps of the finished checkpoint directories on disk now (no Orbax bookkeeping; [] if unreadable)."""
     try:
-      return sorted(int(n) for n in os.listdir(self.directory) if n.isdigit())
+      return sorted(int(n) for n in storage.listdir(self.directory) if n.isdigit() and self._committed(n))
     except OSError:
       return []
+
+  def _committed(self, name: str) -> bool:
+    """Whether step directory ``name`` is a finished save (in a bucket: it holds Orbax's COMMIT_FILE)."""
+    return not storage.is_url(self.directory) or storage.exists(storage.join(self.directory, name, COMMIT_FILE))
 
   def abandon(self) -> None:
     """After another failure: waits (bounded) for the pending save, ignoring its error, then deletes
@@ -248,7 +254,8 @@ class Checkpointer:
     self.discard_unfinished()
 
   def discard_unfinished(self) -> list[str]:
-    """Deletes the temporary directories of unfinished saves (process 0; never a finished checkpoint).
+    """Deletes the temporary directories of unfinished saves (process 0; never a finished checkpoint); in
+    a bucket, the step directories without Orbax's COMMIT_FILE.
 
     Returns the deleted paths. Called when the checkpointer opens (before any save of this run: a killed
     run's ``<step>.orbax-checkpoint-tmp``) and after a failed save; only when no save is in flight, so it
@@ -257,21 +264,21 @@ class Checkpointer:
     if jax.process_index() != 0:
       return []
     try:
-      names = os.listdir(self.directory)
+      names = storage.listdir(self.directory)
     except OSError:
       return []
     gone = []
     for n in names:
-      if TMP_PATTERN.fullmatch(n):
-        shutil.rmtree(os.path.join(self.directory, n), ignore_errors=True)
-        gone.append(os.path.join(self.directory, n))
+      if TMP_PATTERN.fullmatch(n) or (n.isdigit() and not self._committed(n)):
+        storage.rmtree(storage.join(self.directory, n))
+        gone.append(storage.join(self.directory, n))
     return gone
 
   def read_json(self, step: int) -> dict:
     """The JSON items of checkpoint ``step`` (``config``, ``data``, ``versions``, and ``log`` and
     ``checksums`` where present; small, no arrays read)."""
     names = ["config", "data", "versions"]
-    names += [n for n in OPTIONAL_ITEMS if os.path.isdir(os.path.join(self.path(step), n))]
+    names += [n for n in OPTIONAL_ITEMS if storage.isdir(storage.join(self.path(step), n))]
     r = self._mngr.restore(step, args=ocp.args.Composite(**{n: ocp.args.JsonRestore() for n in names}))
     out = {n: r[n] for n in names}
     out.setdefault("log", None)
@@ -320,11 +327,11 @@ class Checkpointer:
   def quarantine(self, steps: list[int]) -> None:
     """Moves damaged checkpoints ``steps`` to ``<workdir>/checkpoints_damaged/<step>-<time>`` (kept, not
     deleted), so training can write those steps again."""
-    dest_root = os.path.join(os.path.dirname(self.directory), DAMAGED_SUBDIR)
-    os.makedirs(dest_root, exist_ok=True)
+    dest_root = storage.join(storage.dirname(self.directory), DAMAGED_SUBDIR)
+    storage.makedirs(dest_root)
     for s in steps:
-      dest = os.path.join(dest_root, f"{s}-{time.strftime('%Y%m%d-%H%M%S')}")
-      shutil.move(self.path(s), dest)
+      dest = storage.join(dest_root, f"{s}-{time.strftime('%Y%m%d-%H%M%S')}")
+      storage.move(self.path(s), dest)
       warnings.warn(
         f"moved damaged checkpoint {self.path(s)} to {dest} (kept, not deleted)", CheckpointWarning, stacklevel=3
       )

@@ -33,7 +33,6 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import logging
-import os
 import sys
 from typing import Any, NamedTuple
 
@@ -45,7 +44,7 @@ from jgan import checkpoint as ckpt_lib
 from jgan import components as components_lib
 from jgan import config as config_lib
 from jgan import data as data_lib
-from jgan import preemption, resume, rng, run_info, sharding
+from jgan import preemption, resume, rng, run_info, sharding, storage
 from jgan import state as state_lib
 from jgan import train as train_lib
 from jgan import workdir as workdir_lib
@@ -85,20 +84,17 @@ class EnsembleResult(NamedTuple):
 def _check_workdir_members(workdir: str, members: list[Member], dirs: list[str]) -> None:
   """Writes ``<workdir>/ensemble.json`` (members, their directories); refuses a workdir that holds
   another ensemble."""
-  path = os.path.join(workdir, "ensemble.json")
+  path = storage.join(workdir, "ensemble.json")
   names = [m.name for m in members]
-  if os.path.exists(path):
-    with open(path) as f:
-      stored = json.load(f)["members"]
+  if storage.exists(path):
+    stored = json.loads(storage.read_text(path))["members"]
     if [m["name"] for m in stored] != names:
       raise ValueError(
         f"{workdir} holds an ensemble of other members ({', '.join(m['name'] for m in stored)}); use a new --workdir"
       )
-  rel = [os.path.relpath(d, workdir) for d in dirs]
-  with open(path + ".tmp", "w") as f:
-    info = [{"name": m.name, "overrides": m.overrides, "dir": r} for m, r in zip(members, rel)]
-    json.dump({"members": info}, f, indent=2, default=str)
-  os.replace(path + ".tmp", path)
+  rel = [storage.relpath(d, workdir) for d in dirs]
+  info = [{"name": m.name, "overrides": m.overrides, "dir": r} for m, r in zip(members, rel)]
+  storage.replace_text(path, json.dumps({"members": info}, indent=2, default=str))
 
 
 def train_ensemble(
@@ -131,7 +127,7 @@ def train_ensemble(
   num_devices = config_lib.resolve(config).parallel.num_devices  # the devices the members are split over
   if jax.process_count() > 1:
     raise ValueError("ensembles run in one process (train.num_seeds > 1 with jax.distributed is not supported)")
-  if os.path.exists(workdir) and not os.path.isdir(workdir):
+  if storage.exists(workdir) and not storage.isdir(workdir):
     raise ValueError(f"workdir={workdir!r} exists and is not a directory")
   member_sh = member_sharding(len(ms), num_devices)
   lock = workdir_lib.lock_run(workdir)
@@ -141,7 +137,7 @@ def train_ensemble(
   try:
     one = sharding.make_shardings(sharding.make_mesh(1), base.train.steps_per_call)
     components = [components_lib.build(m.config, data_lib.sample_shape(m.config.data)) for m in ms]
-    dirs = list(member_dirs) if member_dirs is not None else [os.path.join(workdir, m.name) for m in ms]
+    dirs = list(member_dirs) if member_dirs is not None else [storage.join(workdir, m.name) for m in ms]
     if len(dirs) != len(ms):
       raise ValueError(f"{len(dirs)} member_dirs for {len(ms)} members")
     _check_workdir_members(workdir, ms, dirs)
@@ -155,7 +151,7 @@ def train_ensemble(
     trainer = EnsembleTrainer(ms, dirs, components, ckpts, restored, frozen, member_sh)
     hint = train_lib.resume_hint(workdir, resume_command)
     t = base.train
-    desc = f"{os.path.basename(os.path.abspath(workdir))} (K={len(ms)})"
+    desc = f"{storage.basename(storage.abspath(workdir))} (K={len(ms)})"
     progress = Progress(t.steps, trainer.start, desc, t.progress)
     state = train_loop(
       trainer, trainer.state, trainer.start, config=base, lock=lock, guard=guard, progress=progress, resume_hint=hint
@@ -173,7 +169,7 @@ def train_ensemble(
 
 def _restore(ms, dirs, components, ckpts, one):
   """Each member's restored checkpoint (or None), at one common step for the members not frozen."""
-  frozen = [os.path.exists(os.path.join(d, "frozen.json")) for d in dirs]
+  frozen = [storage.exists(storage.join(d, "frozen.json")) for d in dirs]
   out = []
   for m, p, c in zip(ms, components, ckpts):
     out.append(resume.restore(c, ckpt_lib.abstract_state(p, one.replicated), config=m.config, quarantine=True))
@@ -221,7 +217,7 @@ class EnsembleTrainer:
     self.alive = np.array([not f for f in frozen])
     running = [i for i in range(len(ms)) if self.alive[i]]
     if not running:
-      raise FloatingPointError(f"every member of {os.path.dirname(dirs[0])} was frozen at a NaN/Inf")
+      raise FloatingPointError(f"every member of {storage.dirname(dirs[0])} was frozen at a NaN/Inf")
     self.start = 0 if restored[running[0]] is None else restored[running[0]].step
     if self.start:
       log.info(f"resumed {len(running)} members at step {self.start}")
@@ -274,8 +270,7 @@ class EnsembleTrainer:
           f"{int(self.alive.sum()) - 1} of {num_members} members go on"
         )
         log.warning(msg)
-        with open(os.path.join(self.dirs[i], "frozen.json"), "w") as f:
-          json.dump({"step": at, "reason": msg}, f)
+        storage.write_text(storage.join(self.dirs[i], "frozen.json"), json.dumps({"step": at, "reason": msg}))
         self.alive = self.alive.copy()
         self.alive[i] = False
         break
@@ -321,7 +316,7 @@ class EnsembleTrainer:
     for i, out in enumerate(self.outs):  # frozen members too: their last good state
       out.finish(member_state(state, i), step)
     self.wait()
-    where = os.path.dirname(self.dirs[0])
+    where = storage.dirname(self.dirs[0])
     log.info(f"ensemble of {len(self.ms)}: {int(self.alive.sum())} members finished; runs under {where}")
 
   def wait(self):

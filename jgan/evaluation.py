@@ -21,6 +21,7 @@ dict of arrays: ``features [B, D]``, ``probs [B, K]``, ``labels [B]``, ``points 
 from __future__ import annotations
 
 import datetime
+import io
 import json
 import os
 from collections.abc import Callable
@@ -31,7 +32,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jgan import config_schema
+from jgan import config_schema, storage
 from jgan import data as data_lib
 from jgan import metrics as metrics_lib
 from jgan import rng as rng_lib
@@ -248,22 +249,22 @@ class Evaluator:
     key = (kind, ex.digest, split, n)
     if key in self._real:
       return self._real[key]
-    cache_dir = os.path.expanduser(self.settings.cache_dir or os.path.join(self.workdir, "eval_cache"))
+    cache_dir = os.path.expanduser(self.settings.cache_dir or storage.join(self.workdir, "eval_cache"))
     # A prepared folder may be prepared again under its name: its fingerprint tells the contents apart.
     fingerprint = data_lib.image_spec(d).fingerprint[:12] if data_lib.is_prepared_folder(d) else ""
     name = f"{d.name}-{fingerprint}" if fingerprint else d.name
-    path = os.path.join(cache_dir, f"real_{name}_{d.image_size}px_{split}_{kind}-{ex.digest}_{n}.npz")
-    if os.path.exists(path):
-      with np.load(path) as z:
+    path = storage.join(cache_dir, f"real_{name}_{d.image_size}px_{split}_{kind}-{ex.digest}_{n}.npz")
+    if storage.exists(path):
+      with np.load(io.BytesIO(storage.read_bytes(path))) as z:
         out = {k: z[k] for k in z.files}
     else:
       bs = self.settings.batch_size
       batches = (x for x, _ in data_lib.split_batches(d, split, n, bs))
       out = _run_extractors([ex], batches, n, bs, f"real {d.name}/{split}", self.progress)[kind]
-      os.makedirs(cache_dir, exist_ok=True)
-      tmp = path + f".tmp{os.getpid()}.npz"
-      np.savez(tmp, **out)  # type: ignore[arg-type]  # numpy's stub types **kwds like allow_pickle
-      os.replace(tmp, path)  # atomic: a concurrent evaluation never reads a partial file
+      storage.makedirs(cache_dir)
+      buf = io.BytesIO()
+      np.savez(buf, **out)  # type: ignore[arg-type]  # numpy's stub types **kwds like allow_pickle
+      storage.replace_bytes(path, buf.getvalue())  # atomic: a concurrent evaluation never reads a partial file
     self._real[key] = out
     return out
 
@@ -342,9 +343,8 @@ def make_evaluator(config, workdir: str, *, progress: bool = True) -> Evaluator:
 def append_results(workdir: str, step: int, results: dict[str, float], **extra) -> dict:
   """Appends ``{"step", "time", **extra, **results}`` as one line to ``<workdir>/evals.jsonl``."""
   row = {"step": int(step), "time": datetime.datetime.now().isoformat(timespec="seconds"), **extra, **results}
-  os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, RESULTS_FILE), "a") as f:
-    f.write(json.dumps(row) + "\n")
+  storage.makedirs(workdir)
+  storage.append_text(storage.join(workdir, RESULTS_FILE), json.dumps(row) + "\n")
   return row
 
 

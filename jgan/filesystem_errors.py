@@ -106,7 +106,16 @@ def check_writable(directory: str) -> None:
   Raises:
     WorkdirError: the directory cannot be created or written (read-only, full, no permission).
   """
-  probe = os.path.join(directory, f".jgan-probe-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+  name = f".jgan-probe-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+  from jgan import storage
+
+  if storage.is_url(directory):  # an object written and deleted: the bucket exists and takes writes
+    try:
+      storage.probe(directory, name)
+    except OSError as e:
+      raise WorkdirError(f"cannot write to {directory}: {describe(e)}", e.errno) from None
+    return
+  probe = os.path.join(directory, name)
   try:
     os.makedirs(directory, exist_ok=True)
     fd = os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)

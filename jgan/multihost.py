@@ -286,11 +286,12 @@ def _comparable(config, workdir: str | None) -> dict:
   """The resolved config as flat ``{dotted key: JSON value}`` without PER_PROCESS_FIELDS, plus the
   absolute workdir."""
   from jgan import config as config_lib
+  from jgan import storage
 
   d = json.loads(config.to_json_best_effort()) if hasattr(config, "to_json_best_effort") else dict(config)
   d = {k: v for k, v in config_lib.flatten(d).items() if k not in PER_PROCESS_FIELDS}
   if workdir is not None:
-    d["workdir"] = os.path.abspath(workdir)  # checkpoints need one directory that every process sees
+    d["workdir"] = storage.abspath(workdir)  # checkpoints need one directory that every process sees
   return d
 
 

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
 import time
 
 import jax
@@ -22,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jgan import checkpoint as ckpt_lib
-from jgan import plots, rng, run_info, writers
+from jgan import plots, rng, run_info, storage, writers
 from jgan import state as state_lib
 
 log = logging.getLogger(__name__)
@@ -147,25 +145,18 @@ class MetricsLog:
 def drop_metrics_after(workdir: str, step: int) -> None:
   """Removes rows with ``step > step`` (and torn lines) from ``metrics.jsonl``: the resumed run rewrites
   them (``step = 0`` when no checkpoint was finished: a run killed before its first checkpoint)."""
-  path = os.path.join(workdir, "metrics.jsonl")
-  if not os.path.exists(path):
+  path = storage.join(workdir, "metrics.jsonl")
+  if not storage.exists(path):
     return
   keep = []
-  with open(path) as f:
+  with storage.open(path) as f:
     for line in f:
       try:
         if json.loads(line)["step"] <= step:
           keep.append(line if line.endswith("\n") else line + "\n")
       except (ValueError, KeyError, TypeError):
         continue  # a line torn by a kill
-  try:
-    with open(path + ".tmp", "w") as f:
-      f.writelines(keep)
-    os.replace(path + ".tmp", path)
-  except OSError:
-    if os.path.exists(path + ".tmp"):  # e.g. a full disk: the original stays as it was
-      os.remove(path + ".tmp")
-    raise
+  storage.replace_text(path, "".join(keep))  # e.g. a full disk: the original stays as it was
 
 
 def save_samples(state, key: jax.Array, workdir: str, step: int, writer, config, write: bool = True) -> str | None:
@@ -177,8 +168,8 @@ def save_samples(state, key: jax.Array, workdir: str, step: int, writer, config,
   x = np.asarray(jax.device_get(state_lib.sample(state, key, config.train.num_samples)))
   if not write:
     return None
-  os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
-  path = os.path.join(workdir, "samples", f"step_{step:07d}.png")
+  storage.makedirs(storage.join(workdir, "samples"))
+  path = storage.join(workdir, "samples", f"step_{step:07d}.png")
   if x.ndim == 4:
     # A conditional G draws class i % K for sample i: K columns show one class each.
     k = state.num_classes
@@ -219,8 +210,8 @@ class RunOutputs:
     if write:
       drop_metrics_after(workdir, start)
       run_info.write_run_info(config, workdir, None if restored is None else restored.step)
-      tb = os.path.join(workdir, "tb")
-      purge = start + 1 if os.path.isdir(tb) and os.listdir(tb) else None
+      tb = storage.join(workdir, "tb")
+      purge = start + 1 if storage.isdir(tb) and storage.listdir(tb) else None
     self.writer = writers.RunWriter(workdir, enabled=write, purge_step=purge)
     self.log = MetricsLog(self.writer, start)
     if restored is not None:
@@ -248,11 +239,11 @@ class RunOutputs:
     final = self.samples(state, step)
     if final is None:  # not the writing process
       return
-    shutil.copyfile(final, os.path.join(self.workdir, "samples_final.png"))
-    path = os.path.join(self.workdir, "metrics.jsonl")
-    rows = writers.read_jsonl(path) if os.path.exists(path) else []  # none: frozen in its first window
+    storage.copyfile(final, storage.join(self.workdir, "samples_final.png"))
+    path = storage.join(self.workdir, "metrics.jsonl")
+    rows = writers.read_jsonl(path) if storage.exists(path) else []  # none: frozen in its first window
     if rows:
-      plots.plot_losses(rows, os.path.join(self.workdir, "losses.png"))
+      plots.plot_losses(rows, storage.join(self.workdir, "losses.png"))
     self.writer.flush()
 
   def close(self) -> None:

@@ -8,6 +8,15 @@ matplotlib.use("Agg")  # headless: jobs and CI have no display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from jgan import storage  # noqa: E402
+
+
+def _save(fig, path: str, **kwargs) -> None:
+  """Writes ``fig`` as PNG to ``path`` (a local file or an object, :mod:`jgan.storage`) and closes it."""
+  with storage.open(path, "wb") as f:
+    fig.savefig(f, format="png", **kwargs)
+  plt.close(fig)
+
 
 def plot_losses(rows: list[dict], path: str, keys=("d_loss", "g_loss")) -> str:
   """Line plot of ``keys`` over ``step`` from metrics rows (dicts with "step"); writes PNG to ``path``."""
@@ -22,8 +31,7 @@ def plot_losses(rows: list[dict], path: str, keys=("d_loss", "g_loss")) -> str:
   ax.legend()
   ax.grid(alpha=0.3)
   fig.tight_layout()
-  fig.savefig(path)
-  plt.close(fig)
+  _save(fig, path)
   return path
 
 
@@ -44,8 +52,7 @@ def scatter_2d(
   ax.set_title(title)
   ax.legend(loc="upper right", fontsize=7)
   fig.tight_layout()
-  fig.savefig(path)
-  plt.close(fig)
+  _save(fig, path)
   return path
 
 
@@ -78,6 +85,5 @@ def scatter_grid(rows: list[tuple[str, list[tuple[str, np.ndarray, np.ndarray]]]
       if col == 0:
         ax.set_ylabel(label, fontsize=6)
   fig.tight_layout(pad=0.3)
-  fig.savefig(path, metadata={"Software": None})
-  plt.close(fig)
+  _save(fig, path, metadata={"Software": None})
   return path

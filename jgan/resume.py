@@ -18,7 +18,6 @@ it, so no dataset has to be present)::
 from __future__ import annotations
 
 import json
-import os
 import warnings
 from collections.abc import Callable
 
@@ -28,7 +27,7 @@ import ml_collections
 from jgan import checkpoint as ckpt_lib
 from jgan import config as config_lib
 from jgan import data as data_lib
-from jgan import run_info
+from jgan import run_info, storage
 from jgan import state as state_lib
 
 # Config fields that do not change what the run computes: they may differ when resuming. Everything
@@ -77,9 +76,9 @@ def locate(path: str) -> str:
 
   Raises CheckpointError if ``path`` holds no finished checkpoint.
   """
-  path = os.path.abspath(path)
-  for cand in (os.path.join(path, ckpt_lib.CHECKPOINT_SUBDIR), path):
-    if os.path.isdir(cand) and any(n.isdigit() for n in os.listdir(cand)):
+  path = storage.abspath(path)
+  for cand in (storage.join(path, ckpt_lib.CHECKPOINT_SUBDIR), path):
+    if storage.isdir(cand) and any(n.isdigit() for n in storage.listdir(cand)):
       return cand
   raise ckpt_lib.CheckpointError(
     f"no checkpoint under {path!r}: expected a run directory (with a "

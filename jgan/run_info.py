@@ -10,6 +10,8 @@ from importlib import metadata
 
 import jax
 
+from jgan import storage
+
 
 def library_versions() -> dict[str, str]:
   """Versions of Python and the packages that decide a run's numbers."""
@@ -24,9 +26,8 @@ def library_versions() -> dict[str, str]:
 
 def write_run_info(config, workdir: str, resumed_from: int | None = None) -> None:
   """Writes the resolved config (``config.json``) and versions / seed / devices (``run_info.json``)."""
-  os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, "config.json"), "w") as f:
-    f.write(config.to_json_best_effort(indent=2, sort_keys=True))
+  storage.makedirs(workdir)
+  storage.write_text(storage.join(workdir, "config.json"), config.to_json_best_effort(indent=2, sort_keys=True))
   info = {
     "versions": library_versions(),
     "seed": config.seed,
@@ -36,5 +37,4 @@ def write_run_info(config, workdir: str, resumed_from: int | None = None) -> Non
     "xla_flags": os.environ.get("XLA_FLAGS", ""),
     "resumed_from_step": resumed_from,
   }
-  with open(os.path.join(workdir, "run_info.json"), "w") as f:
-    json.dump(info, f, indent=2)
+  storage.write_text(storage.join(workdir, "run_info.json"), json.dumps(info, indent=2))

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import sys
 
 import jax
@@ -42,7 +41,7 @@ from jgan import components as components_lib
 from jgan import config as config_lib
 from jgan import data as data_lib
 from jgan import filesystem_errors as fs_errors
-from jgan import multihost, preemption, resume, rng, run_info, sharding
+from jgan import multihost, preemption, resume, rng, run_info, sharding, storage
 from jgan import state as state_lib
 from jgan import step as step_lib
 from jgan import workdir as workdir_lib
@@ -171,7 +170,7 @@ class RunTrainer:
   def finish(self, state, step):
     self.out.finish(state, step)
     if self.out.write:
-      log.info(f"final samples: {os.path.join(self.workdir, 'samples_final.png')}")
+      log.info(f"final samples: {storage.join(self.workdir, 'samples_final.png')}")
     self.ckpt.wait()  # the final checkpoint is on disk before train_and_evaluate returns
 
   def wait(self):
@@ -209,7 +208,7 @@ def train_and_evaluate(config, workdir: str, *, resume_command: str | None = Non
       f"jgan.ensemble.train_ensemble(config, workdir) (jgan train dispatches to it)"
     )
   multihost.check_same_config(config, workdir)  # multi-process: one program everywhere (else a no-op)
-  if os.path.exists(workdir) and not os.path.isdir(workdir):
+  if storage.exists(workdir) and not storage.isdir(workdir):
     raise ValueError(f"workdir={workdir!r} exists and is not a directory")
   # One run per workdir, taken before anything touches it (a second run's checkpoint manager would
   # delete this run's unfinished save) and before the slow set-up, so a second run is refused at once;
@@ -244,7 +243,7 @@ def train_and_evaluate(config, workdir: str, *, resume_command: str | None = Non
     trainer = RunTrainer(config, workdir, components, shardings, ckpt, restored, resume_command=resume_command)
     start = int(state.step)
     show = bool(config.train.progress and jax.process_index() == 0)
-    progress = Progress(config.train.steps, start, os.path.basename(os.path.abspath(workdir)), show)
+    progress = Progress(config.train.steps, start, storage.basename(storage.abspath(workdir)), show)
     hint = resume_hint(workdir, resume_command)
     return train_loop(trainer, state, start, config=config, lock=lock, guard=guard, progress=progress, resume_hint=hint)
   except OSError as e:

@@ -1,17 +1,19 @@
 """Run outputs: metrics as JSONL and TensorBoard scalars, images as PNG grids and TensorBoard images.
 
 Only the writing process (process 0 in multi-host runs) should create a :class:`RunWriter` with
-``enabled=True``; the others get a no-op writer so call sites need no ``if``.
+``enabled=True``; the others get a no-op writer so call sites need no ``if``. Files go through
+:mod:`jgan.storage` (a local directory or a ``gs://`` bucket).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Mapping
 
 import numpy as np
+
+from jgan import storage
 
 
 def image_grid(images: np.ndarray, ncols: int | None = None, pad: int = 2) -> np.ndarray:
@@ -38,8 +40,9 @@ def save_png(path: str, grid: np.ndarray, scale: int = 1) -> str:
   img = Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid)
   if scale > 1:
     img = img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST)
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  img.save(path)
+  storage.makedirs(storage.dirname(storage.abspath(path)))
+  with storage.open(path, "wb") as f:
+    img.save(f, format="PNG")
   return path
 
 
@@ -79,12 +82,12 @@ class RunWriter:
     self.workdir, self.enabled = workdir, enabled
     self._tb = None
     if enabled:
-      os.makedirs(workdir, exist_ok=True)
+      storage.makedirs(workdir)
       # tensorboardX names event files by the second and the host only: a second writer opened in the
       # same second (two quick `jgan eval`s) would truncate the first's file; a suffix keeps them apart.
-      self._tb = _summary_writer_class()(
-        os.path.join(workdir, "tb"), flush_secs=30, filename_suffix=filename_suffix, purge_step=purge_step
-      )
+      cls = _summary_writer_class()
+      storage.register_tensorboard()  # gs:// event files through jgan.storage
+      self._tb = cls(storage.join(workdir, "tb"), flush_secs=30, filename_suffix=filename_suffix, purge_step=purge_step)
 
   def scalars(self, step: int, values: Mapping[str, float], *, jsonl: bool = True) -> None:
     """Logs float scalars at ``step`` to TensorBoard and (``jsonl``) as one JSON line of metrics.jsonl:
@@ -93,8 +96,7 @@ class RunWriter:
       return
     if jsonl:
       row = {"step": int(step), **{k: float(v) for k, v in values.items()}}
-      with open(os.path.join(self.workdir, "metrics.jsonl"), "a") as f:
-        f.write(json.dumps(row) + "\n")
+      storage.append_text(storage.join(self.workdir, "metrics.jsonl"), json.dumps(row) + "\n")
     assert self._tb is not None  # enabled
     for k, v in values.items():
       self._tb.add_scalar(k, float(v), int(step))
@@ -116,5 +118,5 @@ class RunWriter:
 
 def read_jsonl(path: str) -> list[dict]:
   """All rows of a metrics.jsonl file."""
-  with open(path) as f:
+  with storage.open(path) as f:
     return [json.loads(line) for line in f if line.strip()]

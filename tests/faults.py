@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 
 from jgan import checkpoint as ckpt_lib
-from jgan import resume
+from jgan import resume, storage
 from jgan import workdir as workdir_lib
-from tests.helpers import ROOT
+from tests.helpers import ROOT, wait_until
 
 POLL_S = 0.0003  # how often a kill point is polled once armed
 TIMEOUT = 600  # s per process (a loaded 2-core CI machine compiles slowly)
@@ -86,6 +86,27 @@ class Launcher:
     )
     assert r.returncode == code, r.stderr[-3000:]
     return r
+
+
+def ring8_reference(launcher: Launcher, directory) -> list:
+  """The uninterrupted run of ``launcher`` (its own process, progress on, stderr not a terminal) in
+  ``directory/ring8-ref``, and a second run started on its workdir while it starts up: ``[workdir, stderr,
+  second run's status, its stderr, seconds it took to be refused, first run's PID]`` (for :func:`once`)."""
+  workdir = directory / "ring8-ref"
+  first = launcher.start(workdir, "--config.train.progress=True")
+  lock = os.path.join(workdir, workdir_lib.LOCK_NAME)
+  wait_until(lambda: os.path.exists(lock), timeout_s=TIMEOUT, what="the first run's lock", proc=first)
+  t0 = time.monotonic()
+  second = subprocess.run(
+    launcher.args(workdir), cwd=ROOT, env=launcher.env, capture_output=True, text=True, timeout=TIMEOUT
+  )
+  refused_s = time.monotonic() - t0
+  still_running = first.poll() is None
+  _, err = first.communicate(timeout=TIMEOUT)
+  assert first.returncode == 0, err[-3000:]
+  assert still_running, "the first run ended before the second was refused"
+  assert disk(workdir)[0][-1] == launcher.total
+  return [str(workdir), err, second.returncode, second.stderr, refused_s, first.pid]
 
 
 def disk(workdir) -> tuple[list[int], list[int]]:
@@ -169,8 +190,9 @@ def training(workdir) -> Callable[[], bool]:
 
 
 def rows(workdir) -> list[dict]:
-  """metrics.jsonl rows without the timing column (the only one that may differ between runs)."""
-  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+  """metrics.jsonl rows without the timing column (the only one that may differ between runs); ``workdir``
+  local or in a bucket (jgan.storage)."""
+  with storage.open(storage.join(str(workdir), "metrics.jsonl")) as f:
     return [{k: v for k, v in json.loads(line).items() if k != "steps_per_sec"} for line in f]
 
 
@@ -180,10 +202,9 @@ def tb_scalars(workdir) -> dict:
   from tensorboardX.proto import event_pb2
 
   out: dict = {}
-  tb = os.path.join(workdir, "tb")
-  for name in sorted(os.listdir(tb)):
-    with open(os.path.join(tb, name), "rb") as f:
-      data = f.read()
+  tb = storage.join(str(workdir), "tb")
+  for name in sorted(storage.listdir(tb)):
+    data = storage.read_bytes(storage.join(tb, name))
     i = 0
     while i + 12 <= len(data):
       (n,) = struct.unpack("<Q", data[i : i + 8])
@@ -208,7 +229,7 @@ def leaves(state) -> list[np.ndarray]:
 
 def assert_identical(workdir, reference, total: int) -> None:
   """The final checkpoint (every leaf, bit for bit), the data iterator state, metrics.jsonl rows and
-  TensorBoard's scalars equal the reference run's; no lock is left."""
+  TensorBoard's scalars equal the reference run's; no lock is left (``workdir`` local or in a bucket)."""
   (a, _), (b, _) = resume.load_state(str(workdir), step=total), resume.load_state(str(reference), step=total)
   la, lb = leaves(a), leaves(b)
   assert len(la) == len(lb) > 10
@@ -219,7 +240,7 @@ def assert_identical(workdir, reference, total: int) -> None:
   assert ja["data"] == jb["data"]
   assert rows(workdir) == rows(reference)
   assert tb_scalars(workdir) == tb_scalars(reference)
-  assert not os.path.exists(os.path.join(workdir, workdir_lib.LOCK_NAME))
+  assert not storage.exists(storage.join(str(workdir), workdir_lib.LOCK_NAME))
 
 
 def kill_points(total: int) -> dict:

@@ -46,6 +46,11 @@ CASES: dict[str, CliCase] = {
     ("train", "--config", "configs/smoke.py", "--workdir", "<tmp>/afile/run"),
     "cannot be created: <tmp>/afile is a file",
   ),
+  "train_workdir_url": CliCase(
+    ("train", "--config", "configs/smoke.py", "--workdir", "s3://bucket/run"),
+    "workdir='s3://bucket/run': s3:// is not supported (Orbax writes checkpoints natively to gs:// only); "
+    "valid: a local or mounted directory path, or gs://BUCKET/PATH (Google Cloud Storage)",
+  ),
   "train_data_dir_file": CliCase(
     ("train", *SMOKE, "--config.data.data_dir=<tmp>/afile"),
     "data.data_dir='<tmp>/afile' is a file; expected a directory",
@@ -78,6 +83,10 @@ CASES: dict[str, CliCase] = {
   # eval
   "eval_no_workdir": CliCase(("eval",), "the following arguments are required: --workdir"),
   "eval_missing_workdir": CliCase(("eval", "--workdir", "<tmp>/nowhere"), "'<tmp>/nowhere' does not exist"),
+  "eval_workdir_url": CliCase(
+    ("eval", "--workdir", "memory://run"),
+    "--workdir: 'memory://run': memory:// is not supported (Orbax writes checkpoints natively to gs:// only)",
+  ),
   "eval_batch_size": CliCase(
     ("eval", "--workdir", "<tmp>/run", "--batch_size", "0"), "--batch_size: must be an integer >= 1"
   ),
@@ -195,6 +204,10 @@ CASES: dict[str, CliCase] = {
   "sweep_workdir_file": CliCase(
     ("sweep", "--config", "configs/ring8.py", "--sweep", "seed=0:2", "--workdir", "<tmp>/afile"),
     "'<tmp>/afile' is a file",
+  ),
+  "sweep_workdir_url": CliCase(
+    ("sweep", "--config", "configs/ring8.py", "--sweep", "seed=0:2", "--workdir", "gs://bucket/s"),
+    "--workdir: 'gs://bucket/s' is a URL; expected a local directory path",
   ),
   "sweep_no_sweep": CliCase(("sweep", "--config", "configs/ring8.py", "--workdir", "<tmp>/s"), "required: --sweep"),
   "sweep_stray": CliCase(

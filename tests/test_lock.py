@@ -1,6 +1,6 @@
 """requirements.lock: the exact versions `make demo` / `make test` install, against pyproject's ranges.
 
-Checked offline: every dependency of jgan and of its judge / test / lint / crosscheck extras (all that
+Checked offline: every dependency of jgan and of its judge / test / lint / crosscheck / cloud extras (all that
 `make venv` installs) is pinned (one version, with sha256 hashes) inside pyproject's range; the Makefile
 installs from the lock with hashes required, reinstalls when the lock changes, and `make lock` resolves
 exactly those extras; and the environment running these tests, when it is the repository's .venv, holds
@@ -22,7 +22,7 @@ from packaging.utils import canonicalize_name
 
 from tests.helpers import ROOT
 
-EXTRAS = ("judge", "test", "lint", "crosscheck")
+EXTRAS = ("judge", "test", "lint", "crosscheck", "cloud")
 
 
 def _lock() -> dict[str, tuple[str, Requirement, list[str]]]:

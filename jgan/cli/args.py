@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable
 
@@ -142,6 +143,21 @@ def existing_dir(text: str) -> str:
   return text
 
 
+def run_dir(text: str) -> str:
+  """An argparse type: a run directory to read, local (:func:`existing_dir`) or in a bucket (``gs://``)."""
+  from jgan import storage
+
+  if not storage.is_url(text):
+    return existing_dir(text)
+  try:
+    storage.check(text, what="")
+  except ValueError as e:
+    raise argparse.ArgumentTypeError(str(e)) from None
+  if not storage.isdir(text):
+    raise argparse.ArgumentTypeError(f"{text!r} does not exist (no object under it); expected a run directory")
+  return text
+
+
 def existing_file(text: str) -> str:
   """An argparse type: a file that exists."""
   if not os.path.isfile(text):
@@ -151,8 +167,10 @@ def existing_file(text: str) -> str:
 
 
 def new_dir(text: str) -> str:
-  """An argparse type: a directory to write: absent (it will be created) or a directory, never a file or
-  under one."""
+  """An argparse type: a local directory to write: absent (it will be created) or a directory, never a
+  file or under one, nor a URL (only ``--workdir`` of train and eval takes ``gs://``)."""
+  if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", text):
+    raise argparse.ArgumentTypeError(f"{text!r} is a URL; expected a local directory path")
   path = os.path.abspath(text)
   if os.path.exists(path) and not os.path.isdir(path):
     raise argparse.ArgumentTypeError(f"{text!r} is a file; expected a directory")
@@ -165,7 +183,9 @@ def new_dir(text: str) -> str:
 
 
 def new_file(text: str) -> str:
-  """An argparse type: a file to write: not a directory, in a directory that exists or can be created."""
+  """An argparse type: a local file to write: not a directory, in a directory that exists or can be created."""
+  if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", text):
+    raise argparse.ArgumentTypeError(f"{text!r} is a URL; expected a local file path")
   if os.path.isdir(text):
     raise argparse.ArgumentTypeError(f"{text!r} is a directory; expected a file name")
   new_dir(os.path.dirname(os.path.abspath(text)))

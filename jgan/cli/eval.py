@@ -82,7 +82,7 @@ def _parser() -> argparse.ArgumentParser:
 
   p = a.Parser(prog="jgan eval", description=__doc__.split("\n\n")[1])
   p.add_argument(
-    "--workdir", default=None, type=a.existing_dir, help="run directory (with checkpoints/ and config.json)"
+    "--workdir", default=None, type=a.run_dir, help="run directory, local or gs:// (with checkpoints/ and config.json)"
   )
   p.add_argument(
     "--samples",
@@ -163,11 +163,12 @@ def load_run_config(workdir: str):
   """The resolved config a run stored (``WORKDIR/config.json``); FileNotFoundError if it is no run."""
   import ml_collections
 
-  path = os.path.join(workdir, "config.json")
-  if not os.path.exists(path):
+  from jgan import storage
+
+  path = storage.join(workdir, "config.json")
+  if not storage.exists(path):
     raise FileNotFoundError(f"{path} not found: --workdir must be a jgan run directory")
-  with open(path) as f:
-    return ml_collections.ConfigDict(json.load(f))
+  return ml_collections.ConfigDict(json.loads(storage.read_text(path)))
 
 
 def _settings(config, args):

@@ -46,9 +46,7 @@ def _parser() -> argparse.ArgumentParser:
   from jgan.cli import args as a
 
   p = a.Parser(prog="jgan sample", description=__doc__.split("\n\n")[0])
-  p.add_argument(
-    "--workdir", required=True, type=a.existing_dir, help="a training run directory (with checkpoints/ and config.json)"
-  )
+  p.add_argument("--workdir", required=True, type=a.run_dir, help="a training run directory, local or gs://")
   p.add_argument("--n", type=a.positive_int, required=True, help="how many samples to write")
   p.add_argument("--out", required=True, type=_out, help="a new or empty folder for PNGs, or a new FILE.npz")
   p.add_argument(

@@ -63,7 +63,7 @@ def _main(argv, guard) -> int:
     except (ValueError, workdir_lib.WorkdirError) as e:
       print(f"error: {e}", file=sys.stderr)
       return 2
-    held = workdir_lib.WorkdirLock(early).live_holder()
+    held = workdir_lib.make_lock(early).live_holder()
     if held:
       print(f"error: {held}", file=sys.stderr)
       return 2
