@@ -7,6 +7,7 @@ skipped, so an interrupted study resumes where it stopped:
     .venv/bin/python docs/zoo_studies.py conditional --seeds 0,1,2
     .venv/bin/python docs/zoo_studies.py augment --seeds 0,1,2
     .venv/bin/python docs/zoo_studies.py stacked --seeds 0,1,2
+    .venv/bin/python docs/zoo_studies.py demo --arms cond_b16 --seeds 0 --set evals.every_steps=2000
     .venv/bin/python docs/zoo_studies.py augment --table       # the markdown table (mean ± sd, per seed)
     .venv/bin/python docs/zoo_studies.py augment --figure docs/img/augment_curves.png
 
