@@ -77,7 +77,7 @@ $(REF_STAMP): tests/reference/requirements.txt
 reference-env: $(REF_STAMP)
 
 demo: $(STAMP)
-	$(PY) launch.py --config configs/dcgan_mnist5k.py --workdir runs/demo
+	$(PY) launch.py --config configs/demo_mnist5k.py --workdir runs/demo
 
 # The browser tests of `jgan judge` (tests/test_labs_judge_browser.py) drive Chromium through Playwright
 # with the system's browser (Playwright's own download is not used): Debian's chromium package, installed

@@ -1,7 +1,8 @@
 """PyTorch reference DCGAN with exactly jgan's DCGAN architecture, and the PyTorch-example train step.
 
-Used by ``benchmarks/bench_dcgan.py`` as the speed reference; not part of the jgan package. PyTorch is
-the optional ``bench`` dependency (``pip install -e '.[bench]'``).
+Used by ``benchmarks/bench_dcgan.py`` and ``bench_layers.py`` as the speed reference and by
+``benchmarks/torch_dcgan_train.py`` (the trainer of ``parity_dcgan.py``'s torch side); not part of the jgan
+package. PyTorch is the optional ``bench`` dependency (``pip install -e '.[bench]'``).
 
 The networks mirror :mod:`jgan.models.dcgan` layer for layer (so both sides count the same parameters):
 
@@ -25,7 +26,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-SUPPORTED_SIZES = {32: 4, 64: 4}  # image size -> side of G's first map (as jgan.models.dcgan)
+SUPPORTED_SIZES = {28: 7, 32: 4, 64: 4}  # image size -> side of G's first map (as jgan.models.dcgan)
 
 
 def _n_up(image_size: int) -> int:

@@ -1,4 +1,5 @@
-"""The ``make demo`` default: DCGAN on mnist5k, 28 px (jgan.presets.dcgan_mnist5k).
+"""DCGAN on mnist5k, 28 px: the first ``make demo`` recipe, kept unchanged for comparisons and the golden record
+(jgan.presets.dcgan_mnist5k; ``make demo`` runs configs/demo_mnist5k.py now).
 
 The experiment: the keys it sets on ``jgan.config.defaults()`` (``jgan config show configs/dcgan_mnist5k.py``
 lists every key with its doc and valid values; ``--changed`` prints these lines)::

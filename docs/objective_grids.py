@@ -108,7 +108,7 @@ def main():
   with open(page, "w") as f:
     f.write("# Objectives on MNIST: one sample grid per family\n\n")
     f.write(
-      f"Each objective trains `configs/dcgan_mnist5k.py:<objective>` (the 28 px DCGAN of `make demo`, "
+      f"Each objective trains `configs/dcgan_mnist5k.py:<objective>` (the 28 px DCGAN of the first `make demo`, "
       f"with the objective's recipe from `jgan/recipes.py`: optimiser, critic steps, D "
       f"normalisation) for {args.steps} G steps on mnist5k from seed 0; the grids show the EMA "
       f"generator on the same fixed z. Regenerate with "

@@ -7,6 +7,7 @@ skipped, so an interrupted study resumes where it stopped:
     .venv/bin/python docs/zoo_studies.py conditional --seeds 0,1,2
     .venv/bin/python docs/zoo_studies.py augment --seeds 0,1,2
     .venv/bin/python docs/zoo_studies.py stacked --seeds 0,1,2
+    .venv/bin/python docs/zoo_studies.py demo --arms cond_b16 --seeds 0 --set evals.every_steps=2000
     .venv/bin/python docs/zoo_studies.py augment --table       # the markdown table (mean ± sd, per seed)
     .venv/bin/python docs/zoo_studies.py augment --figure docs/img/augment_curves.png
 
@@ -48,6 +49,13 @@ _MEASURE_RT = {"augment.name": "ada", "augment.adaptive": False, "augment.p": 0.
 # 180.9); measured on seed 0 with FID every 2,500 steps, DiffAugment caught up at 12,500 (80.4 vs 80.6).
 _SUBSET = {"data.num_examples": 500, "train.steps": 15000, "evals.every_steps": 2500, "train.sample_every": 2500}
 
+# Candidates for the `make demo` recipe at about the old demo's cost (configs/dcgan_mnist5k.py: batch 64 x
+# 3,000 steps). A step's cost is about linear in the batch (conditional or not), so half (a quarter of) the
+# batch buys about twice (four times) the updates. _HINGE: jgan.recipes' hinge recipe as overrides (hinge
+# loss, D spectrally normalised without BatchNorm; 1.16x the step cost at batch 64).
+_COND = {"model.conditional": True}
+_HINGE = {"objective.name": "hinge", "model.d_norm": "none", "model.d_spectral_norm": True}
+
 STUDIES: dict[str, dict[str, Arm]] = {
   # Must-show 1: class-conditional generators vs the unconditional run of the same budget.
   # The DCGAN pair at 5,000 steps: at the demo's 3,000 the one-hot conditional DCGAN matched 92.7 / 94.9 /
@@ -63,6 +71,15 @@ STUDIES: dict[str, dict[str, Arm]] = {
     "none": Arm("dcgan_mnist5k", {**_SUBSET, **_MEASURE_RT}, "mnist_fid5k"),
     "diffaugment": Arm("dcgan_mnist5k", {**_SUBSET, "augment.name": "diffaugment"}, "mnist_fid5k"),
     "ada": Arm("dcgan_mnist5k", {**_SUBSET, **_ADA}, "mnist_fid5k"),
+  },
+  # The `make demo` recipe: the old demo (configs/dcgan_mnist5k.py) and the candidates for the new one.
+  "demo": {
+    "dcgan": Arm("dcgan_mnist5k", {}, "mnist_fid5k"),
+    "cond": Arm("dcgan_mnist5k", _COND, _FID_MATCH),
+    "cond_hinge": Arm("dcgan_mnist5k", {**_COND, **_HINGE}, _FID_MATCH),
+    "cond_b32": Arm("dcgan_mnist5k", {**_COND, "train.batch_size": 32, "train.steps": 6000}, _FID_MATCH),
+    "cond_b16": Arm("dcgan_mnist5k", {**_COND, "train.batch_size": 16, "train.steps": 12000}, _FID_MATCH),
+    "cond_b8": Arm("dcgan_mnist5k", {**_COND, "train.batch_size": 8, "train.steps": 16000}, _FID_MATCH),
   },
   # Must-show 3: PacGAN Table 3's protocol on Stacked MNIST.
   "stacked": {

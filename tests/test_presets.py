@@ -38,6 +38,7 @@ def test_expected_configs_exist():
   want = {
     "smoke",
     "dcgan_mnist5k",
+    "demo_mnist5k",
     "ring8",
     "grid25",
     "dcgan_mnist",
