@@ -18,6 +18,8 @@ it, so no dataset has to be present)::
 from __future__ import annotations
 
 import json
+import os
+import threading
 import warnings
 from collections.abc import Callable
 
@@ -86,6 +88,24 @@ def locate(path: str) -> str:
   )
 
 
+FAILPOINT_ENV = "JGAN_FAILPOINT"
+
+
+def failpoint(name: str) -> None:
+  """A test hook: with ``JGAN_FAILPOINT=<name>:<file>`` in the environment, creates ``<file>`` (holding the
+  PID) and blocks here until the process is killed; otherwise does nothing.
+
+  Fault tests kill a run at this exact point (``restore``: a checkpoint chosen and its metadata read, its
+  arrays not yet) instead of polling for a window that a loaded machine can let pass (tests/faults.py).
+  """
+  spec = os.environ.get(FAILPOINT_ENV, "")
+  if not spec.startswith(name + ":"):
+    return
+  with open(spec[len(name) + 1 :], "w") as f:
+    f.write(str(os.getpid()))
+  threading.Event().wait()  # until killed
+
+
 def restore(
   ckpt: ckpt_lib.Checkpointer,
   abstract: state_lib.GANState | Callable[[dict], state_lib.GANState],
@@ -132,6 +152,7 @@ def restore(
     if config is not None:
       _check_config(ckpt.path(s), meta["config"], config, allow_config_change)
     target = abstract(meta["config"]) if callable(abstract) else abstract
+    failpoint("restore")
     state = None
     try:
       state = ckpt.read_state(s, target, meta)
