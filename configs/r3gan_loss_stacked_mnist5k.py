@@ -1,6 +1,8 @@
-"""R3GAN's loss and recipe on the demo DCGAN, Stacked MNIST (jgan.presets.r3gan_loss_stacked_mnist5k): the loss
-ablation of docs/models.md. `configs/r3gan_loss_stacked_mnist5k.py:non_saturating` is the classic GAN arm;
-`--config.penalty.name=r1` drops R2."""
+"""R3GAN's loss and schedules on the demo DCGAN, Stacked MNIST (jgan.presets.r3gan_loss_stacked_mnist5k).
+
+For the loss ablation of issue #28: `configs/r3gan_loss_stacked_mnist5k.py:non_saturating` is the classic GAN
+arm, `--config.penalty.name=r1` drops R2.
+"""
 
 from jgan import presets
 

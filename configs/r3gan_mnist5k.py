@@ -1,6 +1,7 @@
-"""The CPU-sized R3GAN as preset `r3gan_mnist5k` (jgan.presets.r3gan_mnist5k; docs/models.md, "R3GAN").
+"""The CPU-sized R3GAN on mnist5k (jgan.presets.r3gan_mnist5k; docs/models.md, "R3GAN").
 
-`configs/r3gan_mnist5k.py:non_saturating` swaps RpGAN for another objective, R1 + R2 kept."""
+`configs/r3gan_mnist5k.py:non_saturating` swaps RpGAN for another objective, R1 + R2 and the schedules kept.
+"""
 
 from jgan import presets
 

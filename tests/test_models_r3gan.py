@@ -1,9 +1,11 @@
 """R3GAN's networks (jgan.models.r3gan, r3gan_layers) against independent references.
 
-* Parameter counts: the reference's PyTorch networks (brownvc/R3GAN ``training/networks.py``) instantiated
-  with its ``train.py`` presets in PyTorch 2.14.1 (CPU) gave the numbers typed in below; FFHQ-256's are
-  the published 23.06 M / 23.01 M. A hand formula of the architecture, written here from the reference's
-  ``R3GAN/Networks.py``, must give them too.
+* Parameter counts against tests/reference/r3gan_counts.py: the reference networks' counts from the
+  reference's own module structure and presets (brownvc/R3GAN ``R3GAN/Networks.py``, ``train.py``; no jgan
+  code), and FFHQ-256's against the published 23.06 M / 23.01 M (the paper). The same numbers came out of the
+  reference's PyTorch networks instantiated with those presets (PyTorch 2.14.1, CPU, ``sum(p.numel())``):
+  G / D CIFAR-10 conditional 20,781,952 / 21,280,512, unconditional 20,732,160 / 20,683,776, FFHQ-64
+  22,429,824 / 22,381,440, FFHQ-256 23,057,952 / 23,009,568.
 * The resamplers against ``upfirdn2d`` written out in numpy (zero insertion, padding, the flipped 4x4
   filter), the initialisation against its closed form, fast and native layer sets against each other
   (outputs, parameter and input gradients, and R1's second derivative).
@@ -28,16 +30,18 @@ from jgan import config as config_lib
 from jgan.models import make_models
 from jgan.models import r3gan as r3
 from jgan.models import r3gan_layers as rl
+from tests.reference import r3gan_counts
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# (arch, image size, conditional classes) -> (G, D) parameters of the reference's PyTorch networks.
-REFERENCE_COUNTS = {
-  ("ffhq256", 256, 0): (23_057_952, 23_009_568),  # published: 23.06 M / 23.01 M
-  ("cifar10", 32, 10): (20_781_952, 21_280_512),  # the paper's conditional CIFAR-10 model
-  ("cifar10", 32, 0): (20_732_160, 20_683_776),
-  ("ffhq64", 64, 0): (22_429_824, 22_381_440),
+# jgan's table, image size, classes -> the reference's preset (tests/reference/r3gan_counts.PRESETS).
+COUNTED = {
+  ("cifar10", 32, 10): "CIFAR10",  # the paper's conditional CIFAR-10 model (r3gan_cifar10)
+  ("cifar10", 32, 0): "CIFAR10",
+  ("ffhq64", 64, 0): "FFHQ-64",
+  ("ffhq256", 256, 0): "FFHQ-256",
 }
+PUBLISHED_FFHQ256_MILLIONS = (23.06, 23.01)  # Huang et al. 2024: G / D parameters of the FFHQ-256 model
 
 
 def _cfg(arch="auto", width=0, blocks=0, classes=0, layers="auto", latent=64):
@@ -51,28 +55,31 @@ def _count(tree) -> int:
   return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(tree))
 
 
-def _formula(arch: str, size: int, classes: int, channels: int = 3, latent: int = 64) -> tuple[int, int]:
-  """G and D parameters of the reference architecture, counted by hand from R3GAN/Networks.py."""
-  a = r3.ARCHS[arch]
-  blocks = sum(
-    n * (w * 2 * w + 9 * (2 * w // g) * 2 * w + 2 * w * w + 2 * 2 * w) for w, g, n in zip(a.widths, a.groups, a.blocks)
-  )
-  changes = sum(p * q for p, q in zip(a.widths, a.widths[1:]) if p != q)
-  bottom, w0, wl = size // 2 ** (len(a.widths) - 1), a.widths[0], a.widths[-1]
-  z_in = latent * (2 if classes else 1)
-  g = classes * latent + 16 * w0 + z_in * w0 + blocks + changes + wl * channels
-  out = w0 if classes else 1
-  d = channels * wl + blocks + changes + bottom**2 * w0 + w0 * out + classes * out
-  return g, d
-
-
-@pytest.mark.parametrize("key", list(REFERENCE_COUNTS))
-def test_parameter_counts_match_the_reference(key):
-  arch, size, classes = key
+def _jgan_counts(arch: str, size: int, classes: int) -> tuple[int, int]:
   g, d = nnx.eval_shape(lambda: make_models(_cfg(arch, classes=classes), (size, size, 3), nnx.Rngs(0)))
-  got = (_count(nnx.state(g, nnx.Param)), _count(nnx.state(d, nnx.Param)))
-  assert got == REFERENCE_COUNTS[key]
-  assert _formula(arch, size, classes) == REFERENCE_COUNTS[key]
+  return _count(nnx.state(g, nnx.Param)), _count(nnx.state(d, nnx.Param))
+
+
+@pytest.mark.parametrize("key", list(COUNTED), ids=lambda k: f"{k[0]}-{k[1]}px-{k[2]}cls")
+def test_parameter_counts_are_the_reference_architectures(key):
+  arch, size, classes = key
+  assert _jgan_counts(arch, size, classes) == r3gan_counts.counts(COUNTED[key], c_dim=classes)
+
+
+def test_ffhq256_parameter_counts_are_the_published_ones():
+  g, d = r3gan_counts.counts("FFHQ-256")
+  assert (round(g / 1e6, 2), round(d / 1e6, 2)) == PUBLISHED_FFHQ256_MILLIONS
+  assert _jgan_counts("ffhq256", 256, 0) == (g, d)
+
+
+def test_tables_are_the_reference_presets():
+  """jgan's tables against the presets as the reference's train.py writes them (typed in there)."""
+  tables = {"cifar10": "CIFAR10", "ffhq64": "FFHQ-64", "ffhq256": "FFHQ-256"}
+  tables.update(imagenet32="ImageNet-32", imagenet64="ImageNet-64")
+  for arch, preset in tables.items():
+    p, a = r3gan_counts.PRESETS[preset], r3.ARCHS[arch]
+    assert list(a.widths) == p["WidthPerStage"] and list(a.blocks) == p["BlocksPerStage"]
+    assert list(a.groups) == p["CardinalityPerStage"]
 
 
 def _np_upfirdn(x, taps, up, down, pad0, pad1, gain):
@@ -160,23 +167,26 @@ def test_layer_sets_compute_the_same_function(size, classes):
 
 def test_fast_second_derivatives_match_finite_differences():
   """R1's gradient (a second derivative: through the custom VJPs of conv_valid and add_bias) against
-  central differences of R1 along a random direction of D's parameters. (The native set's second
-  derivatives compile to XLA:CPU's naive convolution loops, minutes here: docs/design.md.)"""
-  _, d = make_models(_cfg("small", width=32, layers="fast", latent=16), (28, 28, 3), nnx.Rngs(0))
-  _perturbed(d, jax.random.key(2))
-  dp, dd = nnx.state(d, nnx.Param), nnx.graphdef(d)
-  x = jax.random.normal(jax.random.key(4), (2, 28, 28, 3))
-  v = jax.tree.map(lambda p: jax.random.normal(jax.random.key(5), p.shape, p.dtype), dp)
+  central differences of R1 along a random direction of D's parameters, in float64: R1 depends on where the
+  leaky ReLUs' inputs cross 0, so it jumps, and a float32 step large enough to beat rounding crosses kinks.
+  (The native set's second derivatives compile to XLA:CPU's naive convolution loops: docs/design.md.)"""
+  with jax.enable_x64(True):
+    _, d = make_models(_cfg("small", width=32, layers="fast", latent=16), (28, 28, 3), nnx.Rngs(0))
+    _perturbed(d, jax.random.key(2))
+    dp, dd = jax.tree.map(lambda p: p.astype(jnp.float64), nnx.state(d, nnx.Param)), nnx.graphdef(d)
+    x = jax.random.normal(jax.random.key(4), (2, 28, 28, 3), jnp.float64)
+    v = jax.tree.map(lambda p: jax.random.normal(jax.random.key(5), p.shape, p.dtype), dp)
 
-  def r1(dp):
-    return jnp.sum(jnp.square(jax.grad(lambda x: jnp.sum(nnx.merge(dd, dp)(x)))(x)))
+    def r1(dp):
+      return jnp.sum(jnp.square(jax.grad(lambda x: jnp.sum(nnx.merge(dd, dp)(x)))(x)))
 
-  grad = jax.jit(jax.grad(r1))(dp)
-  along = sum(float(jnp.vdot(a, b)) for a, b in zip(jax.tree.leaves(grad), jax.tree.leaves(v)))
-  h = 1e-3
-  shifted = lambda sign: jax.tree.map(lambda p, u: p + sign * h * u, dp, v)
-  fd = (float(jax.jit(r1)(shifted(1.0))) - float(jax.jit(r1)(shifted(-1.0)))) / (2 * h)
-  assert along == pytest.approx(fd, rel=2e-2)
+    grad = jax.jit(jax.grad(r1))(dp)
+    assert all(g.dtype == jnp.float64 for g in jax.tree.leaves(grad))
+    along = sum(float(jnp.vdot(a, b)) for a, b in zip(jax.tree.leaves(grad), jax.tree.leaves(v)))
+    h = 1e-5
+    shifted = lambda sign: jax.tree.map(lambda p, u: p + sign * h * u, dp, v)
+    fd = (float(jax.jit(r1)(shifted(1.0))) - float(jax.jit(r1)(shifted(-1.0)))) / (2 * h)
+  assert along == pytest.approx(fd, rel=1e-5)
 
 
 @pytest.mark.parametrize(

@@ -30,9 +30,10 @@ def test_recipe_is_the_references(name):
   assert c.objective.name == "rpgan" and c.train.n_critic == 1 and c.train.batch_size == batch
   assert dict(c.penalty) == dict(name="r1_r2", every=1, gamma=gamma, final_scale=0.1)  # gamma -> gamma / 10
   for who in ("g", "d"):  # lr 2e-4 -> 5e-5, betas (0, 0.9 -> 0.99), eps 1e-8
-    assert dict(c.optim[who]) == dict(name="adam", lr=2e-4, lr_final=5e-5, b1=0.0, b2=0.9, b2_final=0.99)
+    assert dict(c.optim[who]) == dict(name="adam", lr=2e-4, b1=0.0, b2=0.9, b2_final=0.99, eps=1e-8)
+    assert c.optim[who].lr * c.optim.lr_final_scale == 5e-5
   assert c.optim.lr_schedule == "cosine_to_final" and c.optim.schedule_kimg == 20_000.0  # decay_nimg = 2e7
-  assert c.optim.ema_half_life_kimg == ema_kimg
+  assert c.optim.ema_half_life_kimg == ema_kimg and c.lecam.weight == 0.0
   if name == "r3gan_cifar10":  # the published budget: 250 M images
     assert c.train.steps * batch >= 250_000_000 > (c.train.steps - 1) * batch
 
@@ -73,5 +74,14 @@ def test_cpu_preset_trains_one_step(name, tmp_path):
 
 def test_cpu_preset_takes_the_ablations_objectives():
   for objective in ("non_saturating", "rpgan"):
-    c = config_lib.resolve(load_config("r3gan_stacked_mnist5k", objective))
-    assert c.objective.name == objective and c.penalty.name == "r1_r2" and c.evals.metrics == "stacked_modes26k"
+    for name in ("r3gan_stacked_mnist5k", "r3gan_loss_stacked_mnist5k"):
+      c = config_lib.resolve(load_config(name, objective))
+      assert c.objective.name == objective and c.penalty.name == "r1_r2" and c.evals.metrics == "stacked_modes26k"
+
+
+def test_dcgan_loss_preset_trains_one_step(tmp_path):
+  """The DCGAN arm of the loss ablation (R3GAN's loss and schedules on the demo DCGAN, Stacked MNIST)."""
+  c = _short(load_config("r3gan_loss_stacked_mnist5k"), batch=8)
+  train.train_and_evaluate(c, str(tmp_path))
+  (row,) = _rows(tmp_path)
+  assert row["step"] == 1 and all(math.isfinite(v) for v in row.values()) and row["penalty"] > 0

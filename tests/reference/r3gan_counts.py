@@ -36,6 +36,18 @@ PRESETS = {
     CardinalityPerStage=[3 * x for x in [32, 32, 32, 32, 16, 8, 4]],
     NoiseDimension=64,
   ),
+  "ImageNet-32": dict(
+    WidthPerStage=[6 * x // 4 for x in [1024, 1024, 1024, 1024]],
+    BlocksPerStage=[2 * x for x in [1, 1, 1, 1]],
+    CardinalityPerStage=[3 * x for x in [32, 32, 32, 32]],
+    NoiseDimension=64,
+  ),
+  "ImageNet-64": dict(
+    WidthPerStage=[6 * x // 4 for x in [1024, 1024, 1024, 1024, 1024]],
+    BlocksPerStage=[2 * x for x in [1, 1, 1, 1, 1]],
+    CardinalityPerStage=[3 * x for x in [32, 32, 32, 32, 32]],
+    NoiseDimension=64,
+  ),
 }
 EXPANSION_FACTOR = 2  # c.G_kwargs.ExpansionFactor = c.D_kwargs.ExpansionFactor = 2
 KERNEL_SIZE = 3  # Generator / Discriminator default KernelSize
