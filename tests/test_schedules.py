@@ -79,7 +79,7 @@ def test_penalty_weight_and_ema_follow_their_schedules(step):
   loss as a constant-gamma run with gamma(t); the EMA moves by beta(t) of its half-life schedule."""
   c, parts, state = setup(_tiny())
   state = dataclasses.replace(state, step=jnp.int32(step))
-  gamma_t = 0.1 * _reference_cosine(step * 8, 1.0, 400, 0.1)
+  gamma_t = c.penalty.gamma * _reference_cosine(step * 8, 1.0, 400, 0.1)  # the preset's gamma, to a tenth
   const = _tiny()
   const.penalty.final_scale, const.penalty.gamma = 1.0, gamma_t
   _, parts_c, state_c = setup(const)
@@ -95,7 +95,11 @@ def test_penalty_weight_and_ema_follow_their_schedules(step):
 
 
 def _leaves(state):
-  return [np.asarray(x) for x in jax.tree.leaves(jax.device_get(state))]
+  """Every leaf of ``state`` as numpy (typed keys as their bits), as tests/test_checkpoint.py compares states."""
+  return [
+    np.asarray(jax.random.key_data(x) if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key) else x)
+    for x in jax.tree.leaves(state)
+  ]
 
 
 @pytest.mark.slow
@@ -126,4 +130,5 @@ def test_resume_mid_schedule_is_bit_exact(tmp_path):
     np.testing.assert_array_equal(a, b)
   rows = [json.loads(x) for x in (tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines()]
   want = [json.loads(x) for x in (tmp_path / "whole" / "metrics.jsonl").read_text().splitlines()]
-  assert rows == want
+  clock = lambda r: {k: v for k, v in r.items() if k != "steps_per_sec"}  # wall-clock speed differs
+  assert [clock(r) for r in rows] == [clock(r) for r in want] and [r["step"] for r in rows] == [3, 6]
