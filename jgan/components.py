@@ -23,9 +23,9 @@ from flax import nnx
 from jgan import augment as augment_lib
 from jgan import objectives as objectives_lib
 from jgan import optim, rng, schedules
-from jgan.objectives import lecam
 from jgan import penalties as penalties_lib
 from jgan.models import make_models
+from jgan.objectives import lecam
 from jgan.update_rules import UPDATE_RULES, UpdateRule
 
 
@@ -166,7 +166,9 @@ def _schedules(c, has_penalty: bool) -> dict[str, Any]:
   span, batch = schedules.span_images(c), c.train.batch_size
   if c.penalty.final_scale != 1.0:
     if not has_penalty:
-      raise ValueError(f"penalty.final_scale={c.penalty.final_scale!r} schedules a penalty's weight; penalty.name is 'none'")
+      raise ValueError(
+        f"penalty.final_scale={c.penalty.final_scale!r} schedules a penalty's weight; penalty.name is 'none'"
+      )
     out["penalty_scale"] = schedules.scale_schedule(float(c.penalty.final_scale), span, batch)
   if c.optim.ema_half_life_kimg > 0:
     out["ema_beta"] = schedules.ema_beta_schedule(float(c.optim.ema_half_life_kimg), span, batch)

@@ -43,6 +43,7 @@ OPTIMIZERS: Registry[Callable[..., optax.GradientTransformation]] = Registry(
   },
 )
 
+
 class Span(NamedTuple):
   """What a learning-rate schedule spans, in one optimiser's updates: ``updates`` in the whole run,
   ``schedule`` of the cosine schedules (``optim.schedule_kimg``; the whole run when 0), and the rate's

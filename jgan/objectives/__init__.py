@@ -112,4 +112,3 @@ register = OBJECTIVES.register  # register(name, factory): a user objective, con
 objective_params = OBJECTIVES.defaults  # objective_params(name) -> {parameter: published default}
 check_objective_name = OBJECTIVES.check
 make_objective = OBJECTIVES.build  # make_objective(name, **params) -> Objective; unknown parameters refused
-

@@ -27,6 +27,7 @@ import jax.numpy as jnp
 
 from jgan.objectives.base import Array, Objective, as_float
 
+
 class LeCamState(NamedTuple):
   """The wrapped objective's state and the anchors: EMAs of D's mean raw output on real and fake batches."""
 
