@@ -41,6 +41,26 @@ def test_ema_beta_is_the_references():
     assert float(schedules.ema_beta(jnp.float32(half_life), 64)) == pytest.approx(want, rel=1e-6, abs=1e-30)
 
 
+def test_cosine_to_final_moves_each_players_rate_over_the_span():
+  """SGD on a unit gradient moves a parameter by the rate of each update: the reference's cosine from lr to
+  lr * lr_final_scale over schedule_kimg, counted in each player's updates (G: 4 of 16 images, D: 8 with
+  n_critic 2), then held at the final rate."""
+  from jgan import optim
+
+  c = presets.r3gan_mnist5k()
+  c.train.steps, c.train.n_critic, c.train.batch_size = 10, 2, 16
+  c.optim.schedule_kimg = 0.064  # 64 images = 4 steps
+  for who in ("g", "d"):
+    c.optim[who] = dict(name="sgd", lr=0.5)
+  g_tx, d_tx = optim.make_optimizers(c)
+  for tx, n in ((g_tx, 4), (d_tx, 8)):
+    p, opt = jnp.zeros(()), tx.init(jnp.zeros(()))
+    for u in range(n + 3):
+      upd, opt = tx.update(jnp.ones(()), opt, p)
+      np.testing.assert_allclose(-upd, _reference_cosine(u, 0.5, n, 0.5 * 0.25), rtol=1e-6)
+      p = p + upd
+
+
 def _tiny():
   """The CPU R3GAN preset at its smallest (28 px, widths 32/16/8), batch 8, for step-level checks."""
   c = presets.r3gan_mnist5k()
