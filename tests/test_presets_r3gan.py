@@ -64,6 +64,7 @@ def test_full_size_preset_trains_one_step_on_mock_data(name, tmp_path):
   assert row["step"] == 1 and all(math.isfinite(v) for v in row.values()) and row["penalty"] > 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["r3gan_mnist5k", "r3gan_stacked_mnist5k"])
 def test_cpu_preset_trains_one_step(name, tmp_path):
   c = _short(load_config(name), batch=8)
@@ -79,6 +80,7 @@ def test_cpu_preset_takes_the_ablations_objectives():
       assert c.objective.name == objective and c.penalty.name == "r1_r2" and c.evals.metrics == "stacked_modes26k"
 
 
+@pytest.mark.slow
 def test_dcgan_loss_preset_trains_one_step(tmp_path):
   """The DCGAN arm of the loss ablation (R3GAN's loss and schedules on the demo DCGAN, Stacked MNIST)."""
   c = _short(load_config("r3gan_loss_stacked_mnist5k"), batch=8)
