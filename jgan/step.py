@@ -267,7 +267,8 @@ def train_step(
     state: the train state.
     batch: ``{"x": float32 [n_critic, B, ...]}``: images ``[.., H, W, C]`` in [-1, 1] or points
       ``[.., 2]``; conditional runs also ``"label"``: int32 ``[n_critic, B]`` in ``[0, num_classes)``
-      (ignored by unconditional runs).
+      (ignored by unconditional runs). With ``Objective.g_own_batch`` (RpGAN) the leading axis is
+      ``n_critic + 1``, the last row G's own real batch (and labels).
     components: the run's components (objective, optimisers, update rule, penalty, step settings).
     data_sharding: sharding of per-example arrays ``[B, ...]`` (batch axis over ``'data'``), or None.
 

@@ -139,6 +139,7 @@ def _perturbed(module, key):
   nnx.update(module, jax.tree.unflatten(tree, new))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size,classes", [(28, 0), (32, 10)])
 def test_layer_sets_compute_the_same_function(size, classes):
   models = {}
@@ -165,6 +166,7 @@ def test_layer_sets_compute_the_same_function(size, classes):
     np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-4 * float(jnp.max(jnp.abs(b))) + 1e-6)
 
 
+@pytest.mark.slow
 def test_fast_second_derivatives_match_finite_differences():
   """R1's gradient (a second derivative: through the custom VJPs of conv_valid and add_bias) against
   central differences of R1 along a random direction of D's parameters, in float64: R1 depends on where the
@@ -252,6 +254,7 @@ def _torch_names(g, d) -> dict[str, np.ndarray]:
   return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("classes", [0, 10])
 def test_same_weights_give_the_reference_outputs(classes, tmp_path):
   source = os.environ.get("JGAN_R3GAN_SOURCE", "")
