@@ -256,16 +256,17 @@ def validate(c: ml_collections.ConfigDict) -> None:
     f"the largest is {schema.SEED_MAX}",
   )
   _check_schedules(c)
-  objective = objectives_lib.make_objective(**c.objective)
-  _check(
-    not (c.lecam.weight > 0 and objective.d_output != "logit"),
-    f"lecam.weight={c.lecam.weight!r} regularises raw D scores; energy objectives ({c.objective.name!r}) have none",
-  )
-  _check(
-    not (objective.g_own_batch and t.unrolled_steps),
-    f"train.unrolled_steps={t.unrolled_steps} (D's look-ahead on the critic batch) is not supported by "
-    f"objective.name={c.objective.name!r}, which trains G on a batch of its own; set it to 0",
-  )
+  if c.lecam.weight > 0 or t.unrolled_steps:  # rules on what the objective is (built only where one applies)
+    objective = objectives_lib.make_objective(**c.objective)
+    _check(
+      not (c.lecam.weight > 0 and objective.d_output != "logit"),
+      f"lecam.weight={c.lecam.weight!r} regularises raw D scores; energy objectives ({c.objective.name!r}) have none",
+    )
+    _check(
+      not (objective.g_own_batch and t.unrolled_steps),
+      f"train.unrolled_steps={t.unrolled_steps} (D's look-ahead on the critic batch) is not supported by "
+      f"objective.name={c.objective.name!r}, which trains G on a batch of its own; set it to 0",
+    )
   is_image = c.data.name not in data_lib.MIXTURES
   spec = MODELS[c.model.name]
   if spec.check is not None and is_image:
