@@ -322,7 +322,7 @@ def r3gan_stacked_mnist5k(objective: str | None = None) -> ml_collections.Config
   return c
 
 
-def r3gan_loss_stacked_mnist5k(objective: str | None = None) -> ml_collections.ConfigDict:
+def r3gan_loss_stacked5k(objective: str | None = None) -> ml_collections.ConfigDict:
   """R3GAN's loss and recipe on the demo DCGAN, Stacked MNIST (for the loss ablation of docs/models.md):
   :func:`stacked_mnist5k` with D without BatchNorm (``model.d_norm = none``: R1 / R2 need per-sample
   gradients), RpGAN + R1 + R2 (gamma R3GAN_LOSS_GAMMA on the cosine to a tenth), Adam with beta1 0,
@@ -376,7 +376,7 @@ PRESETS: Registry = Registry(
     "r3gan_ffhq64": r3gan_ffhq64,
     "r3gan_mnist5k": r3gan_mnist5k,
     "r3gan_stacked_mnist5k": r3gan_stacked_mnist5k,
-    "r3gan_loss_stacked_mnist5k": r3gan_loss_stacked_mnist5k,
+    "r3gan_loss_stacked5k": r3gan_loss_stacked5k,
   },
 )
 register = PRESETS.register

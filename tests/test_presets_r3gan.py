@@ -75,7 +75,7 @@ def test_cpu_preset_trains_one_step(name, tmp_path):
 
 def test_cpu_preset_takes_the_ablations_objectives():
   for objective in ("non_saturating", "rpgan"):
-    for name in ("r3gan_stacked_mnist5k", "r3gan_loss_stacked_mnist5k"):
+    for name in ("r3gan_stacked_mnist5k", "r3gan_loss_stacked5k"):
       c = config_lib.resolve(load_config(name, objective))
       assert c.objective.name == objective and c.penalty.name == "r1_r2" and c.evals.metrics == "stacked_modes26k"
 
@@ -83,7 +83,7 @@ def test_cpu_preset_takes_the_ablations_objectives():
 @pytest.mark.slow
 def test_dcgan_loss_preset_trains_one_step(tmp_path):
   """The DCGAN arm of the loss ablation (R3GAN's loss and schedules on the demo DCGAN, Stacked MNIST)."""
-  c = _short(load_config("r3gan_loss_stacked_mnist5k"), batch=8)
+  c = _short(load_config("r3gan_loss_stacked5k"), batch=8)
   train.train_and_evaluate(c, str(tmp_path))
   (row,) = _rows(tmp_path)
   assert row["step"] == 1 and all(math.isfinite(v) for v in row.values()) and row["penalty"] > 0

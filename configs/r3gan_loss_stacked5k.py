@@ -1,9 +1,9 @@
-"""R3GAN's loss and schedules on the demo DCGAN, Stacked MNIST (jgan.presets.r3gan_loss_stacked_mnist5k).
+"""R3GAN's loss and schedules on the demo DCGAN, Stacked MNIST (jgan.presets.r3gan_loss_stacked5k).
 
-For the loss ablation of issue #28: `configs/r3gan_loss_stacked_mnist5k.py:non_saturating` is the classic GAN
+For the loss ablation of issue #28: `configs/r3gan_loss_stacked5k.py:non_saturating` is the classic GAN
 arm, `--config.penalty.name=r1` drops R2.
 
-The experiment: the keys it sets on ``jgan.config.defaults()`` (``jgan config show configs/r3gan_loss_stacked_mnist5k.py``
+The experiment: the keys it sets on ``jgan.config.defaults()`` (``jgan config show configs/r3gan_loss_stacked5k.py``
 lists every key with its doc and valid values; ``--changed`` prints these lines)::
 
     c.data.name = 'stacked_mnist5k'
@@ -34,4 +34,4 @@ from jgan import presets
 
 
 def get_config(arg=None):
-  return presets.r3gan_loss_stacked_mnist5k(arg)  # arg: another objective (R1 + R2 and the schedules kept)
+  return presets.r3gan_loss_stacked5k(arg)  # arg: another objective (R1 + R2 and the schedules kept)
