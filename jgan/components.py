@@ -22,9 +22,10 @@ from flax import nnx
 
 from jgan import augment as augment_lib
 from jgan import objectives as objectives_lib
-from jgan import optim, rng
+from jgan import optim, rng, schedules
 from jgan import penalties as penalties_lib
 from jgan.models import make_models
+from jgan.objectives import lecam
 from jgan.update_rules import UPDATE_RULES, UpdateRule
 
 
@@ -44,7 +45,9 @@ class Components(NamedTuple):
   ``penalty_every`` D updates' steps, scaled by that; the other fields are the config values the step
   reads: ``latent_dim``, ``ema_decay``, ``d_clip`` (WGAN weight clipping, 0 = off), ``unrolled_steps``
   (Unrolled GAN's k), ``pack`` (PacGAN's m), ``num_classes`` (0: unconditional) and ``augment``
-  (:mod:`jgan.augment`, None: D sees its inputs as they are).
+  (:mod:`jgan.augment`, None: D sees its inputs as they are). ``penalty_scale`` (None: constant) maps
+  the step to the penalty weight's multiplier, ``ema_beta`` (None: ``ema_decay`` with its warm-up) to
+  the EMA's per-step decay (:mod:`jgan.schedules`, R3GAN's gamma and EMA half-life schedules).
   """
 
   g: Model
@@ -62,6 +65,13 @@ class Components(NamedTuple):
   pack: int
   num_classes: int = 0  # > 0: class-conditional G(z, y) and D(x, y) (jgan.models.conditional)
   augment: augment_lib.Augment | None = None  # augmentation of D's inputs (None: none)
+  penalty_scale: Callable[[jax.Array], jax.Array] | None = None  # step -> multiplier of the penalty
+  ema_beta: Callable[[jax.Array], jax.Array] | None = None  # step -> EMA decay (None: ema_decay, warmed up)
+
+  def real_batches(self, n_critic: int) -> int:
+    """Real batches one train step reads (``batch["x"]``'s leading axis): one per critic update, plus
+    one for G when the objective trains G on a batch of its own (``Objective.g_own_batch``: RpGAN)."""
+    return n_critic + int(self.objective.g_own_batch)
 
 
 def init_rngs(seed: int) -> nnx.Rngs:
@@ -112,10 +122,12 @@ def build(config, data_shape: tuple[int, ...], *, abstract: bool = False) -> Com
   """
   c = config
   objective = objectives_lib.make_objective(**c.objective)
+  if c.lecam.weight > 0:  # LeCam regularisation around the objective (its anchors join the objective state)
+    objective = lecam.with_lecam(objective, c.lecam.weight, c.lecam.decay)
   penalty = None
   if c.penalty.name != "none":
     penalty = penalties_lib.make_penalty(
-      c.penalty.name, **{k: v for k, v in c.penalty.items() if k not in ("name", "every")}
+      c.penalty.name, **{k: v for k, v in c.penalty.items() if k not in penalties_lib.STEP_FIELDS}
     )
   check_penalty_norm(c, objective.d_penalty is not None, penalty is not None)
   aug_cfg = c.get("augment", {"name": "none"})
@@ -142,4 +154,22 @@ def build(config, data_shape: tuple[int, ...], *, abstract: bool = False) -> Com
     pack=c.model.pack,
     num_classes=c.model.num_classes if c.model.conditional else 0,
     augment=augment,
+    **_schedules(c, penalty is not None),
   )
+
+
+def _schedules(c, has_penalty: bool) -> dict[str, Any]:
+  """The step-dependent settings of config ``c`` (:mod:`jgan.schedules`, cosines over ``optim.schedule_kimg``):
+  ``penalty_scale`` from ``penalty.final_scale`` (!= 1; ValueError without a penalty) and ``ema_beta``
+  from ``optim.ema_half_life_kimg`` (> 0)."""
+  out: dict[str, Any] = {}
+  span, batch = schedules.span_images(c), c.train.batch_size
+  if c.penalty.final_scale != 1.0:
+    if not has_penalty:
+      raise ValueError(
+        f"penalty.final_scale={c.penalty.final_scale!r} schedules a penalty's weight; penalty.name is 'none'"
+      )
+    out["penalty_scale"] = schedules.scale_schedule(float(c.penalty.final_scale), span, batch)
+  if c.optim.ema_half_life_kimg > 0:
+    out["ema_beta"] = schedules.ema_beta_schedule(float(c.optim.ema_half_life_kimg), span, batch)
+  return out

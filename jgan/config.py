@@ -255,7 +255,22 @@ def validate(c: ml_collections.ConfigDict) -> None:
     f"seed={c.seed} with train.num_seeds={t.num_seeds} uses seeds up to {c.seed + t.num_seeds - 1}; "
     f"the largest is {schema.SEED_MAX}",
   )
+  _check_schedules(c)
+  if c.lecam.weight > 0 or t.unrolled_steps:  # rules on what the objective is (built only where one applies)
+    objective = objectives_lib.make_objective(**c.objective)
+    _check(
+      not (c.lecam.weight > 0 and objective.d_output != "logit"),
+      f"lecam.weight={c.lecam.weight!r} regularises raw D scores; energy objectives ({c.objective.name!r}) have none",
+    )
+    _check(
+      not (objective.g_own_batch and t.unrolled_steps),
+      f"train.unrolled_steps={t.unrolled_steps} (D's look-ahead on the critic batch) is not supported by "
+      f"objective.name={c.objective.name!r}, which trains G on a batch of its own; set it to 0",
+    )
   is_image = c.data.name not in data_lib.MIXTURES
+  spec = MODELS[c.model.name]
+  if spec.check is not None and is_image:
+    spec.check(c.model, c.data.image_size)
   if MODELS[c.model.name].images_only and not is_image:
     others = ", ".join(n for n, spec in MODELS.items() if not spec.images_only)
     raise ValueError(
@@ -266,6 +281,20 @@ def validate(c: ml_collections.ConfigDict) -> None:
   _check(
     c.data.num_examples == 0 or is_image,
     f"data.num_examples={c.data.num_examples} applies to image datasets; data.name={c.data.name!r} is sampled",
+  )
+
+
+def _check_schedules(c: ml_collections.ConfigDict) -> None:
+  """The rules between the schedules' keys (:mod:`jgan.schedules`): a final multiple needs what it scales."""
+  o = c.optim
+  _check(
+    o.lr_final_scale == 0 or o.lr_schedule == "cosine_to_final",
+    f"optim.lr_final_scale={o.lr_final_scale!r} is read by optim.lr_schedule='cosine_to_final' only "
+    f"(optim.lr_schedule={o.lr_schedule!r}); set it to 0",
+  )
+  _check(
+    c.penalty.final_scale == 1.0 or c.penalty.name != "none",
+    f"penalty.final_scale={c.penalty.final_scale!r} schedules a penalty's weights; penalty.name is 'none'",
   )
 
 

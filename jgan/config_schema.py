@@ -27,7 +27,7 @@ from jgan.config_checks import Check, Choices, Field, Range, Rule
 from jgan.data import folder_datasets, on_device
 from jgan.metrics import protocols as metric_protocols
 from jgan.metrics import resize
-from jgan.models import COMPUTE_DTYPES, MODELS, SHARED_FIELDS, autoencoder, dcgan
+from jgan.models import COMPUTE_DTYPES, MODELS, SHARED_FIELDS, autoencoder, dcgan, r3gan
 from jgan.models.layers import LAYER_SETS
 from jgan.objectives.fgan import G_LOSSES
 
@@ -124,6 +124,13 @@ FIELDS: tuple[Field, ...] = (
         "a regulariser of D (jgan.penalties) or none; its weights go beside it"),
   Field("penalty.every", int, 1, POSITIVE_INT,
         "lazy regularisation: apply every k D updates, scaled by k"),
+  Field("penalty.final_scale", float, 1.0, NONNEG,
+        "the penalty's weights move on half a cosine to this multiple of their value over optim.schedule_kimg, "
+        "then stay (R3GAN's gamma: 0.1; 1 = constant)"),
+  Field("lecam.weight", float, 0.0, NONNEG,
+        "LeCam regularisation of D (Tseng et al. 2021) with any logit objective: lambda (0 = off)"),
+  Field("lecam.decay", float, 0.99, UNIT_OPEN,
+        "decay of LeCam's anchors, the moving averages of D's outputs on real and fake batches"),
   Field("optim.g.name", str, "adam", Choices(lambda: optim_lib.OPTIMIZERS),
         "G's optimiser (jgan.optim.OPTIMIZERS); its fields go beside it"),
   Field("optim.g.lr", float, 2e-4, POSITIVE,
@@ -133,11 +140,20 @@ FIELDS: tuple[Field, ...] = (
   Field("optim.d.lr", float, 2e-4, POSITIVE,
         "D's learning rate"),
   Field("optim.lr_schedule", str, "constant", Choices(lambda: optim_lib.LR_SCHEDULES),
-        "both rates decay to 0 over train.steps (linear, cosine) or stay"),
+        "both rates decay to 0 over train.steps (linear, cosine), stay (constant), or move on half a cosine to "
+        "lr_final_scale times their value over schedule_kimg and stay (cosine_to_final, R3GAN)"),
+  Field("optim.lr_final_scale", float, 0.0, NONNEG,
+        "cosine_to_final: each rate's final multiple (R3GAN: 0.25, 2e-4 -> 5e-5); other schedules need 0"),
+  Field("optim.schedule_kimg", float, 0.0, NONNEG,
+        "span of the cosine schedules (cosine_to_final, b2_final, penalty.final_scale, ema_half_life_kimg) "
+        "in thousands of images (0 = the whole run)"),
   Field("optim.d_clip", float, 0.0, NONNEG,
         "WGAN weight clipping of D's parameters to [-c, c] (0 = off)"),
   Field("optim.ema_decay", float, 0.999, UNIT_OPEN,
         "EMA of G's parameters (used for samples and evaluation; 0 = the live G)"),
+  Field("optim.ema_half_life_kimg", float, 0.0, NONNEG,
+        "> 0: the EMA by half-life in thousands of images instead of ema_decay, the half-life ramped from 0 "
+        "on the cosine over schedule_kimg (R3GAN)"),
   Field("train.steps", int, 5000, STEPS,
         "G updates"),
   Field("train.batch_size", int, 64, POSITIVE_INT,
@@ -220,7 +236,7 @@ class Section(NamedTuple):
 SECTIONS: dict[str, Section] = {
   "model": Section(lambda: MODELS, SHARED_FIELDS, "model", drops_others=True),
   "objective": Section(lambda: objectives_lib.OBJECTIVES, ("name",), "objective"),
-  "penalty": Section(lambda: penalties_lib.PENALTIES, ("name", "every"), "penalty", none="none"),
+  "penalty": Section(lambda: penalties_lib.PENALTIES, penalties_lib.STEP_FIELDS, "penalty", none="none"),
   "augment": Section(lambda: augment_lib.AUGMENTS, ("name",), "augment"),
   "optim.g": Section(lambda: optim_lib.OPTIMIZERS, ("name", "lr"), "optimizer", drops_others=True),
   "optim.d": Section(lambda: optim_lib.OPTIMIZERS, ("name", "lr"), "optimizer", drops_others=True),
@@ -249,6 +265,11 @@ PARAMS: dict[str | tuple[str, str], dict[str, Param]] = {
     "g_width": Param(NONNEG, "G's widest feature map (0 = the reference width of the image size)"),
     "d_width": Param(NONNEG, "D's widest feature map (0 = the reference width of the image size)"),
   },
+  ("model", "r3gan"): {
+    "arch": Param(Choices(lambda: ("auto", *r3gan.ARCHS)), "the reference's network table (auto: by image size)"),
+    "width": Param(NONNEG, "the widest stage's channels, the others scaled (0 = the table's)"),
+    "blocks": Param(NONNEG, "residual blocks per stage (0 = the table's)"),
+  },
   ("model", "biggan"): {
     "g_width": Param(NONNEG, "G's channel unit, BigGAN's ch (0 = 96)"),
     "d_width": Param(NONNEG, "D's channel unit, BigGAN's ch (0 = 96)"),
@@ -271,7 +292,7 @@ PARAMS: dict[str | tuple[str, str], dict[str, Param]] = {
   "penalty": {
     "weight": Param(NONNEG, "gradient penalty weight lambda (WGAN-GP: 10)"),
     "one_sided": Param(None, "penalise only gradient norms above 1"),
-    "gamma": Param(NONNEG, "R1 / R2 weight gamma (the penalty is gamma/2 E[||grad D||^2])"),
+    "gamma": Param(NONNEG, "R1 / R2 weight gamma (the penalty is gamma/2 E[||grad D||^2]; r1_r2: summed over both)"),
   },
   "augment": {
     "policy": Param(None, "comma list of color, translation, cutout"),
@@ -287,6 +308,7 @@ PARAMS: dict[str | tuple[str, str], dict[str, Param]] = {
   "optimizer": {
     "b1": Param(UNIT_OPEN, "Adam's beta1"),
     "b2": Param(UNIT_OPEN, "Adam's beta2"),
+    "b2_final": Param(UNIT_OPEN, "> 0: beta2 moves on half a cosine from b2 to this over optim.schedule_kimg (0 = b2)"),
     "eps": Param(POSITIVE, "added to the denominator for numerical stability"),
     "decay": Param(UNIT_OPEN, "RMSProp's decay of the squared-gradient average"),
     "momentum": Param(UNIT_OPEN, "SGD's momentum (0 = none)"),

@@ -203,8 +203,9 @@ class EnsembleTrainer:
     base = ms[0].config
     t = base.train
     self.ms, self.dirs, self.ckpts, self.member_sh = ms, dirs, ckpts, member_sh
-    self.n_critic, self.steps_per_call = t.n_critic, t.steps_per_call
-    per_call = t.batch_size * t.n_critic * t.steps_per_call
+    # Real batches per step: one per critic update (+ G's own, Objective.g_own_batch).
+    self.n_critic, self.steps_per_call = components[0].real_batches(t.n_critic), t.steps_per_call
+    per_call = t.batch_size * self.n_critic * t.steps_per_call
     self.its = [data_lib.make_iterator(m.config.data, per_call, seed=m.config.seed) for m in ms]
     states = []
     for i, m in enumerate(ms):

@@ -115,7 +115,7 @@ def components_with(
   if "optim.ema_decay" in hp:
     new["ema_decay"] = hp["optim.ema_decay"]
   if any(k.startswith("penalty.") for k in hp):
-    params = {k: v for k, v in c.penalty.items() if k not in ("name", "every")}
+    params = {k: v for k, v in c.penalty.items() if k not in penalties_lib.STEP_FIELDS}
     new["penalty"] = penalties_lib.make_penalty(c.penalty.name, **params)
   return components._replace(**new)
 

@@ -16,6 +16,9 @@ The train step adds the returned value to D's loss. Penalties registered here ca
 objective; WGAN-GP's penalty is also wired into ``jgan.objectives.wgan_gp`` (its ``d_penalty``) and is
 the same function.
 
+A penalty's weight can follow a cosine schedule over the run (``penalty.final_scale``, R3GAN's gamma
+schedule; :func:`jgan.schedules.scale_schedule`): the train step multiplies the returned value by it.
+
 Lazy regularisation (Karras et al. 2020, StyleGAN2): when the train step evaluates a penalty only
 every ``k`` D updates, *the caller* multiplies the returned value by ``k`` so that the expected
 regularisation strength per step is unchanged. The functions here always return the per-step value.
@@ -137,15 +140,38 @@ def r2(d_fn: DFn, real: Array, fake: Array, rng: Array, *, gamma: float = 10.0) 
   return (0.5 * gamma * jnp.mean(_squared_norms(_input_gradients(d_fn, fake)))).astype(jnp.float32)
 
 
+def r1_r2(d_fn: DFn, real: Array, fake: Array, rng: Array, *, gamma: float = 0.05) -> Array:
+  """R1 + R2 (R3GAN, Huang et al. 2024): ``gamma/2 * (E_real[||grad_x D(x)||^2] + E_fake[||grad_x D(x)||^2])``.
+
+  Both zero-centred penalties at once, as R3GAN's reference computes them every step
+  (brownvc/R3GAN ``R3GAN/Trainer.py``: ``(Gamma / 2) * (R1Penalty + R2Penalty)``); with RpGAN this is the
+  paper's well-posed loss. ``rng`` is ignored. The default gamma is the paper's CIFAR-10 start value
+  (0.05, cosine-scheduled to 0.005 there: ``penalty.final_scale = 0.1``).
+
+  Returns:
+    scalar float32 in ``[0, inf)``: ``r1(...) + r2(...)`` with the same gamma; ``gamma * ||w||^2`` for a
+    linear ``D(x) = <w, x> + c``.
+  """
+  del rng
+  real, fake = jax.lax.stop_gradient(real), jax.lax.stop_gradient(fake)
+  sq_real = jnp.mean(_squared_norms(_input_gradients(d_fn, real)))
+  sq_fake = jnp.mean(_squared_norms(_input_gradients(d_fn, fake)))
+  return (0.5 * gamma * (sq_real + sq_fake)).astype(jnp.float32)
+
+
 PENALTIES: Registry[Callable[..., Array]] = Registry(
   "penalty",
   {
     "gradient_penalty": gradient_penalty,
     "r1": r1,
     "r2": r2,
+    "r1_r2": r1_r2,
   },
   keyword_only=True,
 )  # a penalty's parameters are its keyword-only weights
+# Keys of the config section ``penalty`` that the train step reads (not the penalty's own parameters): the
+# name, lazy regularisation's ``every`` and the weight schedule's ``final_scale`` (jgan.schedules).
+STEP_FIELDS = ("name", "every", "final_scale")
 register = PENALTIES.register  # register(name, fn): fn(d_fn, real, fake, rng, *, weights...) -> scalar
 check_penalty_name = PENALTIES.check
 penalty_params = PENALTIES.defaults  # penalty_params(name) -> {weight: published default}

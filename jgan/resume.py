@@ -29,7 +29,7 @@ import ml_collections
 from jgan import checkpoint as ckpt_lib
 from jgan import config as config_lib
 from jgan import data as data_lib
-from jgan import run_info, storage
+from jgan import run_info, schedules, storage
 from jgan import state as state_lib
 
 # Config fields that do not change what the run computes: they may differ when resuming. Everything
@@ -176,8 +176,11 @@ def _check_config(path: str, stored: dict, config, allow_config_change: bool) ->
   """Raises ValueError when ``config`` differs from the ``stored`` one in a field that changes the result
   (a warning instead with ``allow_config_change``)."""
   cur = ckpt_lib.config_to_json(config)
-  # A learning-rate schedule spans train.steps, so there the run length changes the result.
-  scheduled = cur.get("optim", {}).get("lr_schedule", "constant") != "constant"
+  # A schedule spanning the run (linear / cosine rates, or jgan.schedules' with optim.schedule_kimg 0) makes
+  # train.steps change the result. Keys declared since the checkpoint was written count at their defaults.
+  rate = cur.get("optim", {}).get("lr_schedule", "constant")
+  scheduled = rate not in ("constant", "cosine_to_final") or schedules.spans_run(config)
+  stored = config_lib.upgrade(stored).to_dict()
   diff = config_diff(stored, cur, harmless=tuple(h for h in HARMLESS_FIELDS if not (scheduled and h == "train.steps")))
   if diff and not allow_config_change:
     raise ValueError(
@@ -219,7 +222,7 @@ def load_state(path: str, *, step: int | None = None) -> tuple[state_lib.GANStat
   device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
 
   def abstract(stored_config: dict) -> state_lib.GANState:
-    config = ml_collections.ConfigDict(stored_config)
+    config = config_lib.upgrade(stored_config)  # keys declared since it was stored, at their defaults
     parts = components_lib.build(config, data_lib.sample_shape(config.data), abstract=True)
     return ckpt_lib.abstract_state(parts, device)
 

@@ -6,7 +6,9 @@ One call performs ``n_critic`` discriminator updates, one generator update and t
   the noise, the penalties), so a resumed run draws exactly the numbers the uninterrupted run drew.
   Noise is drawn for the *global* batch, so 1 and N devices see the same ``z``.
 * Real data: ``batch["x"]`` is ``[n_critic, B, ...]``: a fresh real batch for every critic update,
-  as in WGAN's Algorithm 1.
+  as in WGAN's Algorithm 1. Objectives that train G on a batch of its own (``Objective.g_own_batch``:
+  RpGAN as R3GAN trains it) get one more row, ``[n_critic + 1, B, ...]``: the last is G's real batch
+  (with its labels, conditional), and G's noise is its own stream (:data:`G_NOISE_STREAM`).
 * Critic updates ``1 .. n_critic - 1`` are plain D updates against the current G; the last one and the
   G update are combined by the update rule (:mod:`jgan.update_rules`) from the functions of a
   :class:`~jgan.update_rules.Round` built here.
@@ -14,6 +16,11 @@ One call performs ``n_critic`` discriminator updates, one generator update and t
   example does): ``jax.vjp`` keeps G's forward, and only the gradient of G's loss w.r.t. the fakes is
   pulled back. G's loss is a function of the fakes alone, also when it looks ahead through unrolled D
   updates (Metz et al. 2016), so this saves one G forward pass per step without changing the maths.
+  With ``g_own_batch`` G runs twice per round instead: on the critic's ``z`` for D's fakes, and on its own
+  ``z`` (and labels) with ``jax.vjp`` for its update.
+* Schedules (:mod:`jgan.schedules`): ``components.penalty_scale(step)`` multiplies the penalty (R3GAN's
+  gamma), ``components.ema_beta(step)`` is the EMA's decay (a half-life in images); the learning rates
+  and Adam's beta2 are schedules inside the optimisers. All are functions of the state's counters.
 * PacGAN packing (Lin et al. 2018, ``model.pack = m``): D scores groups of ``m`` samples at once.
 * Augmentation of D's inputs (``components.augment``, :mod:`jgan.augment`: DiffAugment, ADA): every batch D
   sees, real or fake, in D's and G's losses, is augmented first (with its own key), so G is trained
@@ -48,6 +55,17 @@ from jgan.update_rules import DGrad, DOutputs, Generated, GGrad, Round
 # The augmentation key of each batch D sees: fold_in(the update's penalty key, stream). The numbers are
 # the ones every recorded run used (tests/golden.json), so they stay.
 AUGMENT_STREAMS = {"real for D": 101, "fake for D": 102, "fake for G": 103, "real for G": 104}
+# G's own noise when the objective trains G on a batch of its own: fold_in(the step's z key, this).
+G_NOISE_STREAM = 1
+
+
+class GBatch(NamedTuple):
+  """G's own batch (``Objective.g_own_batch``): a real batch ``[B, ...]``, noise ``[B, latent_dim]`` and,
+  conditional, labels int32 ``[B]`` (the real batch's; the fakes are drawn for them), else None."""
+
+  real: jax.Array
+  z: jax.Array
+  labels: jax.Array | None
 
 
 class StepKeys(NamedTuple):
@@ -117,12 +135,14 @@ def make_round(
   constrain=lambda x: x,
   labels: jax.Array | None = None,
   aug_state: Any = (),
+  g_batch: GBatch | None = None,
 ) -> Round:
   """The :class:`Round` of one critic update on ``real`` ``[B, ...]`` with noise ``z`` ``[B, latent_dim]``.
 
   ``obj_state`` is the objective's state at this update, ``key`` its penalty key, ``constrain`` the
   sharding constraint of per-example arrays, ``labels`` int32 ``[B]`` the real batch's classes (also
-  the fakes' classes) in conditional runs, else None; ``aug_state`` the augmentation's state.
+  the fakes' classes) in conditional runs, else None; ``aug_state`` the augmentation's state;
+  ``g_batch`` G's own batch (None: G's update reuses the critic's fakes and real batch).
   """
   objective, pack_size = components.objective, components.pack
 
@@ -133,10 +153,16 @@ def make_round(
     return components.augment.apply(x, jax.random.fold_in(key, AUGMENT_STREAMS[stream]), aug_state)
 
   def generate(g_params) -> Generated:
-    fake, vjp, stats = jax.vjp(
-      lambda p: _apply(state.g_graphdef, p, state.g.stats, constrain(z), labels), g_params, has_aux=True
+    if g_batch is None:
+      fake, vjp, stats = jax.vjp(
+        lambda p: _apply(state.g_graphdef, p, state.g.stats, constrain(z), labels), g_params, has_aux=True
+      )
+      return Generated(fake, vjp, stats)
+    fake, stats = _apply(state.g_graphdef, g_params, state.g.stats, constrain(z), labels)  # D's fakes
+    g_fake, vjp, stats = jax.vjp(
+      lambda p: _apply(state.g_graphdef, p, stats, constrain(g_batch.z), g_batch.labels), g_params, has_aux=True
     )
-    return Generated(fake, vjp, stats)
+    return Generated(fake, vjp, stats, g_fake)
 
   def d_loss(p, d_stats, fake):
     """D's loss at params ``p`` on (unpacked) real and fake batches, with :class:`DLossAux`."""
@@ -157,6 +183,8 @@ def make_round(
         lambda: components.penalty(d_fn, real_p, fake_p, k_regulariser) * every,
         lambda: jnp.zeros((), jnp.float32),
       )
+      if components.penalty_scale is not None:  # a scheduled weight (R3GAN's gamma)
+        pen = pen * components.penalty_scale(state.step)
     return loss + pen, DLossAux(DOutputs(d_real, d_fake), nnx.state(d, nnx.Not(nnx.Param)), pen)
 
   def d_grad(d: Player, fake) -> DGrad:
@@ -187,18 +215,19 @@ def make_round(
       d = d_update(d, ahead.grads, ahead.stats)
     net = nnx.merge(state.d_graphdef, d.params, d.stats, copy=True)
     net.train()
-    d_fake = _call(net, pack(aug(fake, "fake for G"), pack_size), labels)
+    g_real, g_labels = (real, labels) if g_batch is None else (g_batch.real, g_batch.labels)
+    d_fake = _call(net, pack(aug(fake, "fake for G"), pack_size), g_labels)
     # Only relativistic losses read D(real) in G's loss; others get zeros of the same structure.
     d_real = (
-      _call(net, pack(aug(real, "real for G"), pack_size), labels)
+      _call(net, pack(aug(g_real, "real for G"), pack_size), g_labels)
       if objective.g_uses_real
       else jax.tree.map(jnp.zeros_like, d_fake)
     )
     return objective.loss(d_real, d_fake, obj_state)[1]
 
-  def g_grad(vjp, fake, d: Player) -> GGrad:
-    loss, d_fake = jax.value_and_grad(g_loss)(fake, d)
-    (grads,) = vjp(d_fake)
+  def g_grad(gen: Generated, d: Player) -> GGrad:
+    loss, d_fake = jax.value_and_grad(g_loss)(gen.fake if gen.g_fake is None else gen.g_fake, d)
+    (grads,) = gen.vjp(d_fake)
     return GGrad(grads, loss)
 
   return Round(generate, d_grad, g_grad, d_update, g_update)
@@ -238,7 +267,8 @@ def train_step(
     state: the train state.
     batch: ``{"x": float32 [n_critic, B, ...]}``: images ``[.., H, W, C]`` in [-1, 1] or points
       ``[.., 2]``; conditional runs also ``"label"``: int32 ``[n_critic, B]`` in ``[0, num_classes)``
-      (ignored by unconditional runs).
+      (ignored by unconditional runs). With ``Objective.g_own_batch`` (RpGAN) the leading axis is
+      ``n_critic + 1``, the last row G's own real batch (and labels).
     components: the run's components (objective, optimisers, update rule, penalty, step settings).
     data_sharding: sharding of per-example arrays ``[B, ...]`` (batch axis over ``'data'``), or None.
 
@@ -248,11 +278,19 @@ def train_step(
     ``penalty`` (if any) and the objective's and augmentation's own metrics.
   """
   real, labels = batch["x"], (batch["label"] if components.num_classes else None)
-  n_critic, b = real.shape[0], real.shape[1]
+  constrain = (lambda x: x) if data_sharding is None else (lambda x: jax.lax.with_sharding_constraint(x, data_sharding))
+  own = components.objective.g_own_batch
+  n_critic, b = real.shape[0] - int(own), real.shape[1]
+  if n_critic < 1:
+    raise ValueError(f"batch['x'] has {real.shape[0]} real batches; this objective needs n_critic + 1 >= 2")
   keys = step_keys(state.rng, state.step)
   z = jax.random.normal(keys.z, (n_critic, b, components.latent_dim), jnp.float32)
   penalty_keys = jax.random.split(keys.penalty, n_critic)
-  constrain = (lambda x: x) if data_sharding is None else (lambda x: jax.lax.with_sharding_constraint(x, data_sharding))
+  g_batch = None
+  if own:  # G's own real batch (the last row), labels and noise
+    z_g = jax.random.normal(jax.random.fold_in(keys.z, G_NOISE_STREAM), (b, components.latent_dim), jnp.float32)
+    g_batch = GBatch(constrain(real[-1]), z_g, None if labels is None else constrain(labels[-1]))
+    real, labels = real[:-1], (None if labels is None else labels[:-1])
 
   critic = Critic(state.d, state.obj_state, state.aug_state)
   if n_critic > 1:
@@ -260,7 +298,16 @@ def train_step(
     critic = _critic_updates(state, components, real[:-1], z[:-1], penalty_keys[:-1], earlier, constrain)
   y = None if labels is None else constrain(labels[-1])
   r = make_round(
-    state, components, constrain(real[-1]), z[-1], critic.obj_state, penalty_keys[-1], constrain, y, critic.aug_state
+    state,
+    components,
+    constrain(real[-1]),
+    z[-1],
+    critic.obj_state,
+    penalty_keys[-1],
+    constrain,
+    y,
+    critic.aug_state,
+    g_batch,
   )
   moved = components.update_rule.step(r, state.g, critic.d, state.rule_state)
   obj_state, obj_metrics = components.objective.update_state(critic.obj_state, *moved.output.d_outputs)
@@ -280,8 +327,15 @@ def train_step(
     rule_state=moved.rule_state,
     obj_state=obj_state,
     aug_state=aug_state,
-    g_ema=optim.ema_update(state.g_ema, moved.g.params, state.step, components.ema_decay),
+    g_ema=_ema(state, moved.g.params, components),
   ), metrics
+
+
+def _ema(state: GANState, params, components: Components):
+  """G's new EMA after the step: the scheduled decay (``components.ema_beta``) or ``ema_decay`` warmed up."""
+  if components.ema_beta is not None:
+    return optim.ema_update_beta(state.g_ema, params, components.ema_beta(state.step))
+  return optim.ema_update(state.g_ema, params, state.step, components.ema_decay)
 
 
 def multi_step(state: GANState, batches, *, step_fn) -> tuple[GANState, dict[str, jax.Array]]:

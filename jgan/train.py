@@ -101,11 +101,12 @@ class RunTrainer:
   def __init__(self, config, workdir, components, shardings, ckpt, restored, *, resume_command=None):
     t = config.train
     self.config, self.workdir, self.ckpt, self.resume_command = config, workdir, ckpt, resume_command
-    self.n_critic, self.steps_per_call = t.n_critic, t.steps_per_call
+    # Real batches per step: one per critic update (+ G's own, Objective.g_own_batch).
+    self.n_critic, self.steps_per_call = components.real_batches(t.n_critic), t.steps_per_call
     self.batch_sharding = shardings.batch
     self.batch_keys = ("x", "label") if components.num_classes else ("x",)
     is_writer = jax.process_index() == 0
-    per_process = t.batch_size * t.n_critic * t.steps_per_call // jax.process_count()
+    per_process = t.batch_size * self.n_critic * t.steps_per_call // jax.process_count()
     self.device_data = None
     batch_fn = None
     if on_device.use_on_device(config.data, lambda: data_lib.training_source(config.data)):
@@ -113,7 +114,7 @@ class RunTrainer:
       # the jitted step from a two-scalar cursor (jgan.data.on_device): the same batches, bit for bit.
       host, n = on_device.load(config.data, data_lib.training_source(config.data))
       self.device_data = sharding.put_replicated(host, shardings.replicated)
-      lead = ((t.steps_per_call,) if t.steps_per_call > 1 else ()) + (t.n_critic, t.batch_size)
+      lead = ((t.steps_per_call,) if t.steps_per_call > 1 else ()) + (self.n_critic, t.batch_size)
       batch_fn = functools.partial(
         on_device.batch,
         offs=on_device.offsets(lead, jax.process_count()),

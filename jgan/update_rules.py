@@ -44,11 +44,13 @@ class DOutputs(NamedTuple):
 
 class Generated(NamedTuple):
   """G's samples of the step's ``z``: ``fake`` ``[B, ...]``, the pull-back ``vjp(d_fake) -> (g_grads,)`` of
-  G's forward pass, and G's new statistics (BatchNorm)."""
+  G's forward pass, and G's new statistics (BatchNorm). ``g_fake``: the samples of G's own batch when
+  its update draws one (``Objective.g_own_batch``; ``vjp`` is then theirs), else None: ``fake`` is used."""
 
   fake: Array
   vjp: Callable
   stats: Any
+  g_fake: Array | None = None
 
 
 class DGrad(NamedTuple):
@@ -75,14 +77,15 @@ class Round(NamedTuple):
   * ``generate(g_params) -> Generated``: G's samples of the step's ``z``;
   * ``d_grad(d, fake) -> DGrad``: D's loss gradient at player ``d`` on the real batch and ``fake``
     (treated as constants), with D's new statistics;
-  * ``g_grad(vjp, fake, d) -> GGrad``: G's loss gradient against player ``d``, pulled back through ``vjp``;
+  * ``g_grad(gen, d) -> GGrad``: G's loss gradient against player ``d`` at ``gen``'s samples, pulled back
+    through ``gen.vjp``;
   * ``d_update(d, grads, d_stats) -> Player`` / ``g_update(g, grads, g_stats) -> Player``: one optimiser
     step of that player (WGAN weight clipping included for D).
   """
 
   generate: Callable[[Any], Generated]
   d_grad: Callable[[Player, Array], DGrad]
-  g_grad: Callable[[Callable, Array, Player], GGrad]
+  g_grad: Callable[[Generated, Player], GGrad]
   d_update: Callable[[Player, Any, Any], Player]
   g_update: Callable[[Player, Any, Any], Player]
 
@@ -122,14 +125,14 @@ def _alternating(r: Round, g: Player, d: Player, s) -> Moved:
   gen = r.generate(g.params)
   dg = r.d_grad(d, jax.lax.stop_gradient(gen.fake))
   d = r.d_update(d, dg.grads, dg.stats)
-  gg = r.g_grad(gen.vjp, gen.fake, d)  # against the updated D
+  gg = r.g_grad(gen, d)  # against the updated D
   return Moved(r.g_update(g, gg.grads, gen.stats), d, s, RoundOutput(dg.outputs, dg.metrics, gg.loss, gg.grads))
 
 
 def _simultaneous(r: Round, g: Player, d: Player, s) -> Moved:
   gen = r.generate(g.params)
   dg = r.d_grad(d, jax.lax.stop_gradient(gen.fake))
-  gg = r.g_grad(gen.vjp, gen.fake, d)  # against the same D
+  gg = r.g_grad(gen, d)  # against the same D
   new_g, new_d = r.g_update(g, gg.grads, gen.stats), r.d_update(d, dg.grads, dg.stats)
   return Moved(new_g, new_d, s, RoundOutput(dg.outputs, dg.metrics, gg.loss, gg.grads))
 
@@ -137,13 +140,13 @@ def _simultaneous(r: Round, g: Player, d: Player, s) -> Moved:
 def _extragradient(r: Round, g: Player, d: Player, s) -> Moved:
   gen = r.generate(g.params)
   dg = r.d_grad(d, jax.lax.stop_gradient(gen.fake))
-  gg = r.g_grad(gen.vjp, gen.fake, d)
+  gg = r.g_grad(gen, d)
   # The look-ahead point: one optimiser step of each player, keeping their statistics.
   look_d = Player(r.d_update(d, dg.grads, d.stats).params, d.stats, d.opt)
   look_g = r.g_update(g, gg.grads, g.stats)
   look = r.generate(look_g.params)
   look_dg = r.d_grad(look_d, jax.lax.stop_gradient(look.fake))
-  look_gg = r.g_grad(look.vjp, look.fake, look_d)
+  look_gg = r.g_grad(look, look_d)
   # The original point moves with the look-ahead gradients.
   new_g, new_d = r.g_update(g, look_gg.grads, look.stats), r.d_update(d, look_dg.grads, look_dg.stats)
   return Moved(new_g, new_d, s, RoundOutput(dg.outputs, dg.metrics, look_gg.loss, look_gg.grads))
@@ -158,7 +161,7 @@ def _optimistic(r: Round, g: Player, d: Player, s) -> Moved:
   (prev_g, prev_d), extrapolate = s, lambda now, prev: jax.tree.map(lambda a, b: 2.0 * a - b, now, prev)
   gen = r.generate(g.params)
   dg = r.d_grad(d, jax.lax.stop_gradient(gen.fake))
-  gg = r.g_grad(gen.vjp, gen.fake, d)
+  gg = r.g_grad(gen, d)
   d = r.d_update(d, extrapolate(dg.grads, prev_d), dg.stats)
   g = r.g_update(g, extrapolate(gg.grads, prev_g), gen.stats)
   return Moved(g, d, (gg.grads, dg.grads), RoundOutput(dg.outputs, dg.metrics, gg.loss, gg.grads))

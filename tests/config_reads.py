@@ -58,6 +58,7 @@ MODULE_NAMES: dict[str, dict[str, str | None]] = {
   "jgan/models/__init__.py": {"cfg": "model", "model_cfg": "model"},
   "jgan/models/resnet.py": {"cfg": "model"},
   "jgan/models/biggan.py": {"cfg": "model"},
+  "jgan/models/r3gan.py": {"cfg": "model"},
   "jgan/models/conditional.py": {"cfg": "model"},
   "jgan/models/autoencoder.py": {"cfg": "model"},
   "jgan/optim.py": {"c": "optim.g", "cfg": "optim.g"},  # one optimiser's section (optim.g or optim.d)

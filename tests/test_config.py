@@ -314,6 +314,36 @@ CASES: dict[str, Case] = {
     _build(**{"penalty.name": "r1"}),
     "penalty.name='r1' takes per-sample input gradients of D, which are ill-defined with a BatchNorm critic",
   ),
+  "lr_final_scale_constant": Case(
+    "`optim.lr_final_scale = 0.25` with the constant learning rate",
+    _build(**{"optim.lr_final_scale": 0.25}),
+    "optim.lr_final_scale=0.25 is read by optim.lr_schedule='cosine_to_final' only",
+  ),
+  "final_scale_no_penalty": Case(
+    "`penalty.final_scale = 0.1` without a penalty",
+    _build(**{"penalty.final_scale": 0.1}),
+    "penalty.final_scale=0.1 schedules a penalty's weights; penalty.name is 'none'",
+  ),
+  "lecam_energy": Case(
+    "`lecam.weight = 0.3` with BEGAN",
+    _build(**{"objective.name": "began", "lecam.weight": 0.3}),
+    "lecam.weight=0.3 regularises raw D scores; energy objectives ('began') have none",
+  ),
+  "rpgan_unrolled": Case(
+    "`objective.name = 'rpgan'` with `train.unrolled_steps = 5`",
+    _build(**{"objective.name": "rpgan", "train.unrolled_steps": 5}),
+    "train.unrolled_steps=5 (D's look-ahead on the critic batch) is not supported by objective.name='rpgan'",
+  ),
+  "r3gan_width": Case(
+    "`model.width = 12` with R3GAN's CIFAR-10 table",
+    _build(**{"model.name": "r3gan", "model.arch": "cifar10", "model.width": 12}),
+    "model.width=12 does not fit table 'cifar10'",
+  ),
+  "r3gan_image_size": Case(
+    "`data.image_size = 48` with R3GAN",
+    _build(**{"model.name": "r3gan", "data.image_size": 48}),
+    "data.image_size=48 is not supported by model 'r3gan'; valid choices: [28, 32, 64, 256]",
+  ),
   "conditional_unlabelled": Case(
     "`model.conditional = True` on the 8-Gaussian ring",
     lambda tmp: config_lib.resolve(_ring8(**{"model.conditional": True})),

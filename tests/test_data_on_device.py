@@ -170,13 +170,16 @@ def _leaves(workdir):
   ]
 
 
-@pytest.mark.parametrize("dataset", ["mnist5k", "cells"])
-def test_a_run_on_device_equals_the_host_pipeline_run_on_a_two_device_mesh(dataset, tmp_path, request):
+@pytest.mark.parametrize("dataset,objective", [("mnist5k", ""), ("cells", ""), ("mnist5k", "rpgan")])
+def test_a_run_on_device_equals_the_host_pipeline_run_on_a_two_device_mesh(dataset, objective, tmp_path, request):
   """The smoke DCGAN, batch sharded over 2 devices, conditional (labels too): every state leaf equal. Also on
-  a user's own images (``cells``, prepared from a folder with class sub-folders)."""
+  a user's own images (``cells``, prepared from a folder with class sub-folders), and with RpGAN, whose step
+  reads n_critic + 1 real batches (G's own, with its labels)."""
   runs = {}
   for mode in ("off", "on"):
     c = load_config("smoke")
+    if objective:
+      config_lib.set_component(c, "objective", objective)
     c.parallel.num_devices = 2
     c.model.conditional = True
     c.data.on_device = mode

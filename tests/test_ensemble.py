@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jgan import config as config_lib
 from jgan import ensemble, resume, train
 from jgan.labs import mode_collapse
 
@@ -176,3 +177,23 @@ def test_bad_ensembles_fail_before_compiling(tmp_path):
   c.train.num_seeds = 0
   with pytest.raises(ValueError, match=r"train.num_seeds"):
     ensemble.make_members(c)
+
+
+def test_rpgan_with_lecam_members_equal_their_single_runs(tmp_path):
+  """RpGAN (each step reads n_critic + 1 real batches from the member's iterator: G's own batch) with LeCam's
+  anchors in the objective state: each member of a 2-seed ensemble is its single run, bit for bit (lax.map
+  members on CPU, as test_every_member_equals_its_single_run shows for the default objective)."""
+
+  def config(seed=0, devices=1):
+    c = ring8(steps=50, seed=seed, devices=devices)
+    config_lib.set_component(c, "objective", "rpgan")
+    c.lecam.weight = 0.1
+    return c
+
+  c = config(devices=0)
+  c.train.num_seeds = 2
+  result = ensemble.train_ensemble(c, str(tmp_path / "ensemble"))
+  for i in range(2):
+    single = train.train_and_evaluate(config(seed=i), str(tmp_path / f"single{i}"))
+    member = ensemble.member_state(result.state, i)
+    assert float(member.obj_state.alpha_real) != 0.0 and identical(member, single), f"member {i}"

@@ -169,6 +169,7 @@ CASES = {
   ],
   "hinge": [({}, None, _np_hinge)],
   "relativistic": [({}, None, _np_rasgan), ({"average": False}, None, _np_rsgan)],
+  "rpgan": [({}, None, _np_rsgan)],  # R3GAN eq. 2: softplus(-(D(x_r) - D(x_f))) = -log sigmoid(D(x_r) - D(x_f))
   "ebgan": [
     ({}, None, _np_ebgan(10.0, 0.1)),
     ({"margin": 5.0, "pt_weight": 0.0}, None, _np_ebgan(5.0, 0.0)),
@@ -487,4 +488,50 @@ def test_published_defaults():
   assert objective_params("ebgan")["pt_weight"] == 0.1
   assert all(objective_params(n) == {"g_loss": "trick"} for n in F_DIVERGENCES)
   assert make_objective("relativistic").g_uses_real
+  assert make_objective("rpgan").g_uses_real and make_objective("rpgan").g_own_batch
+  assert not any(make_objective(n).g_own_batch for n in OBJECTIVES if n != "rpgan")
   assert make_objective("ebgan").d_output == make_objective("began").d_output == "energy"
+
+
+def _np_lecam(r, f, alpha_r, alpha_f, decay):
+  """Tseng et al. 2021 eq. 3 with the anchors first moved by this batch's means (their code's order)."""
+  r, f = _f64(r), _f64(f)
+  a_r, a_f = decay * alpha_r + (1 - decay) * r.mean(), decay * alpha_f + (1 - decay) * f.mean()
+  return np.mean((r - a_f) ** 2) + np.mean((f - a_r) ** 2), a_r, a_f
+
+
+@pytest.mark.parametrize("name", ["non_saturating", "hinge", "rpgan", "began"])
+def test_lecam_adds_its_regulariser_to_d_only_and_carries_anchors(name):
+  """Against Tseng et al. 2021 eq. 3 in numpy (:func:`_np_lecam`), the anchors moved first as their code does."""
+  from jgan.objectives import lecam
+
+  if make_objective(name).d_output == "energy":
+    with pytest.raises(ValueError, match="lecam.weight regularises raw D scores; energy objectives"):
+      lecam.with_lecam(make_objective(name), 0.3)
+    return
+  base = make_objective(name)
+  obj = lecam.with_lecam(base, 0.3, 0.9)
+  state = obj.init_state()
+  assert float(state.alpha_real) == float(state.alpha_fake) == 0.0
+  state = state._replace(alpha_real=jnp.float32(1.5), alpha_fake=jnp.float32(-0.5))
+  d_loss, g_loss = obj.loss(D_REAL, D_FAKE, state)
+  want_d, want_g = base.loss(D_REAL, D_FAKE, base.init_state())
+  reg, a_r, a_f = _np_lecam(D_REAL, D_FAKE, 1.5, -0.5, 0.9)
+  np.testing.assert_allclose(d_loss, float(want_d) + 0.3 * reg, rtol=1e-5)
+  np.testing.assert_allclose(g_loss, want_g, rtol=1e-6)
+  new, metrics = jax.jit(obj.update_state)(state, D_REAL, D_FAKE)
+  np.testing.assert_allclose([new.alpha_real, new.alpha_fake], [a_r, a_f], rtol=1e-6)
+  np.testing.assert_allclose(metrics["lecam"], reg, rtol=1e-5)
+  # The anchors are constants of D's loss: its gradient is the base loss's plus lambda * d R_LC.
+  grad = jax.grad(lambda r: obj.loss(r, D_FAKE, state)[0])(D_REAL)
+  base_grad = jax.grad(lambda r: base.loss(r, D_FAKE, base.init_state())[0])(D_REAL)
+  np.testing.assert_allclose(grad, base_grad + 0.3 * 2 * (D_REAL - a_f) / B, rtol=1e-4, atol=1e-7)
+
+
+def test_lecam_settings_are_checked():
+  from jgan.objectives import lecam
+
+  with pytest.raises(ValueError, match=r"lecam.weight=-1.0 must be >= 0"):
+    lecam.with_lecam(make_objective("hinge"), -1.0)
+  with pytest.raises(ValueError, match=r"lecam.decay=1.0 must be in \[0, 1\)"):
+    lecam.with_lecam(make_objective("hinge"), 0.1, 1.0)

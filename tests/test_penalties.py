@@ -80,6 +80,17 @@ def test_r1_r2_closed_forms():
     np.testing.assert_allclose(got, gamma / 2 * 6.25, rtol=1e-5)
 
 
+def test_r1_r2_is_the_sum_with_one_gamma():
+  """R3GAN's combined penalty: gamma/2 (E||grad D(real)||^2 + E||grad D(fake)||^2); for D(x) = ||x||^2 / 2
+  that is gamma/2 (E||real||^2 + E||fake||^2), for a linear D gamma ||w||^2 (both terms equal)."""
+  d_fn = lambda x: 0.5 * jnp.sum(jnp.square(x), axis=(1, 2))
+  sq = lambda x: np.mean(np.sum(np.square(np.asarray(x, np.float64)), axis=(1, 2)))
+  got = jax.jit(lambda r, f: penalties.r1_r2(d_fn, r, f, KEY, gamma=0.3))(REAL, FAKE)
+  np.testing.assert_allclose(got, 0.15 * (sq(REAL) + sq(FAKE)), rtol=1e-5)
+  np.testing.assert_allclose(penalties.r1_r2(linear(2.5 * W_UNIT), REAL, FAKE, KEY, gamma=4.0), 4.0 * 6.25, rtol=1e-5)
+  assert penalty_params("r1_r2") == {"gamma": 0.05}  # R3GAN's CIFAR-10 start value
+
+
 def test_r1_uses_real_and_r2_uses_fake():
   """D(x) = ||x||^2 / 2: R1 = gamma/2 E||real||^2, R2 = gamma/2 E||fake||^2."""
   d_fn = lambda x: 0.5 * jnp.sum(jnp.square(x), axis=(1, 2))
@@ -102,6 +113,8 @@ def test_penalty_gradients_reach_d_params_but_not_the_inputs(name):
   assert np.all(greal == 0) and np.all(gfake == 0)
   if name in ("r1", "r2"):  # d/dw gamma/2 ||w||^2 = gamma w
     np.testing.assert_allclose(gw, 10.0 * w, rtol=1e-5)
+  elif name == "r1_r2":  # d/dw gamma ||w||^2 = 2 gamma w
+    np.testing.assert_allclose(gw, 2 * 0.05 * w, rtol=1e-5)
   else:  # d/dw 10 (||w|| - 1)^2 = 20 (||w|| - 1) w / ||w||
     np.testing.assert_allclose(gw, 20.0 * (1.7 - 1.0) * W_UNIT, rtol=1e-5)
 
@@ -121,10 +134,10 @@ def test_wgan_gp_objective_uses_the_same_penalty():
 
 
 def test_registry_and_errors():
-  assert set(PENALTIES) == {"gradient_penalty", "r1", "r2"}
+  assert set(PENALTIES) == {"gradient_penalty", "r1", "r2", "r1_r2"}
   assert penalty_params("gradient_penalty") == {"weight": 10.0, "one_sided": False}
   assert penalty_params("r1") == penalty_params("r2") == {"gamma": 10.0}
-  with pytest.raises(ValueError, match=r"unknown penalty 'r3'; valid choices: gradient_penalty, r1, r2"):
+  with pytest.raises(ValueError, match=r"unknown penalty 'r3'; valid choices: gradient_penalty, r1, r1_r2, r2"):
     make_penalty("r3")
   with pytest.raises(ValueError, match=r"'r1' got unknown parameter\(s\) \['weight'\]; valid parameters: \['gamma'"):
     make_penalty("r1", weight=1.0)

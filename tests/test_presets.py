@@ -51,6 +51,10 @@ def test_expected_configs_exist():
     "biggan_cifar10",
     "resnet_mnist5k",
     "biggan_mnist5k",
+    "r3gan_cifar10",
+    "r3gan_ffhq64",
+    "r3gan_mnist5k",
+    "r3gan_stacked_mnist5k",
   }
   assert want <= set(config_names())
 

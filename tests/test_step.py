@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import nnx
 
 from jgan import data as data_lib
 from jgan import sharding, train
@@ -138,3 +139,31 @@ def test_noise_is_drawn_for_the_global_batch():
     _, m = fn(state, jax.device_put(_ring_batch(config, 0), sh.batch))
     ms.append(float(m["d_loss"]))
   assert abs(ms[0] - ms[1]) < 1e-5
+
+
+def test_rpgan_trains_g_on_its_own_real_batch_and_noise():
+  """RpGAN (g_own_batch): batch["x"] has n_critic + 1 rows; D's update reads the first, G's loss the last
+  with its own noise fold_in(z key, G_NOISE_STREAM). With simultaneous updates G's loss is against the
+  initial D, so it is recomputed here from the initial networks: softplus(D(x_g) - D(G(z_g))) (ring8's
+  MLP: no batch statistics)."""
+  c = load_config("ring8")
+  c.objective = {"name": "rpgan"}
+  c.train.steps_per_call, c.train.update_rule = 1, "simultaneous"
+  _, parts, state = setup(c)
+  assert parts.real_batches(c.train.n_critic) == 2
+  b = c.train.batch_size
+  rng = np.random.default_rng(0)
+  x = jnp.asarray(rng.normal(size=(2, b, 2)), jnp.float32)
+  fn = jax.jit(lambda s, batch: step_lib.train_step(s, batch, components=parts))
+  _, m = fn(state, {"x": x})
+  _, m_g = fn(state, {"x": x.at[1].add(0.5)})  # another batch for G only
+  _, m_d = fn(state, {"x": x.at[0].add(0.5)})  # another batch for D only
+  assert float(m_g["d_loss"]) == float(m["d_loss"]) and float(m_g["g_loss"]) != float(m["g_loss"])
+  assert float(m_d["d_loss"]) != float(m["d_loss"]) and float(m_d["g_loss"]) == float(m["g_loss"])
+  keys = step_lib.step_keys(state.rng, state.step)
+  z_g = jax.random.normal(jax.random.fold_in(keys.z, step_lib.G_NOISE_STREAM), (b, c.model.latent_dim), jnp.float32)
+  g = nnx.merge(state.g_graphdef, state.g.params, state.g.stats)
+  d = nnx.merge(state.d_graphdef, state.d.params, state.d.stats)
+  d_fake, d_real = np.asarray(d(g(z_g)), np.float64), np.asarray(d(x[1]), np.float64)
+  want = np.mean(np.log1p(np.exp(d_real - d_fake)))
+  assert float(m["g_loss"]) == pytest.approx(want, rel=1e-5)

@@ -9,7 +9,8 @@ The config section ``model`` holds the fields every model shares (:data:`SHARED_
 dtype) and the chosen model's own fields with the defaults it was registered with (``dcgan``:
 ``g_width``, ``d_width``, ``d_norm``; ``mlp``: ``g_width``, ``d_width``, ``depth``; ``resnet`` (SNGAN,
 :mod:`jgan.models.resnet`): ``g_width``, ``d_width``; ``biggan`` (:mod:`jgan.models.biggan`):
-``g_width``, ``d_width``, ``shared_dim``, ``attn_res``). A user model::
+``g_width``, ``d_width``, ``shared_dim``, ``attn_res``; ``r3gan`` (:mod:`jgan.models.r3gan`): ``arch``,
+``width``, ``blocks``). A user model::
 
     jgan.models.register("resnet_user", generator=make_g, discriminator=make_d, defaults={"num_blocks": 2})
     config.model = jgan.config.model_section("resnet_user", latent_dim=128)   # or set model.name
@@ -26,7 +27,7 @@ import jax.numpy as jnp
 import ml_collections
 from flax import nnx
 
-from jgan.models import autoencoder, biggan, conditional, dcgan, mlp, resnet, spectral
+from jgan.models import autoencoder, biggan, conditional, dcgan, mlp, r3gan, resnet, spectral
 from jgan.registry import Registry
 
 # ``model.compute_dtype`` -> the dtype the layers compute in (None = float32 everywhere). Parameters,
@@ -65,6 +66,10 @@ class ModelSpec(NamedTuple):
   ``conditions_itself``: the factories read ``cfg.conditional`` / ``cfg.num_classes`` and build
   ``G(z, y)`` / ``D(x, y)`` themselves (e.g. conditional BatchNorm). Otherwise a conditional run wraps
   the model (:mod:`jgan.models.conditional`: one-hot y joined to z, projection D over ``D.features``).
+
+  ``check``: None, or ``(model_cfg, image_size) -> None`` raising a one-line ValueError for a combination of
+  the model's fields and the image size it cannot build; :func:`jgan.config.validate` runs it, so such a
+  config is refused before any data is read or anything is compiled.
   """
 
   generator: Callable[..., nnx.Module]
@@ -72,6 +77,7 @@ class ModelSpec(NamedTuple):
   autoencoder: Callable[..., nnx.Module] | None = None
   images_only: bool = False  # the model needs image data [S, S, C] (checked by jgan.config.validate)
   conditions_itself: bool = False
+  check: Callable[[Any, int], None] | None = None
 
 
 def _square_image(data_shape) -> tuple[int, int]:
@@ -151,6 +157,15 @@ MODELS: Registry[ModelSpec] = Registry(
     "biggan": ModelSpec(
       _with_dtype(biggan.generator), _with_dtype(biggan.discriminator), images_only=True, conditions_itself=True
     ),
+    # R3GAN's config E (Huang et al. 2024): normalisation-free ResNeXt blocks, [1, 3, 3, 1] resampling,
+    # learned 4x4 bases; class embedding joined to z in G, projection D.
+    "r3gan": ModelSpec(
+      _with_dtype(r3gan.generator),
+      _with_dtype(r3gan.discriminator),
+      images_only=True,
+      conditions_itself=True,
+      check=r3gan.check_config,
+    ),
   },
   defaults={
     "dcgan": {"g_width": 64, "d_width": 64, "d_norm": "batch"},  # D's hidden-layer norm: batch | layer | none
@@ -161,6 +176,9 @@ MODELS: Registry[ModelSpec] = Registry(
     # g_width / d_width: channel unit (BigGAN's ch; 0 = 96); shared_dim: the shared class embedding;
     # attn_res: self-attention after the G and D blocks with this output side (-1 = half the image, 0 = none).
     "biggan": {"g_width": 0, "d_width": 0, "shared_dim": 128, "attn_res": -1},
+    # arch: the reference table (auto: by image size; jgan.models.r3gan.ARCHS); width: the widest stage's
+    # channels, the others scaled (0 = the table's); blocks: residual blocks per stage (0 = the table's).
+    "r3gan": {"arch": "auto", "width": 0, "blocks": 0},
   },
 )
 
@@ -174,18 +192,20 @@ def register(
   autoencoder: Callable[..., nnx.Module] | None = None,
   images_only: bool = False,
   conditions_itself: bool = False,
+  check: Callable[[Any, int], None] | None = None,
   overwrite: bool = False,
 ) -> ModelSpec:
   """Registers a model: its G and D factories (see :class:`ModelSpec`) and its own config fields.
 
   ``defaults`` maps each field the factories read from the model section (besides
   :data:`SHARED_FIELDS`) to its default; ``jgan.config.resolve`` fills them in and refuses any other
-  field, listing these. Returns the spec.
+  field, listing these. ``check`` (see :class:`ModelSpec`) lets ``resolve`` refuse sizes the model cannot
+  build. Returns the spec.
   """
   clash = sorted(set(defaults or {}) & set(SHARED_FIELDS))
   if clash:
     raise ValueError(f"model {name!r}: fields {clash} are shared by every model; choose other names")
-  spec = ModelSpec(generator, discriminator, autoencoder, images_only, conditions_itself)
+  spec = ModelSpec(generator, discriminator, autoencoder, images_only, conditions_itself, check)
   return MODELS.register(name, spec, dict(defaults or {}), overwrite=overwrite)
 
 

@@ -18,6 +18,8 @@ An :class:`Objective` holds pure functions over D's *raw* outputs:
   outputs that D update saw; returns the new state and scalar metrics to log (e.g. BEGAN's M_global).
 * ``g_uses_real``: whether ``g_loss`` depends on ``d_real`` (relativistic losses), so the G update has to
   run D on the real batch as well.
+* ``g_own_batch``: G's update draws a batch of its own (a fresh real batch, fresh noise and, conditional,
+  that batch's labels) instead of reusing the last critic update's (RpGAN as R3GAN trains it).
 * ``d_penalty``: ``None`` or a function ``(d_fn, real, fake, rng) -> scalar`` that the train step adds to
   ``d_loss`` (WGAN-GP's gradient penalty is part of that objective). ``d_fn`` maps a batch of inputs
   ``[B, ...]`` to D's per-sample raw outputs ``[B]``; ``real`` / ``fake`` are the batches D just scored.
@@ -36,6 +38,11 @@ Registered families (each factory's docstring has the math and the reference):
   ``relativistic`` (Jolicoeur-Martineau 2018).
 * ``ebgan`` (Zhao, Mathieu, LeCun 2016) and ``began`` (Berthelot et al. 2017) with
   ``d_output == "energy"``; BEGAN carries ``k_t`` as objective state.
+* ``rpgan`` (R3GAN, Huang et al. 2024): relativistic pairing with ``g_own_batch``: G's update draws its
+  own real batch and noise (the train step's data has one more real batch per step).
+
+Any logit objective takes LeCam regularisation (Tseng et al. 2021, :mod:`jgan.objectives.lecam`):
+``lecam.with_lecam(objective, weight, decay)``, which a run applies when its config's ``lecam.weight`` > 0.
 
 Conventions: ``P`` is the data distribution (``d_real``), ``Q`` the generator's (``d_fake``); losses
 are computed in (at least) float32 whatever the dtype of D's outputs.
@@ -45,8 +52,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from jgan.objectives import lecam  # noqa: F401
 from jgan.objectives.base import Array, Objective  # noqa: F401
-from jgan.objectives.classic import hinge, least_squares, minimax, non_saturating, relativistic, wasserstein, wgan_gp
+from jgan.objectives.classic import (
+  hinge,
+  least_squares,
+  minimax,
+  non_saturating,
+  relativistic,
+  rpgan,
+  wasserstein,
+  wgan_gp,
+)
 from jgan.objectives.energy import began, ebgan, pull_away_term  # noqa: F401
 from jgan.objectives.fgan import (  # noqa: F401
   F_DIVERGENCES,
@@ -86,6 +103,7 @@ OBJECTIVES: Registry[Callable[..., Objective]] = Registry(
     "least_squares": least_squares,
     "hinge": hinge,
     "relativistic": relativistic,
+    "rpgan": rpgan,
     "ebgan": ebgan,
     "began": began,
   },

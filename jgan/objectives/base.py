@@ -19,6 +19,7 @@ class Objective(NamedTuple):
   update_state: Callable[[Any, Any, Any], tuple[Any, dict]] = lambda s, r, f: (s, {})
   d_output: str = "logit"
   g_uses_real: bool = False
+  g_own_batch: bool = False
   d_penalty: Callable[..., Array] | None = None
 
 

@@ -1,4 +1,4 @@
-"""Minimax / non-saturating GAN, Wasserstein (WGAN, WGAN-GP), least squares, hinge, relativistic."""
+"""Minimax / non-saturating GAN, Wasserstein (WGAN, WGAN-GP), least squares, hinge, relativistic, RpGAN."""
 
 from __future__ import annotations
 
@@ -179,3 +179,28 @@ def relativistic(average: bool = True) -> Objective:
     return d_loss, g_loss
 
   return Objective(loss=loss, g_uses_real=True)
+
+
+def rpgan() -> Objective:
+  """RpGAN, the relativistic pairing GAN of R3GAN (Huang et al. 2024, eq. 2; Jolicoeur-Martineau 2018's
+  RSGAN) as its reference trains it (brownvc/R3GAN ``R3GAN/Trainer.py``), with G on a batch of its own.
+
+  With raw logits ``D`` on real and fake batches of equal size, paired by index:
+
+      d_loss = E[softplus(-(D(x_r) - D(x_f)))],  g_loss = E[softplus(-(D(x_f) - D(x_r)))]
+
+  Both in ``[0, inf)``; the same values as ``relativistic(average=False)``. ``g_own_batch``: D and G draw
+  separate real batches and noise, as the reference's training loop does (``D_img`` / ``G_img``,
+  ``D_z`` / ``G_z``): the train step gives G's update one more real batch (``batch["x"]`` has
+  ``n_critic + 1`` rows, the last G's), fresh ``z`` and, conditional, that batch's labels. The paper
+  pairs it with R1 + R2 (``penalty.name = r1_r2``): RpGAN + R1 alone is not locally convergent.
+  """
+
+  def loss(d_real, d_fake, obj_state):
+    del obj_state
+    d_real, d_fake = as_float(d_real), as_float(d_fake)
+    if d_real.shape != d_fake.shape:
+      raise ValueError(f"rpgan pairs real and fake by index: shapes {d_real.shape} != {d_fake.shape}")
+    return jnp.mean(jax.nn.softplus(d_fake - d_real)), jnp.mean(jax.nn.softplus(d_real - d_fake))
+
+  return Objective(loss=loss, g_uses_real=True, g_own_batch=True)
