@@ -71,10 +71,10 @@ def _installed(module: str) -> bool:
 
 def _p(path: str):
   """``etils.epath.Path`` of a URL (fsspec's listing cache off for gcs first; see the module docstring)."""
-  import fsspec
   from etils import epath
+  from fsspec.config import conf as fsspec_conf
 
-  fsspec.config.conf.setdefault("gcs", {}).setdefault("use_listings_cache", False)
+  fsspec_conf.setdefault("gcs", {}).setdefault("use_listings_cache", False)
   return epath.Path(path)
 
 
