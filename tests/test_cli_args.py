@@ -72,7 +72,8 @@ CASES: dict[str, CliCase] = {
     ("train", *SMOKE, "--config.evals.metrics=mnist_fid5kk"), "evals.metrics='mnist_fid5kk' names an unknown metric"
   ),
   "train_component_field_unchosen": CliCase(
-    ("train", *SMOKE, "--config.penalty.gamma=5"), "'gamma' is a field of r1, r2: choose one with --config.penalty.name"
+    ("train", *SMOKE, "--config.penalty.gamma=5"),
+    "'gamma' is a field of r1, r2, r1_r2: choose one with --config.penalty.name",
   ),
   "train_component_field_range": CliCase(
     ("train", *SMOKE, "--config.objective.name=ebgan", "--config.objective.margin=-1"),

@@ -44,7 +44,7 @@ def test_sngan_recipe_is_mimicrys():
     assert (c.model.g_width, c.model.d_width) == (0, 0)  # the reference widths, 256 / 128 at 32 px
     assert c.objective.name == "hinge" and c.train.n_critic == 5 and c.train.batch_size == 64
     for who in ("g", "d"):
-      assert dict(c.optim[who]) == dict(name="adam", lr=2e-4, b1=0.0, b2=0.9, eps=1e-8)
+      assert dict(c.optim[who]) == dict(name="adam", lr=2e-4, b1=0.0, b2=0.9, b2_final=0.0, eps=1e-8)
     assert c.optim.lr_schedule == "linear" and c.train.steps == 100_000 and c.optim.ema_decay == 0.0
     assert (c.data.name, c.data.image_size) == ("cifar10", 32)
     assert c.model.num_classes == (10 if conditional else 0)
@@ -59,7 +59,7 @@ def test_biggan_recipe_is_studiogans():
   assert (c.model.g_width, c.model.d_width, c.model.attn_res) == (0, 0, -1)  # 96, 96, 16 px at 32 px
   assert c.objective.name == "hinge" and c.train.n_critic == 5 and c.train.batch_size == 64
   for who in ("g", "d"):
-    assert dict(c.optim[who]) == dict(name="adam", lr=2e-4, b1=0.5, b2=0.999, eps=1e-8)
+    assert dict(c.optim[who]) == dict(name="adam", lr=2e-4, b1=0.5, b2=0.999, b2_final=0.0, eps=1e-8)
   assert c.optim.ema_decay == 0.9999 and c.train.steps == 100_000
 
 
