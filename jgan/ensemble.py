@@ -204,8 +204,8 @@ class EnsembleTrainer:
     t = base.train
     self.ms, self.dirs, self.ckpts, self.member_sh = ms, dirs, ckpts, member_sh
     # Real batches per step: one per critic update (+ G's own, Objective.g_own_batch).
-    self.n_critic, self.steps_per_call = components[0].real_batches(t.n_critic), t.steps_per_call
-    per_call = t.batch_size * self.n_critic * t.steps_per_call
+    self.real_batches, self.steps_per_call = components[0].real_batches(t.n_critic), t.steps_per_call
+    per_call = t.batch_size * self.real_batches * t.steps_per_call
     self.its = [data_lib.make_iterator(m.config.data, per_call, seed=m.config.seed) for m in ms]
     states = []
     for i, m in enumerate(ms):
@@ -237,7 +237,9 @@ class EnsembleTrainer:
 
   def step(self, state):
     host = [
-      train_lib.stack_batch(next(it), self.n_critic, self.steps_per_call, self.batch_keys) if self.alive[i] else None
+      train_lib.stack_batch(next(it), self.real_batches, self.steps_per_call, self.batch_keys)
+      if self.alive[i]
+      else None
       for i, it in enumerate(self.its)
     ]
     proto = next(h for h in host if h is not None)

@@ -102,11 +102,11 @@ class RunTrainer:
     t = config.train
     self.config, self.workdir, self.ckpt, self.resume_command = config, workdir, ckpt, resume_command
     # Real batches per step: one per critic update (+ G's own, Objective.g_own_batch).
-    self.n_critic, self.steps_per_call = components.real_batches(t.n_critic), t.steps_per_call
+    self.real_batches, self.steps_per_call = components.real_batches(t.n_critic), t.steps_per_call
     self.batch_sharding = shardings.batch
     self.batch_keys = ("x", "label") if components.num_classes else ("x",)
     is_writer = jax.process_index() == 0
-    per_process = t.batch_size * self.n_critic * t.steps_per_call // jax.process_count()
+    per_process = t.batch_size * self.real_batches * t.steps_per_call // jax.process_count()
     self.device_data = None
     batch_fn = None
     if on_device.use_on_device(config.data, lambda: data_lib.training_source(config.data)):
@@ -114,7 +114,7 @@ class RunTrainer:
       # the jitted step from a two-scalar cursor (jgan.data.on_device): the same batches, bit for bit.
       host, n = on_device.load(config.data, data_lib.training_source(config.data))
       self.device_data = sharding.put_replicated(host, shardings.replicated)
-      lead = ((t.steps_per_call,) if t.steps_per_call > 1 else ()) + (self.n_critic, t.batch_size)
+      lead = ((t.steps_per_call,) if t.steps_per_call > 1 else ()) + (self.real_batches, t.batch_size)
       batch_fn = functools.partial(
         on_device.batch,
         offs=on_device.offsets(lead, jax.process_count()),
@@ -146,7 +146,7 @@ class RunTrainer:
     if self.device_data is not None:  # the host sends two scalars; the batch is made on the device
       state, metrics = self.train_step(state, self.device_data, *next(self.it))
     else:
-      host = stack_batch(next(self.it), self.n_critic, self.steps_per_call, self.batch_keys)
+      host = stack_batch(next(self.it), self.real_batches, self.steps_per_call, self.batch_keys)
       state, metrics = self.train_step(state, sharding.put_batch(host, self.batch_sharding))  # this process's rows
     self.out.log.add(metrics)
     return state
