@@ -1,4 +1,4 @@
-"""The model-zoo studies of docs/models.md: conditional GANs, augmentation on 500 digits, Stacked MNIST.
+"""The model-zoo studies of docs/models.md: conditional GANs, augmentation on 500 digits, Stacked MNIST, R3GAN's loss.
 
 Run from the repository root (in the venv), one study at a time; every (arm, seed) run is appended to
 ``<workdir>/<study>/results.jsonl`` as soon as it is evaluated, and arms/seeds already there are
@@ -7,6 +7,7 @@ skipped, so an interrupted study resumes where it stopped:
     .venv/bin/python docs/zoo_studies.py conditional --seeds 0,1,2
     .venv/bin/python docs/zoo_studies.py augment --seeds 0,1,2
     .venv/bin/python docs/zoo_studies.py stacked --seeds 0,1,2
+    .venv/bin/python docs/zoo_studies.py loss --seeds 0,1,2
     .venv/bin/python docs/zoo_studies.py demo --arms cond_b16 --seeds 0 --set evals.every_steps=2000
     .venv/bin/python docs/zoo_studies.py augment --table       # the markdown table (mean ± sd, per seed)
     .venv/bin/python docs/zoo_studies.py augment --figure docs/img/augment_curves.png
@@ -38,6 +39,7 @@ class Arm(NamedTuple):
 
 
 _FID_MATCH = "mnist_fid5k,mnist_class_match10k"
+_STACKED = "stacked_modes26k"
 # ADA on a 3,000-step budget (192k real images): the paper's 500 kimg would let p reach only 0.38, so p
 # may move by 1 in 100k images here; target 0.6 and interval 4 as published.
 _ADA = {"augment.name": "ada", "augment.kimg": 100.0}
@@ -86,6 +88,15 @@ STUDIES: dict[str, dict[str, Arm]] = {
     "dcgan": Arm("stacked_mnist5k", {}, "stacked_modes26k"),
     "pacdcgan2": Arm("stacked_mnist5k", {"model.pack": 2}, "stacked_modes26k"),
     "diffaugment": Arm("stacked_mnist5k", {"augment.name": "diffaugment"}, "stacked_modes26k"),
+  },
+  # R3GAN's loss ablation on Stacked MNIST (Huang et al. 2024, section 5.1) at reduced scale: the same small
+  # network (the demo DCGAN, D without BatchNorm) and schedules, the classic (non-saturating) or the
+  # relativistic pairing loss, R1 alone or R1 + R2 (same gamma).
+  "loss": {
+    "gan_r1": Arm("r3gan_loss_stacked5k", {"objective.name": "non_saturating", "penalty.name": "r1"}, _STACKED),
+    "rpgan_r1": Arm("r3gan_loss_stacked5k", {"penalty.name": "r1"}, _STACKED),
+    "gan_r1r2": Arm("r3gan_loss_stacked5k", {"objective.name": "non_saturating"}, _STACKED),
+    "rpgan_r1r2": Arm("r3gan_loss_stacked5k", {}, _STACKED),
   },
 }
 
