@@ -22,7 +22,6 @@ already there are skipped (a resumed pair is then not measured side by side: its
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import subprocess
@@ -33,8 +32,11 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from seeded_runs import add_arguments, append_rows, load_rows, parse, write_json  # noqa: E402
+
 CONFIGS = {"old": "configs/dcgan_mnist5k.py", "new": "configs/demo_mnist5k.py"}
-QUICK = {"steps": 20, "seeds": "0", "num_samples": 500}
 
 
 def timed_run(config_path: str, seed: int, workdir: str, steps: int) -> dict:
@@ -63,14 +65,6 @@ def score(workdir: str, args) -> dict:
     config.evals.classifier_path = args.classifier
   ev = evaluation.Evaluator(config, workdir, metrics, progress=False)
   return {"steps": int(state.step), **ev.evaluate(evaluation.state_sampler(state, ema=True))}
-
-
-def load_rows(path: str) -> list[dict]:
-  """The rows of ``results.jsonl`` (none if it does not exist)."""
-  if not os.path.exists(path):
-    return []
-  with open(path) as f:
-    return [json.loads(line) for line in f if line.strip()]
 
 
 def _stat(values: list[float], digits: str = ".4g") -> str:
@@ -113,21 +107,9 @@ def main(argv: list[str] | None = None) -> int:
   ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   ap.add_argument("--old", default=CONFIGS["old"], help="the old demo config")
   ap.add_argument("--new", default=CONFIGS["new"], help="the new demo config")
-  ap.add_argument("--seeds", default="", help="comma list (default 0,1,2; 0 with --quick)")
-  ap.add_argument("--workdir", default="runs/bench_demo")
-  ap.add_argument("--steps", type=int, default=0, help="G updates of both (default: each config's; 20 --quick)")
-  ap.add_argument("--num-samples", type=int, default=0, help="samples per metric (0: the protocol's; 500 --quick)")
-  ap.add_argument("--classifier", default="", help="the digit classifier (default: evals.classifier_path's)")
-  ap.add_argument("--quick", action="store_true", help="tests: 20 steps, seed 0, 500 samples")
-  ap.add_argument("--table", action="store_true", help="print the table of the stored results, run nothing")
-  ap.add_argument("--json", default="", help="also write the rows to this JSON file")
-  args = ap.parse_args(argv)
-  if args.quick:
-    args.steps = args.steps or QUICK["steps"]
-    args.seeds = args.seeds or QUICK["seeds"]
-    args.num_samples = args.num_samples or QUICK["num_samples"]
+  add_arguments(ap, workdir="runs/bench_demo", steps_help="G updates of both (default: each config's; 20 --quick)")
+  args, seeds = parse(ap, argv)
   configs = {"old": args.old, "new": args.new}
-  seeds = [int(s) for s in (args.seeds or "0,1,2").split(",")]
   path = os.path.join(args.workdir, "results.jsonl")
   if not args.table:
     import jgan  # noqa: F401  (the XLA:CPU work-around before any JAX work)
@@ -143,14 +125,10 @@ def main(argv: list[str] | None = None) -> int:
         row = {"side": side, "config": configs[side], "seed": seed, "order": order.index(side)}
         row |= timed_run(configs[side], seed, run_dir, args.steps)
         row |= {"paired": len(todo) == 2, **score(run_dir, args)}
-        with open(path, "a") as f:
-          f.write(json.dumps(row) + "\n")
-        print(json.dumps(row), flush=True)
+        append_rows(path, [row])
   rows = [r for r in load_rows(path) if r["seed"] in seeds]
   print(table(rows, configs))
-  if args.json:
-    with open(args.json, "w") as f:
-      json.dump(rows, f, indent=1)
+  write_json(args.json, rows)
   return 0
 
 

@@ -29,7 +29,6 @@ and the table says so). It imports torch and numpy only, never jgan or JAX.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import platform
@@ -39,6 +38,9 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from seeded_runs import find_torch_python  # noqa: E402
 
 # model -> {size -> jgan config overrides}; the torch side builds the same architecture from the spec.
 FULL = {
@@ -202,16 +204,6 @@ class Side:
       self.proc.stdin.write("quit\n")
       self.proc.stdin.close()
       self.proc.wait(timeout=self.timeout)
-
-
-def find_torch_python(arg: str) -> str:
-  """The interpreter of the torch worker ('' when there is none; see the module docstring)."""
-  if arg:
-    return arg
-  if importlib.util.find_spec("torch") is not None:
-    return sys.executable
-  ref = os.path.join(ROOT, ".venv-ref", "bin", "python")
-  return ref if os.path.exists(ref) else ""
 
 
 def median(xs: list[float]) -> float:

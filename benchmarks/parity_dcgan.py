@@ -31,8 +31,6 @@ builds, else the torch side is skipped and the output says so).
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import json
 import os
 import subprocess
 import sys
@@ -43,19 +41,12 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, HERE)
+
+from seeded_runs import add_arguments, append_rows, find_torch_python, load_rows, parse, write_json  # noqa: E402
+
 CONFIG = os.path.join(ROOT, "configs", "dcgan_mnist5k.py")
 TORCH_TRAINER = os.path.join(HERE, "torch_dcgan_train.py")
-QUICK = {"steps": 20, "seeds": "0", "num_samples": 500}
-
-
-def find_torch_python(arg: str) -> str:
-  """The interpreter of the torch side ('' when there is none; see the module docstring)."""
-  if arg:
-    return arg
-  if importlib.util.find_spec("torch") is not None:
-    return sys.executable
-  ref = os.path.join(ROOT, ".venv-ref", "bin", "python")
-  return ref if os.path.exists(ref) else ""
 
 
 def recipe(steps: int):
@@ -137,14 +128,6 @@ def run_side(side: str, seed: int, config, args, torch_python: str) -> list[dict
   return [{**facts, "generator": g, **ev.evaluate(src)} for g, src in sources.items()]
 
 
-def load_rows(path: str) -> list[dict]:
-  """The rows of ``results.jsonl`` (none if it does not exist)."""
-  if not os.path.exists(path):
-    return []
-  with open(path) as f:
-    return [json.loads(line) for line in f if line.strip()]
-
-
 def _stat(values: list[float]) -> str:
   v = np.asarray(values, np.float64)
   sd = f" ± {v.std(ddof=1):.3g}" if v.size > 1 else ""
@@ -183,23 +166,11 @@ def table(rows: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
   ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  ap.add_argument("--seeds", default="", help="comma list (default 0,1,2; 0 with --quick)")
-  ap.add_argument("--workdir", default="runs/parity")
-  ap.add_argument("--steps", type=int, default=0, help="G updates (default: the config's 3,000; 20 with --quick)")
+  add_arguments(ap, workdir="runs/parity", steps_help="G updates (default: the config's 3,000; 20 with --quick)")
   ap.add_argument("--metrics", default="mnist_fid5k,mnist_prdc5k")
-  ap.add_argument("--num-samples", type=int, default=0, help="samples per metric (0: the protocol's; 500 --quick)")
   ap.add_argument("--sides", default="jgan,torch")
   ap.add_argument("--torch-python", default="", help="interpreter with torch for the torch side")
-  ap.add_argument("--classifier", default="", help="the digit classifier (default: evals.classifier_path's)")
-  ap.add_argument("--quick", action="store_true", help="tests: 20 steps, seed 0, 500 samples")
-  ap.add_argument("--table", action="store_true", help="print the table of the stored results, train nothing")
-  ap.add_argument("--json", default="", help="also write the rows to this JSON file")
-  args = ap.parse_args(argv)
-  if args.quick:
-    args.steps = args.steps or QUICK["steps"]
-    args.seeds = args.seeds or QUICK["seeds"]
-    args.num_samples = args.num_samples or QUICK["num_samples"]
-  seeds = [int(s) for s in (args.seeds or "0,1,2").split(",")]
+  args, seeds = parse(ap, argv)
   sides = args.sides.split(",")
   bad = sorted(set(sides) - {"jgan", "torch"})
   if bad:
@@ -222,17 +193,13 @@ def main(argv: list[str] | None = None) -> int:
         if (side, seed) in done:
           continue
         rows = run_side(side, seed, config, args, torch_python)
-        with open(path, "a") as f:
-          f.writelines(json.dumps(r) + "\n" for r in rows)
-        print(*(json.dumps(r) for r in rows), sep="\n", flush=True)
+        append_rows(path, rows)
   rows = [r for r in load_rows(path) if r["seed"] in seeds]
   counts = {(r["g_params"], r["d_params"]) for r in rows}
   if len(counts) > 1:
     raise AssertionError(f"parameter counts (G, D) differ between the sides: {sorted(counts)}")
   print(table(rows))
-  if args.json:
-    with open(args.json, "w") as f:
-      json.dump(rows, f, indent=1)
+  write_json(args.json, rows)
   return 0
 
 
