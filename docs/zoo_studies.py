@@ -40,6 +40,7 @@ class Arm(NamedTuple):
 
 _FID_MATCH = "mnist_fid5k,mnist_class_match10k"
 _STACKED = "stacked_modes26k"
+_B16 = {"train.batch_size": 16, "evals.every_steps": 3000}
 # ADA on a 3,000-step budget (192k real images): the paper's 500 kimg would let p reach only 0.38, so p
 # may move by 1 in 100k images here; target 0.6 and interval 4 as published.
 _ADA = {"augment.name": "ada", "augment.kimg": 100.0}
@@ -88,6 +89,9 @@ STUDIES: dict[str, dict[str, Arm]] = {
     "dcgan": Arm("stacked_mnist5k", {}, "stacked_modes26k"),
     "pacdcgan2": Arm("stacked_mnist5k", {"model.pack": 2}, "stacked_modes26k"),
     "diffaugment": Arm("stacked_mnist5k", {"augment.name": "diffaugment"}, "stacked_modes26k"),
+    # The demo DCGAN with the new demo's trade (a quarter of the batch, four times the updates: the same
+    # 192k images), scored every 3,000 steps.
+    "dcgan_b16": Arm("stacked_mnist5k", {**_B16, "train.steps": 12000}, _STACKED),
   },
   # R3GAN's loss ablation on Stacked MNIST (Huang et al. 2024, section 5.1) at reduced scale: the same small
   # network (the demo DCGAN, D without BatchNorm) and schedules, the classic (non-saturating) or the
