@@ -92,6 +92,7 @@ STUDIES: dict[str, dict[str, Arm]] = {
     # The demo DCGAN with the new demo's trade (a quarter of the batch, four times the updates: the same
     # 192k images), scored every 3,000 steps.
     "dcgan_b16": Arm("stacked_mnist5k", {**_B16, "train.steps": 12000}, _STACKED),
+    "dcgan_b16_long": Arm("stacked_mnist5k", {**_B16, "train.steps": 48000, "evals.every_steps": 6000}, _STACKED),
   },
   # R3GAN's loss ablation on Stacked MNIST (Huang et al. 2024, section 5.1) at reduced scale: the same small
   # network (the demo DCGAN, D without BatchNorm) and schedules, the classic (non-saturating) or the
