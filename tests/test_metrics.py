@@ -404,6 +404,25 @@ def test_class_mode_counts():
     metrics.class_mode_counts(np.array([0, 10]), 10)
 
 
+def test_stacked_kl_parts_split_the_total_into_channel_skew_and_dependence():
+  """Against closed forms: independent channels (every triple as often as the product of its digits'
+  weights) have no dependence and channel KLs of their weights; three equal digits have uniform
+  channels and all of the KL, log 100, in the dependence."""
+  w = [np.array([1, 1, 1, 1, 1, 1, 1, 1, 1, 1]), np.array([2, 1, 1, 1, 1, 1, 1, 1, 1, 0]), np.arange(1, 11)]
+  triples = [(a, b, c) for a in range(10) for b in range(10) for c in range(10)]
+  labels = np.concatenate([np.full(w[0][a] * w[1][b] * w[2][c], 100 * a + 10 * b + c) for a, b, c in triples])
+  out = metrics.stacked_kl_parts(labels)
+  for got, weights in zip(out["channel_kl"], w):
+    q = weights[weights > 0] / weights.sum()
+    assert got == pytest.approx(float(np.sum(q * np.log(10 * q))), abs=1e-12)
+  np.testing.assert_allclose(out["channel_freq"][1], w[1] / w[1].sum(), atol=1e-15)
+  assert out["dependence"] == pytest.approx(0.0, abs=1e-12)
+  assert out["reverse_kl"] == pytest.approx(sum(out["channel_kl"]), abs=1e-12)
+  tied = metrics.stacked_kl_parts(np.repeat(np.arange(10) * 111, 7))
+  assert tied["channel_kl"] == pytest.approx([0.0, 0.0, 0.0], abs=1e-12)
+  assert tied["dependence"] == pytest.approx(math.log(100), rel=1e-12)
+
+
 def test_distances_registry_output_names():
   rng = _rng(30)
   real, fake = rng.normal(size=(40, 6)), rng.normal(size=(40, 6))

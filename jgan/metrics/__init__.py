@@ -34,7 +34,7 @@ from jgan.metrics.frechet import (
 from jgan.metrics.inception_score import inception_score
 from jgan.metrics.kid import kernel_inception_distance, kid_from_features, polynomial_mmd2
 from jgan.metrics.manifold import density_coverage, knn_radii, manifold_metrics, precision_recall
-from jgan.metrics.modes import assign_modes, class_mode_counts, mode_metrics
+from jgan.metrics.modes import assign_modes, class_mode_counts, mode_metrics, stacked_kl_parts
 
 # Protocol-named metrics (e.g. "fid10k": 10k generated images, Inception pool3 features, DISTANCES["fid"]
 # against as many real images): name -> Protocol (extractor, distance, sample count); see
@@ -49,6 +49,7 @@ __all__ = [
   "Protocol",
   "assign_modes",
   "class_mode_counts",
+  "stacked_kl_parts",
   "density_coverage",
   "fid_from_features",
   "frechet_distance",

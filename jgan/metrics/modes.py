@@ -117,6 +117,35 @@ def class_mode_counts(labels, num_classes: int, *, min_count: int = MIN_COUNT) -
   }
 
 
+def stacked_kl_parts(labels) -> dict:
+  """Where a Stacked-MNIST KL to uniform comes from: each channel's digit frequencies, or their dependence.
+
+  With ``q`` the histogram of the 1,000 triples, ``q_c`` the digit histogram of channel ``c`` and ``u``
+  uniform, ``KL(q || u_1000) = sum_c KL(q_c || u_10) + TC(q)``, where the total correlation ``TC(q) =
+  KL(q || q_0 q_1 q_2) >= 0`` is 0 exactly when the channels are independent. A generator whose
+  digits are skewed (too few 1s) shows in the channel terms; one that ties the channels together in TC.
+
+  Args:
+    labels: ``[N]`` integer array-like in ``[0, 1000)``, ``100 c0 + 10 c1 + c2`` as
+      :func:`jgan.metrics.classifier.stacked_labels` gives them.
+
+  Returns:
+    ``{"channel_kl": [3] floats in [0, log 10], "channel_freq": float64 [3, 10] (rows sum to 1),
+    "dependence": TC in [0, 2 log 10], "reverse_kl": the total, as class_mode_counts reports it}``.
+  """
+  y = np.asarray(labels)
+  total = class_mode_counts(y, 1000)["reverse_kl"]
+  digits = [(y // 100) % 10, (y // 10) % 10, y % 10]
+  counts = [np.bincount(d.astype(np.int64), minlength=10) for d in digits]
+  channel_kl = [_reverse_kl_to_uniform(c) for c in counts]
+  return {
+    "channel_kl": channel_kl,
+    "channel_freq": np.stack([c / max(c.sum(), 1) for c in counts]),
+    "dependence": total - sum(channel_kl),
+    "reverse_kl": total,
+  }
+
+
 def class_match(predicted, requested, num_classes: int) -> dict[str, float]:
   """How often a conditional generator draws the class it was asked for, as a classifier judges.
 

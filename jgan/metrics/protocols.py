@@ -13,7 +13,8 @@ A name reads ``[extractor_]metric<count>``, as in StyleGAN's ``fid50k``:
   classifier labels with the class they were generated for (sample ``i`` is asked for class
   ``i % num_classes``, :func:`jgan.state.default_labels`), and the worst class's share;
 * ``stacked_modes26k``: Stacked MNIST (3 digits as RGB channels), the digit classifier on each channel,
-  1,000 modes, 26,000 samples as PacGAN.
+  1,000 modes, 26,000 samples as PacGAN; the reverse KL also split into the channels' digit skew
+  (``channel_kl``, summed over the 3) and their dependence (:func:`jgan.metrics.modes.stacked_kl_parts`).
 
 ``<count>`` generated samples are compared with as many real images (fewer if the split is smaller:
 mnist5k's train split has 4,500) of the dataset's train split, drawn in a fixed random order. Metric
@@ -40,19 +41,27 @@ from jgan.registry import Registry
 # Outputs of the mode metrics, which are not feature distances (see jgan.metrics.modes).
 MODE_OUTPUTS = {
   "class_modes": ("modes", "reverse_kl"),
+  # Stacked MNIST: the KL split into its channels' digit skew (summed) and their dependence (stacked_kl_parts).
+  "stacked_modes": ("modes", "reverse_kl", "channel_kl", "dependence"),
   "mixture_modes": ("modes", "high_quality", "reverse_kl"),
   "class_match": ("accuracy", "worst_class"),
 }
 NEEDS_REAL = {"fid", "kid", "precision_recall", "density_coverage", "prdc"}
 # What each distance reads from the extractor's outputs on generated samples.
-FAKE_INPUT = {"inception_score": "probs", "class_modes": "labels", "mixture_modes": "points", "class_match": "labels"}
+FAKE_INPUT = {
+  "inception_score": "probs",
+  "class_modes": "labels",
+  "stacked_modes": "labels",
+  "mixture_modes": "points",
+  "class_match": "labels",
+}
 
 
 class Protocol(NamedTuple):
   """One registered metric: features from ``extractor``, ``num_samples`` generated samples, a distance.
 
   ``distance`` is a key of :data:`jgan.metrics.DISTANCES` or of :data:`MODE_OUTPUTS`; ``num_classes``
-  is the number of modes for ``class_modes``.
+  is the number of modes for ``class_modes`` / ``stacked_modes``.
   """
 
   extractor: str  # "inception" | "mnist" | "mnist_stacked" | "points" (see jgan.evaluation.EXTRACTORS)
@@ -96,7 +105,7 @@ def _build() -> dict[str, Protocol]:
     table[f"mnist_modes{count}"] = Protocol("mnist", "class_modes", _COUNTS[count], num_classes=10)
     table[f"mnist_class_match{count}"] = Protocol("mnist", "class_match", _COUNTS[count], num_classes=10)
   table["modes2500"] = Protocol("points", "mixture_modes", 2500)
-  table["stacked_modes26k"] = Protocol("mnist_stacked", "class_modes", 26_000, num_classes=1000)
+  table["stacked_modes26k"] = Protocol("mnist_stacked", "stacked_modes", 26_000, num_classes=1000)
   return table
 
 
@@ -175,6 +184,10 @@ def compute(
   x = x[:n]
   if p.distance == "class_modes":
     values = modes_lib.class_mode_counts(x.astype(np.int64), p.num_classes)
+  elif p.distance == "stacked_modes":
+    parts = modes_lib.stacked_kl_parts(x.astype(np.int64))
+    values = modes_lib.class_mode_counts(x.astype(np.int64), p.num_classes)
+    values |= {"channel_kl": float(sum(parts["channel_kl"])), "dependence": parts["dependence"]}
   elif p.distance == "class_match":  # sample i was generated for class i % K (jgan.state.default_labels)
     values = modes_lib.class_match(x.astype(np.int64), np.arange(n) % p.num_classes, p.num_classes)
   elif p.distance == "mixture_modes":
