@@ -10,6 +10,7 @@ skipped, so an interrupted study resumes where it stopped:
     .venv/bin/python docs/zoo_studies.py loss --seeds 0,1,2
     .venv/bin/python docs/zoo_studies.py demo --arms cond_b16 --seeds 0 --set evals.every_steps=2000
     .venv/bin/python docs/zoo_studies.py augment --table       # the markdown table (mean ± sd, per seed)
+    .venv/bin/python docs/zoo_studies.py loss --rescore        # add outputs a metric gained since, then --table
     .venv/bin/python docs/zoo_studies.py augment --figure docs/img/augment_curves.png
 
 Each run trains a preset of jgan.presets with the arm's overrides through ``jgan.train_and_evaluate``
@@ -146,6 +147,28 @@ def run_one(study: str, name: str, seed: int, root: str, steps: int | None, extr
   }
 
 
+def rescore(study: str, root: str, path: str) -> None:
+  """Re-evaluates every stored run's final EMA G with its arm's metrics (the same fixed noise) and adds the
+  outputs its row lacks (a metric that gained outputs since); the values it had must come out again."""
+  import jgan  # noqa: F401
+  from jgan import evaluation, resume
+
+  rows = load_rows(path)
+  for row in rows:
+    workdir = os.path.join(root, study, f"{row['arm']}_s{row['seed']}")
+    state, config = resume.load_state(workdir)
+    results = evaluation.Evaluator(config, workdir, STUDIES[study][row["arm"]].metrics, progress=False)(
+      state, int(state.step), write=False
+    )
+    moved = {k: (row[k], v) for k, v in results.items() if k in row and row[k] != v}
+    if moved:
+      raise SystemExit(f"{workdir}: stored values did not come out again: {moved}")
+    row |= results
+  with open(path + ".tmp", "w") as f:
+    f.writelines(json.dumps(r) + "\n" for r in rows)
+  os.replace(path + ".tmp", path)
+
+
 def load_rows(path: str) -> list[dict]:
   if not os.path.exists(path):
     return []
@@ -215,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     "--set", action="append", default=[], metavar="KEY=VALUE", help="config override for every arm (Python literal)"
   )
   ap.add_argument("--table", action="store_true", help="print the table of the stored results, train nothing")
+  ap.add_argument("--rescore", action="store_true", help="add the outputs stored rows lack, train nothing")
   ap.add_argument("--figure", default="", help="write the r_t / p figure to this path, train nothing")
   args = ap.parse_args(argv)
   arms = args.arms.split(",") if args.arms else list(STUDIES[args.study])
@@ -222,6 +246,9 @@ def main(argv: list[str] | None = None) -> int:
   if unknown:
     ap.error(f"unknown arms {unknown} of study {args.study!r}; valid choices: {', '.join(STUDIES[args.study])}")
   path = os.path.join(args.workdir, args.study, "results.jsonl")
+  if args.rescore:
+    rescore(args.study, args.workdir, path)
+    args.table = True
   if args.table or args.figure:
     if args.figure:
       figure(args.workdir, args.study, args.figure)
