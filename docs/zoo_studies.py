@@ -97,6 +97,9 @@ STUDIES: dict[str, dict[str, Arm]] = {
     # The long run's KL stays at 0.30 from 30,000 steps on, nearly all of it channel skew (4s drawn as 9s):
     # D twice as wide (32 -> 64 channels), which the tiny D (36,577 parameters) may need to tell them apart.
     "dcgan_b16_d64": Arm("stacked_mnist5k", {**_B16, "train.steps": 24000, "model.d_width": 64}, _STACKED),
+    "dcgan_b16_d64_long": Arm(
+      "stacked_mnist5k", {**_B16, "train.steps": 48000, "model.d_width": 64, "evals.every_steps": 6000}, _STACKED
+    ),
   },
   # R3GAN's loss ablation on Stacked MNIST (Huang et al. 2024, section 5.1) at reduced scale: the same small
   # network (the demo DCGAN, D without BatchNorm) and schedules, the classic (non-saturating) or the
