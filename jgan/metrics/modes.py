@@ -140,7 +140,7 @@ def stacked_kl_parts(labels) -> dict:
   channel_kl = [_reverse_kl_to_uniform(c) for c in counts]
   return {
     "channel_kl": channel_kl,
-    "channel_freq": np.stack([c / max(c.sum(), 1) for c in counts]),
+    "channel_freq": np.stack([c / max(int(c.sum()), 1) for c in counts]),
     "dependence": total - sum(channel_kl),
     "reverse_kl": total,
   }
