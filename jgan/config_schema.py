@@ -256,7 +256,11 @@ PARAMS: dict[str | tuple[str, str], dict[str, Param]] = {
   "model": {
     "g_width": Param(POSITIVE_INT, "G's channel unit (dcgan: its last hidden layer's) or hidden units (mlp)"),
     "d_width": Param(POSITIVE_INT, "D's channel unit (dcgan: its first layer's) or hidden units (mlp)"),
-    "d_norm": Param(Choices(dcgan.NORMS), "normalisation of D's hidden layers"),
+    "d_norm": Param(
+      Choices(dcgan.NORMS),
+      "normalisation of D's hidden layers (batch: each real and each fake batch by its own statistics, "
+      "so their means are hidden from D; layer: per sample)",
+    ),
     "depth": Param(POSITIVE_INT, "hidden layers of G and D"),
     "shared_dim": Param(POSITIVE_INT, "size of the class embedding shared by G's blocks"),
     "attn_res": Param(Range(-1), "self-attention after the blocks of this side (-1 = half the image, 0 = none)"),
