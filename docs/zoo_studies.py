@@ -132,6 +132,37 @@ STUDIES: dict[str, dict[str, Arm]] = {
     # The same run continued to 72,000 steps (a copy of the 48,000-step workdir resumes: train.steps does
     # not change what a constant-rate run computes).
     "dcgan_b16_g64d64_ln_72k": Arm("stacked_mnist5k", {**_B16_LONG, **_G64_D64_LN, "train.steps": 72000}, _STACKED),
+    # From 36,000 steps on the KL moves within 0.088-0.112 from one evaluation to the next: an average over a longer
+    # stretch of G's weights may sit nearer the middle. The 72,000-step runs continued 12,000 steps with the EMA's
+    # horizon 5x longer (decay 0.999 -> 0.9998, ~5,000 steps; a copy of the 72k workdir resumes).
+    "dcgan_b16_g64d64_ln_ema": Arm(
+      "stacked_mnist5k",
+      {
+        **_B16_LONG,
+        **_G64_D64_LN,
+        "train.steps": 84000,
+        "optim.ema_decay": 0.9998,
+        "checkpoint.allow_config_change": True,
+      },
+      _STACKED,
+    ),
+    # The longer EMA left the KL where it was (0.103 / 0.101 / 0.109 at 84,000): the skew is a bias of G, not a
+    # wobble. What acts on the distribution of G's digits rather than on each sample: D sees two samples at once
+    # (PacGAN's packing, the theory of which bounds mode dropping), or the relativistic pairing loss (whose
+    # landscape has no mode-dropping local minima, R3GAN section 2), or both.
+    "dcgan_b16_g64d64_ln_pac2": Arm("stacked_mnist5k", {**_B16_LONG, **_G64_D64_LN, "model.pack": 2}, _STACKED),
+    "dcgan_b16_g64d64_ln_rpgan": Arm(
+      "stacked_mnist5k", {**_B16_LONG, **_G64_D64_LN, "objective.name": "rpgan"}, _STACKED
+    ),
+    "dcgan_b16_g64d64_ln_rpgan_pac2": Arm(
+      "stacked_mnist5k", {**_B16_LONG, **_G64_D64_LN, "objective.name": "rpgan", "model.pack": 2}, _STACKED
+    ),
+    # All three behind the plain LayerNorm run at every evaluation (seed 0; stopped at 18,000-24,000). D's width
+    # was what moved the BatchNorm runs most (32 -> 64: KL 0.30 -> 0.21), so D twice as wide again, for 36,000 steps
+    # (the 64-wide runs reached their plateau there; D at 128 makes a step ~2.3x as long here):
+    "dcgan_b16_g64d128_ln": Arm(
+      "stacked_mnist5k", {**_B16_LONG, **_G64_D64_LN, "model.d_width": 128, "train.steps": 36000}, _STACKED
+    ),
   },
   # R3GAN's loss ablation on Stacked MNIST (Huang et al. 2024, section 5.1) at reduced scale: the same small
   # network (the demo DCGAN, D without BatchNorm) and schedules, the classic (non-saturating) or the
