@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 from typing import NamedTuple
@@ -37,6 +38,7 @@ class Arm(NamedTuple):
   preset: str  # a jgan.presets.PRESETS name
   overrides: dict  # dotted config key -> value
   metrics: str  # comma list of jgan.metrics.METRICS
+  resumes: str = ""  # another arm of the study whose finished workdir (same seed) this arm copies and trains on
 
 
 _FID_MATCH = "mnist_fid5k,mnist_class_match10k"
@@ -48,6 +50,7 @@ _D64 = {"model.d_width": 64}
 _SHIFT_CUTOUT = {"augment.name": "diffaugment", "augment.policy": "translation,cutout"}
 _D64_LN = {**_D64, "model.d_norm": "layer"}
 _G64_D64_LN = {**_D64_LN, "model.g_width": 64}
+_G64_D128_LN = {**_G64_D64_LN, "model.d_width": 128}
 # ADA on a 3,000-step budget (192k real images): the paper's 500 kimg would let p reach only 0.38, so p
 # may move by 1 in 100k images here; target 0.6 and interval 4 as published.
 _ADA = {"augment.name": "ada", "augment.kimg": 100.0}
@@ -131,7 +134,9 @@ STUDIES: dict[str, dict[str, Arm]] = {
     "dcgan_b16_d128_ln": Arm("stacked_mnist5k", {**_B16_LONG, **_D64_LN, "model.d_width": 128}, _STACKED),
     # The same run continued to 72,000 steps (a copy of the 48,000-step workdir resumes: train.steps does
     # not change what a constant-rate run computes).
-    "dcgan_b16_g64d64_ln_72k": Arm("stacked_mnist5k", {**_B16_LONG, **_G64_D64_LN, "train.steps": 72000}, _STACKED),
+    "dcgan_b16_g64d64_ln_72k": Arm(
+      "stacked_mnist5k", {**_B16_LONG, **_G64_D64_LN, "train.steps": 72000}, _STACKED, resumes="dcgan_b16_g64d64_ln"
+    ),
     # From 36,000 steps on the KL moves within 0.088-0.112 from one evaluation to the next: an average over a longer
     # stretch of G's weights may sit nearer the middle. The 72,000-step runs continued 12,000 steps with the EMA's
     # horizon 5x longer (decay 0.999 -> 0.9998, ~5,000 steps; a copy of the 72k workdir resumes).
@@ -145,11 +150,12 @@ STUDIES: dict[str, dict[str, Arm]] = {
         "checkpoint.allow_config_change": True,
       },
       _STACKED,
+      resumes="dcgan_b16_g64d64_ln_72k",
     ),
-    # The longer EMA left the KL where it was (0.103 / 0.101 / 0.109 at 84,000): the skew is a bias of G, not a
-    # wobble. What acts on the distribution of G's digits rather than on each sample: D sees two samples at once
-    # (PacGAN's packing, the theory of which bounds mode dropping), or the relativistic pairing loss (whose
-    # landscape has no mode-dropping local minima, R3GAN section 2), or both.
+    # The longer EMA left the KL where it was (0.103 / 0.101 / 0.109 at 84,000): most of the skew is a bias shared
+    # by G's recent weights, not their spread. What acts on the distribution of G's digits rather than on each
+    # sample: D sees two samples at once (PacGAN's packing, the theory of which bounds mode dropping), or the
+    # relativistic pairing loss (whose landscape has no mode-dropping local minima, R3GAN section 2), or both.
     "dcgan_b16_g64d64_ln_pac2": Arm("stacked_mnist5k", {**_B16_LONG, **_G64_D64_LN, "model.pack": 2}, _STACKED),
     "dcgan_b16_g64d64_ln_rpgan": Arm(
       "stacked_mnist5k", {**_B16_LONG, **_G64_D64_LN, "objective.name": "rpgan"}, _STACKED
@@ -159,15 +165,17 @@ STUDIES: dict[str, dict[str, Arm]] = {
     ),
     # All three behind the plain LayerNorm run at every evaluation (seed 0; stopped at 18,000-24,000). D's width
     # was what moved the BatchNorm runs most (32 -> 64: KL 0.30 -> 0.21), so D twice as wide again, for 36,000 steps
-    # (the 64-wide runs reached their plateau there; D at 128 makes a step ~2.3x as long here):
-    "dcgan_b16_g64d128_ln": Arm(
-      "stacked_mnist5k", {**_B16_LONG, **_G64_D64_LN, "model.d_width": 128, "train.steps": 36000}, _STACKED
+    # (the 64-wide runs reached their plateau there), then continued to 48,000 and to 60,000 (seed 1 was at 0.102
+    # at 48,000, falling by ~0.003 per 6,000 steps).
+    "dcgan_b16_g64d128_ln": Arm("stacked_mnist5k", {**_B16_LONG, **_G64_D128_LN, "train.steps": 36000}, _STACKED),
+    "dcgan_b16_g64d128_ln_48k": Arm(
+      "stacked_mnist5k", {**_B16_LONG, **_G64_D128_LN}, _STACKED, resumes="dcgan_b16_g64d128_ln"
     ),
-    # The same runs continued to 48,000 steps (copies of the 36,000-step workdirs resume, as for the 72k arm).
-    "dcgan_b16_g64d128_ln_48k": Arm("stacked_mnist5k", {**_B16_LONG, **_G64_D64_LN, "model.d_width": 128}, _STACKED),
-    # ... and on to 60,000 steps (seed 1 was at 0.102 at 48,000, falling by ~0.003 per 6,000 steps).
     "dcgan_b16_g64d128_ln_60k": Arm(
-      "stacked_mnist5k", {**_B16_LONG, **_G64_D64_LN, "model.d_width": 128, "train.steps": 60000}, _STACKED
+      "stacked_mnist5k",
+      {**_B16_LONG, **_G64_D128_LN, "train.steps": 60000},
+      _STACKED,
+      resumes="dcgan_b16_g64d128_ln_48k",
     ),
   },
   # R3GAN's loss ablation on Stacked MNIST (Huang et al. 2024, section 5.1) at reduced scale: the same small
@@ -205,6 +213,14 @@ def run_one(study: str, name: str, seed: int, root: str, steps: int | None, extr
   arm = STUDIES[study][name]
   config = config_for(arm, seed, steps, extra)
   workdir = os.path.join(root, study, f"{name}_s{seed}")
+  if arm.resumes and not os.path.exists(workdir):
+    # A continuation: train on from a copy of the earlier arm's finished run, which stays as it was.
+    source = os.path.join(root, study, f"{arm.resumes}_s{seed}")
+    if (arm.resumes, seed) not in {
+      (r["arm"], r["seed"]) for r in load_rows(os.path.join(root, study, "results.jsonl"))
+    }:
+      raise SystemExit(f"arm {name!r} continues {arm.resumes!r}: run that arm for seed {seed} first")
+    shutil.copytree(source, workdir)
   t0 = time.time()
   state = jgan.train_and_evaluate(config, workdir)
   train_s = time.time() - t0
