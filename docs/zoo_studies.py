@@ -206,6 +206,12 @@ STUDIES: dict[str, dict[str, Arm]] = {
     "rpgan_r1r2": Arm("r3gan_loss_stacked5k", {}, _STACKED),
   },
 }
+# At 2,000 steps no arm failed and RpGAN + R1 came second; the same four arms at three times the budget (the
+# schedules span the run, so these are fresh runs, not continuations), evaluated every 2,000 steps.
+STUDIES["loss"] |= {
+  f"{name}_6k": arm._replace(overrides={**arm.overrides, "train.steps": 6000, "evals.every_steps": 2000})
+  for name, arm in STUDIES["loss"].items()
+}
 
 
 def config_for(arm: Arm, seed: int, steps: int | None, extra: dict | None = None):
