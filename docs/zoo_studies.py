@@ -223,12 +223,7 @@ def config_for(arm: Arm, seed: int, steps: int | None, extra: dict | None = None
   import jgan
 
   c = jgan.presets.PRESETS[arm.preset]()
-  for dotted, value in {**arm.overrides, **(extra or {})}.items():
-    *sections, key = dotted.split(".")  # "optim.g.lr": two sections deep
-    node = c
-    for section in sections:
-      node = node[section]
-    node[key] = value
+  c.update_from_flattened_dict({**arm.overrides, **(extra or {})})  # dotted keys at any depth ("optim.g.lr")
   c.seed = seed
   c.train.progress = False
   c.evals.metrics = arm.metrics
