@@ -217,6 +217,18 @@ STUDIES["loss"] |= {
   f"{name}_6k": arm._replace(overrides={**arm.overrides, "train.steps": 6000, "evals.every_steps": 2000})
   for name, arm in STUDIES["loss"].items()
 }
+# At 6,000 steps the classic loss with R1 alone led: the same four losses on the paper's own network (config E,
+# jgan's `r3gan` model at the CPU size of `r3gan_stacked_mnist5k`: 28 px, width 32, one block per stage, gamma 1),
+# batch 32 for 4,000 steps (128 k images, the 2,000-step DCGAN arms' count), evaluated every 1,000 steps.
+_R3_LOSS = {"train.steps": 4000, "evals.every_steps": 1000}
+STUDIES["loss"] |= {
+  "r3net_gan_r1": Arm(
+    "r3gan_stacked_mnist5k", {**_R3_LOSS, "objective.name": "non_saturating", "penalty.name": "r1"}, _STACKED
+  ),
+  "r3net_rpgan_r1": Arm("r3gan_stacked_mnist5k", {**_R3_LOSS, "penalty.name": "r1"}, _STACKED),
+  "r3net_gan_r1r2": Arm("r3gan_stacked_mnist5k", {**_R3_LOSS, "objective.name": "non_saturating"}, _STACKED),
+  "r3net_rpgan_r1r2": Arm("r3gan_stacked_mnist5k", _R3_LOSS, _STACKED),
+}
 
 
 def config_for(arm: Arm, seed: int, steps: int | None, extra: dict | None = None):
