@@ -222,12 +222,8 @@ STUDIES["loss"] |= {
 # batch 32 for 4,000 steps (128 k images, the 2,000-step DCGAN arms' count), evaluated every 1,000 steps.
 _R3_LOSS = {"train.steps": 4000, "evals.every_steps": 1000}
 STUDIES["loss"] |= {
-  "r3net_gan_r1": Arm(
-    "r3gan_stacked_mnist5k", {**_R3_LOSS, "objective.name": "non_saturating", "penalty.name": "r1"}, _STACKED
-  ),
-  "r3net_rpgan_r1": Arm("r3gan_stacked_mnist5k", {**_R3_LOSS, "penalty.name": "r1"}, _STACKED),
-  "r3net_gan_r1r2": Arm("r3gan_stacked_mnist5k", {**_R3_LOSS, "objective.name": "non_saturating"}, _STACKED),
-  "r3net_rpgan_r1r2": Arm("r3gan_stacked_mnist5k", _R3_LOSS, _STACKED),
+  f"r3net_{name}": Arm("r3gan_stacked_mnist5k", {**_R3_LOSS, **STUDIES["loss"][name].overrides}, _STACKED)
+  for name in ("gan_r1", "rpgan_r1", "gan_r1r2", "rpgan_r1r2")
 }
 
 
