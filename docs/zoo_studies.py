@@ -12,6 +12,7 @@ skipped, so an interrupted study resumes where it stopped:
     .venv/bin/python docs/zoo_studies.py augment --table       # the markdown table (mean ± sd, per seed)
     .venv/bin/python docs/zoo_studies.py loss --rescore        # add outputs a metric gained since, then --table
     .venv/bin/python docs/zoo_studies.py augment --figure docs/img/augment_curves.png
+    .venv/bin/python docs/zoo_studies.py loss --input-grads    # D's input-gradient norms, real vs fake
 
 Each run trains a preset of jgan.presets with the arm's overrides through ``jgan.train_and_evaluate``
 and evaluates the final EMA generator with the study's metrics (jgan.evaluation.Evaluator: the same code
@@ -22,6 +23,7 @@ TensorBoard, sample grids, checkpoints).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shutil
@@ -325,6 +327,58 @@ def table(rows: list[dict], arms: list[str]) -> str:
   return "\n".join(lines)
 
 
+def _d_apply(graphdef, params, stats, x):
+  """D's raw outputs ``[B]`` for images ``x`` (D in training mode, as the penalties call it)."""
+  from flax import nnx
+
+  net = nnx.merge(graphdef, params, stats, copy=True)
+  net.train()
+  return net(x)
+
+
+def input_gradients(root: str, study: str, arms: list[str], seeds: list[int], n: int = 512) -> str:
+  """Markdown: D's input-gradient norms at each stored checkpoint of every (arm, seed) run, the quantity
+  R1 and R2 penalise (R3GAN section 2: with R1 alone, ``||grad_x D||`` on the fakes is left free).
+
+  Per checkpoint: the root mean square of ``||grad_x D(x)||_2`` over ``n`` real training images and over
+  ``n`` fakes of the live G in training mode (what D is trained against), and D's mean logit gap
+  ``D(real) - D(fake)`` on them. D must be free of BatchNorm (per-sample gradients), as R1 / R2 need.
+  """
+  import jax  # main() imported jgan first (its XLA:CPU work-around)
+  import jax.numpy as jnp
+
+  from jgan import data, penalties, resume
+  from jgan import state as state_lib
+  from jgan.checkpoint import Checkpointer
+
+  @functools.partial(jax.jit, static_argnums=0)
+  def grad_norms(graphdef, params, stats, x):  # ||grad_x D(x_i)||_2 per image, float32 [B]
+    return penalties.gradient_norms(functools.partial(_d_apply, graphdef, params, stats), x)
+
+  lines = [
+    "| arm | seed | step | rms ‖∇D(real)‖ | rms ‖∇D(fake)‖ | fake / real | D(real) - D(fake) |",
+    "|---|---|---|---|---|---|---|",
+  ]
+  real_cache: dict[str, np.ndarray] = {}
+  for name in arms:
+    for seed in seeds:
+      workdir = os.path.join(root, study, f"{name}_s{seed}")
+      if not os.path.isdir(os.path.join(workdir, "checkpoints")):
+        continue
+      for step in Checkpointer(os.path.join(workdir, "checkpoints"), read_only=True).steps():
+        st, config = resume.load_state(workdir, step=step)
+        if config.data.name not in real_cache:
+          real_cache[config.data.name] = data.split_arrays(config.data, "train", n)[0]
+        real = jnp.asarray(real_cache[config.data.name])
+        z = jax.random.normal(jax.random.key(seed), (n, config.model.latent_dim), jnp.float32)
+        fake = state_lib.generate(st, z, ema=False, train=True)
+        d_parts = (st.d_graphdef, st.d.params, st.d.stats)
+        rms = [float(jnp.sqrt(jnp.mean(jnp.square(grad_norms(*d_parts, x))))) for x in (real, fake)]
+        gap = float(jnp.mean(_d_apply(*d_parts, real)) - jnp.mean(_d_apply(*d_parts, fake)))
+        lines.append(f"| {name} | {seed} | {step} | {rms[0]:.3g} | {rms[1]:.3g} | {rms[1] / rms[0]:.3g} | {gap:.3g} |")
+  return "\n".join(lines)
+
+
 def figure(root: str, study: str, path: str) -> None:
   """ADA's p and every arm's r_t = E[sign D(real)] over training (seed 0), from the runs' metrics.jsonl."""
   import matplotlib
@@ -366,6 +420,9 @@ def main(argv: list[str] | None = None) -> int:
   ap.add_argument("--table", action="store_true", help="print the table of the stored results, train nothing")
   ap.add_argument("--rescore", action="store_true", help="add the outputs stored rows lack, train nothing")
   ap.add_argument("--figure", default="", help="write the r_t / p figure to this path, train nothing")
+  ap.add_argument(
+    "--input-grads", action="store_true", help="print D's input-gradient norms at the stored checkpoints, train nothing"
+  )
   args = ap.parse_args(argv)
   arms = args.arms.split(",") if args.arms else list(STUDIES[args.study])
   unknown = sorted(set(arms) - set(STUDIES[args.study]))
@@ -384,6 +441,10 @@ def main(argv: list[str] | None = None) -> int:
   import ast
 
   import jgan  # noqa: F401  (the XLA:CPU work-around before any JAX work)
+
+  if args.input_grads:
+    print(input_gradients(args.workdir, args.study, arms, [int(s) for s in args.seeds.split(",")]))
+    return 0
 
   extra = {}
   for kv in args.set:
