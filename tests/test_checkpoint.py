@@ -500,7 +500,10 @@ t = future._SignalingThread(target=fail, send_signals=[], receive_signals=[], ti
 t.start()
 if sys.argv[1] == "ends":  # the save ends (with its error) while the process waits for it
   threading.Thread(target=release.set).start()
-print("error: the failed save, already reported", file=sys.stderr, flush=True)
+# One write for the whole line, as jgan.cli.train writes it: print() writes the text and its newline
+# separately, and the failing save thread's log record (ERROR:absl:...) could land between the two.
+sys.stderr.write("error: the failed save, already reported\\n")
+sys.stderr.flush()
 code = checkpoint_orbax.exit_now_if_threads_linger(2, grace_s=float(sys.argv[2]))
 release.set()
 sys.exit(code)

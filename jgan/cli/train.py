@@ -118,7 +118,10 @@ def _main(argv, guard) -> int:
     workdir_lib.WorkdirLocked,
     fs_errors.WorkdirError,
   ) as e:
-    print(f"error: {checkpoint_orbax.one_line(e)}", file=sys.stderr)
+    # One write for the line and its newline (print() makes two): a failed save's Orbax thread may log
+    # (ERROR:absl:...) at this moment, and its record must not land inside the error line.
+    sys.stderr.write(f"error: {checkpoint_orbax.one_line(e)}\n")
+    sys.stderr.flush()
     return checkpoint_orbax.exit_now_if_threads_linger(2)
   # Stopped by SIGTERM / SIGINT with a checkpoint saved: say so to the scheduler (requeue me).
   return preemption.EXIT_PREEMPTED if int(state.step) < config.train.steps else 0
